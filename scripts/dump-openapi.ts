@@ -1,0 +1,15 @@
+/** Regenerates openapi/openapi.json from the route schemas (`npm run openapi`). */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { renderOpenApi } from '../src/openapi.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'matric-openapi-'))
+try {
+  const text = await renderOpenApi(dir)
+  mkdirSync(join(import.meta.dir, '..', 'openapi'), { recursive: true })
+  writeFileSync(join(import.meta.dir, '..', 'openapi', 'openapi.json'), text)
+  console.log('wrote openapi/openapi.json')
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}

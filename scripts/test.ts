@@ -1,0 +1,31 @@
+/**
+ * Runs `bun test` with the given arguments, streams its output, and ends with the line CI reads:
+ * `N passed, N failed`. The exit code is bun's.
+ */
+export {}
+
+const args = process.argv.slice(2)
+const proc = Bun.spawn([process.execPath, 'test', ...args], { stdout: 'inherit', stderr: 'pipe', env: process.env })
+
+let pass = 0
+let fail = 0
+const decoder = new TextDecoder()
+let carry = ''
+for await (const chunk of proc.stderr) {
+  process.stderr.write(chunk)
+  const text = carry + decoder.decode(chunk, { stream: true })
+  const lines = text.split('\n')
+  carry = lines.pop() ?? ''
+  for (const line of lines) count(line)
+}
+count(carry)
+
+function count(line: string): void {
+  const m = /^\s*(\d+) (pass|fail)\s*$/.exec(line)
+  if (m) m[2] === 'pass' ? (pass = Number(m[1])) : (fail = Number(m[1]))
+}
+
+const code = await proc.exited
+if (code !== 0 && fail === 0) fail = 1 // a crash or load error still counts as a failure
+console.log(`${pass} passed, ${fail} failed`)
+process.exit(code)

@@ -1,0 +1,74 @@
+import { openapi } from '@elysiajs/openapi'
+import { Elysia } from 'elysia'
+import { join } from 'node:path'
+import type { AppContext } from './context.ts'
+import { errorHandler } from './http/error-handler.ts'
+import { ApiError, errorResponse } from './http/errors.ts'
+import { eventsController } from './modules/events/index.ts'
+import { jobsController } from './modules/jobs/index.ts'
+import { notesController } from './modules/notes/index.ts'
+import { systemController } from './modules/system/index.ts'
+import { VERSION } from './version.ts'
+
+const SWAGGER_DIST = join(import.meta.dir, '..', 'node_modules', 'swagger-ui-dist')
+const DOC_ASSETS = new Set(['swagger-ui-bundle.js', 'swagger-ui.css', 'favicon-32x32.png'])
+
+export const API_DESCRIPTION = `Notes and jobs API of matric-memory with its real-time event layer.
+
+Events reach browsers over WebSocket (\`/api/v1/ws\`, the HotM protocol), AI and MCP clients over
+Server-Sent Events (\`/api/v1/events\`), and integrators over signed webhooks. Authenticate with
+\`Authorization: Bearer <jwt>\`; choose a memory with the \`X-Matric-Memory\` header or \`?memory=\`.`
+
+/** Composes the Elysia app from its feature modules. */
+export function createApp(ctx: AppContext) {
+  const { config } = ctx
+  return new Elysia({
+    websocket: {
+      idleTimeout: config.ws.idleTimeoutS,
+      sendPings: true,
+      maxPayloadLength: config.ws.maxPayloadBytes,
+      backpressureLimit: config.ws.backpressureLimit,
+      closeOnBackpressureLimit: true,
+    },
+    serve: { maxRequestBodySize: config.maxBodyBytes * 2 },
+  })
+    .use(errorHandler(ctx.logger))
+    .onRequest(({ request }) => {
+      const len = Number(request.headers.get('content-length') ?? 0)
+      if (len > config.maxBodyBytes)
+        return errorResponse(new ApiError(413, `request body of ${len} bytes exceeds the limit of ${config.maxBodyBytes} bytes`))
+    })
+    .use(
+      openapi({
+        path: '/docs',
+        specPath: '/openapi.json',
+        provider: 'swagger-ui',
+        swagger: { cdn: '/docs/assets/swagger-ui-bundle.js', theme: '/docs/assets/swagger-ui.css', autoDarkMode: false },
+        exclude: { methods: ['ws'], paths: ['/docs/assets/:file'] },
+        documentation: {
+          info: { title: 'matric-realtime', version: VERSION, description: API_DESCRIPTION },
+          tags: [
+            { name: 'notes', description: 'Notes (SPEC §3)' },
+            { name: 'jobs', description: 'Background jobs (SPEC §3)' },
+            { name: 'events', description: 'Event publishing and streaming (SPEC §4, §6)' },
+            { name: 'webhooks', description: 'Webhook management (SPEC §7)' },
+            { name: 'system', description: 'Health and metrics (SPEC §8)' },
+          ],
+          components: {
+            securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+          },
+          security: [{ bearer: [] }],
+        },
+      }),
+    )
+    .get('/docs/assets/:file', ({ params }) => {
+      if (!DOC_ASSETS.has(params.file)) throw new ApiError(404, `no asset ${params.file}`)
+      return new Response(Bun.file(join(SWAGGER_DIST, params.file)), { headers: { 'cache-control': 'public, max-age=86400' } })
+    })
+    .use(systemController(ctx, ctx.live))
+    .use(notesController(ctx))
+    .use(jobsController(ctx))
+    .use(eventsController(ctx))
+}
+
+export type App = ReturnType<typeof createApp>

@@ -1,0 +1,113 @@
+import { Elysia } from 'elysia'
+import { unauthorized } from '../http/errors.ts'
+import { LOCAL_PRINCIPAL, requireScope, selectMemory, type Principal, type Scope } from './principal.ts'
+import { AuthError, type Verifier } from './verify.ts'
+
+export interface AuthDeps {
+  verifier: Verifier
+  authMode: 'required' | 'off'
+}
+
+export const TOKEN_COOKIE = 'matric_token'
+
+/** REST: `Authorization: Bearer <jwt>` only. */
+export function bearerFromHeader(header: string | null | undefined): string | undefined {
+  if (!header) return undefined
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header)
+  return m?.[1]
+}
+
+/** `Sec-WebSocket-Protocol: bearer, <jwt>` → the jwt. */
+export function tokenFromSubprotocol(header: string | null | undefined): string | undefined {
+  if (!header) return undefined
+  const parts = header.split(',').map((s) => s.trim())
+  const i = parts.findIndex((p) => p.toLowerCase() === 'bearer')
+  return i >= 0 && parts[i + 1] ? parts[i + 1] : undefined
+}
+
+function tokenFromCookie(header: string | null | undefined): string | undefined {
+  if (!header) return undefined
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq > 0 && part.slice(0, eq).trim() === TOKEN_COOKIE) return decodeURIComponent(part.slice(eq + 1).trim())
+  }
+  return undefined
+}
+
+export interface Credentials {
+  token: string | undefined
+  via: 'header' | 'query' | 'cookie' | 'subprotocol' | 'none'
+}
+
+/** WebSocket and SSE: header, then `?token=`, then the cookie, then the `bearer` subprotocol. */
+export function streamCredentials(headers: Headers, url: URL): Credentials {
+  const h = bearerFromHeader(headers.get('authorization'))
+  if (h) return { token: h, via: 'header' }
+  const q = url.searchParams.get('token')
+  if (q) return { token: q, via: 'query' }
+  const c = tokenFromCookie(headers.get('cookie'))
+  if (c) return { token: c, via: 'cookie' }
+  const s = tokenFromSubprotocol(headers.get('sec-websocket-protocol'))
+  if (s) return { token: s, via: 'subprotocol' }
+  return { token: undefined, via: 'none' }
+}
+
+// A type alias, not an interface: Elysia's resolve() needs a type assignable to Record<string, unknown>.
+export type Authenticated = {
+  principal: Principal
+  memory: string
+}
+
+/** Resolves who calls and which memory they act on; throws ApiError 400/401/403. */
+export async function authenticate(
+  deps: AuthDeps,
+  token: string | undefined,
+  requestedMemory: string | null | undefined,
+  scope: Scope,
+  allowStreamToken: boolean,
+): Promise<Authenticated> {
+  let principal: Principal
+  if (!token) {
+    if (deps.authMode !== 'off') throw unauthorized('missing bearer token')
+    principal = LOCAL_PRINCIPAL
+  } else {
+    try {
+      principal = await deps.verifier.verify(token)
+    } catch (e) {
+      if (e instanceof AuthError) throw unauthorized(e.message)
+      throw e
+    }
+    if (principal.stream && !allowStreamToken) throw unauthorized('stream tokens are only accepted on /api/v1/ws and /api/v1/events')
+  }
+  requireScope(principal, scope)
+  return { principal, memory: selectMemory(principal, requestedMemory) }
+}
+
+/**
+ * Auth macros: `auth: 'read'|'write'|'admin'` for REST routes and `streamAuth: …` for WebSocket/SSE routes
+ * (which also take the token from the query, cookie or subprotocol, and accept stream tokens).
+ * Both resolve `principal` and `memory`.
+ */
+export function authPlugin(deps: AuthDeps) {
+  return new Elysia({ name: 'matric-auth', seed: deps }).macro({
+    auth: (scope: Scope) => ({
+      async resolve({ request }) {
+        const url = new URL(request.url)
+        return authenticate(
+          deps,
+          bearerFromHeader(request.headers.get('authorization')),
+          request.headers.get('x-matric-memory') ?? url.searchParams.get('memory'),
+          scope,
+          false,
+        )
+      },
+    }),
+    streamAuth: (scope: Scope) => ({
+      async resolve({ request }) {
+        const url = new URL(request.url)
+        const creds = streamCredentials(request.headers, url)
+        return authenticate(deps, creds.token, url.searchParams.get('memory') ?? request.headers.get('x-matric-memory'), scope, true)
+      },
+    }),
+  })
+}

@@ -1,0 +1,25 @@
+import { SignJWT } from 'jose'
+import { STREAM_AUDIENCE } from './principal.ts'
+
+export interface TokenClaims {
+  sub: string
+  scope: string
+  memory?: string | string[]
+  tags?: string[]
+  /** Seconds; 0 or undefined = no expiry. */
+  ttlS?: number
+  jti?: string
+  stream?: boolean
+}
+
+/** Signs an HS256 token with the local secret (CLI, stream tokens, tests). */
+export async function signToken(secret: Uint8Array, c: TokenClaims): Promise<string> {
+  const claims: Record<string, unknown> = { scope: c.scope }
+  if (c.memory !== undefined) claims.memory = c.memory
+  if (c.tags !== undefined) claims.tags = c.tags
+  let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(c.sub).setIssuedAt()
+  if (c.ttlS) jwt = jwt.setExpirationTime(Math.floor(Date.now() / 1000) + c.ttlS)
+  if (c.jti) jwt = jwt.setJti(c.jti)
+  if (c.stream) jwt = jwt.setAudience(STREAM_AUDIENCE)
+  return jwt.sign(secret)
+}

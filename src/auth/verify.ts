@@ -1,0 +1,76 @@
+import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose'
+import { ClaimsError, principalFromClaims, type Principal } from './principal.ts'
+
+export class AuthError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'AuthError'
+  }
+}
+
+export interface Verifier {
+  /** Verifies a JWT and returns its principal; throws AuthError with a client-safe message. */
+  verify(token: string): Promise<Principal>
+}
+
+export interface VerifierOptions {
+  secret: Uint8Array
+  jwksUrl?: string
+  /** Stream tokens (and any token with a jti) can be revoked. */
+  isRevoked: (jti: string) => boolean
+  clockToleranceS?: number
+}
+
+const ASYMMETRIC = ['RS256', 'ES256'] as const
+
+/**
+ * HS256 against the local secret; RS256/ES256 against the configured JWKS. Any other `alg`
+ * (including `none`) is refused before a key is looked at.
+ */
+export function createVerifier(opts: VerifierOptions): Verifier {
+  const jwks = opts.jwksUrl ? createRemoteJWKSet(new URL(opts.jwksUrl), { cooldownDuration: 30_000, timeoutDuration: 5000 }) : undefined
+  const tolerance = opts.clockToleranceS ?? 5
+
+  return {
+    async verify(token) {
+      let alg: string | undefined
+      try {
+        alg = decodeProtectedHeader(token).alg
+      } catch {
+        throw new AuthError('malformed token')
+      }
+      let payload: JWTPayload
+      try {
+        if (alg === 'HS256') {
+          payload = (await jwtVerify(token, opts.secret, { algorithms: ['HS256'], clockTolerance: tolerance })).payload
+        } else if (alg && (ASYMMETRIC as readonly string[]).includes(alg)) {
+          if (!jwks) throw new AuthError(`${alg} tokens are not accepted (no JWKS configured)`)
+          payload = (await jwtVerify(token, jwks, { algorithms: [...ASYMMETRIC], clockTolerance: tolerance })).payload
+        } else {
+          throw new AuthError(`token algorithm ${JSON.stringify(alg ?? null)} is not accepted`)
+        }
+      } catch (e) {
+        throw toAuthError(e)
+      }
+      if (payload.jti && opts.isRevoked(payload.jti)) throw new AuthError('token has been revoked')
+      try {
+        return principalFromClaims(payload as Record<string, unknown>)
+      } catch (e) {
+        if (e instanceof ClaimsError) throw new AuthError(e.message)
+        throw e
+      }
+    },
+  }
+}
+
+function toAuthError(e: unknown): AuthError {
+  if (e instanceof AuthError) return e
+  if (e instanceof joseErrors.JWTExpired) return new AuthError('token expired')
+  if (e instanceof joseErrors.JWSSignatureVerificationFailed) return new AuthError('invalid token signature')
+  if (e instanceof joseErrors.JWTClaimValidationFailed) return new AuthError(`invalid token claim: ${e.claim}`)
+  if (e instanceof joseErrors.JWKSNoMatchingKey) return new AuthError('no matching key in JWKS')
+  if (e instanceof joseErrors.JWKSTimeout || e instanceof joseErrors.JOSEError && e.code === 'ERR_JWKS_INVALID')
+    return new AuthError('JWKS unavailable')
+  if (e instanceof joseErrors.JOSEError) return new AuthError('invalid token')
+  return new AuthError('invalid token')
+}

@@ -1,0 +1,225 @@
+import { join } from 'node:path'
+
+/** Typed, validated configuration. Built from the environment once at start (SPEC §1 + README). */
+export interface Config {
+  port: number
+  host: string
+  dataDir: string
+  dbPath: string
+  /** HS256 secret; undefined means "generate or load one from the data dir" (see auth/secret.ts). */
+  jwtSecret: string | undefined
+  jwksUrl: string | undefined
+  authMode: 'required' | 'off'
+  allowedOrigins: string[] | undefined
+  logLevel: LogLevel
+  maxBodyBytes: number
+
+  worker: {
+    concurrency: number
+    maxRetries: number
+    retryBaseMs: number
+    pollMs: number
+  }
+  linkThreshold: number
+  maxLinks: number
+  inference: {
+    url: string | undefined
+    model: string
+    apiKey: string | undefined
+    timeoutMs: number
+  }
+
+  events: {
+    retentionCount: number
+    retentionHours: number
+    queueStatusIntervalMs: number
+  }
+  ws: {
+    maxConnections: number
+    backpressureLimit: number
+    maxPayloadBytes: number
+    idleTimeoutS: number
+  }
+  sse: {
+    keepaliveMs: number
+    queueLimit: number
+    retryMs: number
+    streamTokenTtlS: number
+  }
+  webhooks: {
+    allowPrivate: boolean
+    timeoutMs: number
+    /** Delays in ms before attempt 2, 3, … (the last one repeats). */
+    retryScheduleMs: number[]
+    concurrency: number
+    perEndpointConcurrency: number
+    pollMs: number
+    createPerMinute: number
+    maxPerMemory: number
+    disableAfterFailures: number
+  }
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+/** Reads and validates the environment; throws ConfigError listing every bad value at once. */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = []
+  const r = new Reader(env, problems)
+
+  const dataDir = r.str('MATRIC_DATA_DIR', './data')
+  const cfg: Config = {
+    port: r.int('PORT', 3000, 0, 65535),
+    host: r.str('HOST', '0.0.0.0'),
+    dataDir,
+    dbPath: r.str('MATRIC_DB_PATH', join(dataDir, 'matric.db')),
+    jwtSecret: r.optional('MATRIC_JWT_SECRET'),
+    jwksUrl: r.url('MATRIC_JWKS_URL'),
+    authMode: r.oneOf('MATRIC_AUTH', ['required', 'off'] as const, 'required'),
+    allowedOrigins: r.list('MATRIC_ALLOWED_ORIGINS'),
+    logLevel: r.oneOf('MATRIC_LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
+    maxBodyBytes: r.int('MATRIC_MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    worker: {
+      concurrency: r.int('MATRIC_WORKER_CONCURRENCY', 4, 1, 64),
+      maxRetries: r.int('MATRIC_JOB_MAX_RETRIES', 3, 0, 20),
+      retryBaseMs: r.int('MATRIC_JOB_RETRY_BASE_MS', 1000, 1, 3_600_000),
+      pollMs: r.int('MATRIC_WORKER_POLL_MS', 1000, 10, 60_000),
+    },
+    linkThreshold: r.num('MATRIC_LINK_THRESHOLD', 0.3, 0, 1),
+    maxLinks: r.int('MATRIC_MAX_LINKS', 5, 1, 100),
+    inference: {
+      url: r.url('MATRIC_INFERENCE_URL'),
+      model: r.str('MATRIC_INFERENCE_MODEL', 'gpt-4o-mini'),
+      apiKey: r.optional('MATRIC_INFERENCE_API_KEY'),
+      timeoutMs: r.int('MATRIC_INFERENCE_TIMEOUT_MS', 60_000, 100, 600_000),
+    },
+    events: {
+      retentionCount: r.int('MATRIC_EVENT_RETENTION_COUNT', 10_000, 100, 10_000_000),
+      retentionHours: r.num('MATRIC_EVENT_RETENTION_HOURS', 24, 0.01, 24 * 365),
+      queueStatusIntervalMs: r.int('MATRIC_QUEUE_STATUS_INTERVAL_MS', 2000, 10, 60_000),
+    },
+    ws: {
+      maxConnections: r.int('MATRIC_WS_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
+      backpressureLimit: r.int('MATRIC_WS_BACKPRESSURE_BYTES', 1024 * 1024, 1024, 256 * 1024 * 1024),
+      maxPayloadBytes: r.int('MATRIC_WS_MAX_MESSAGE_BYTES', 4096, 16, 1024 * 1024),
+      idleTimeoutS: r.int('MATRIC_WS_IDLE_TIMEOUT_S', 120, 5, 960),
+    },
+    sse: {
+      keepaliveMs: r.int('MATRIC_SSE_KEEPALIVE_MS', 15_000, 10, 15_000),
+      queueLimit: r.int('MATRIC_SSE_QUEUE_LIMIT', 1000, 1, 1_000_000),
+      retryMs: r.int('MATRIC_SSE_RETRY_MS', 3000, 0, 600_000),
+      streamTokenTtlS: r.int('MATRIC_STREAM_TOKEN_TTL_S', 300, 10, 86_400),
+    },
+    webhooks: {
+      allowPrivate: r.bool('MATRIC_WEBHOOK_ALLOW_PRIVATE', false),
+      timeoutMs: r.int('MATRIC_WEBHOOK_TIMEOUT_MS', 10_000, 10, 120_000),
+      retryScheduleMs: r.intList('MATRIC_WEBHOOK_RETRY_SCHEDULE_MS', [1000, 5000, 25_000, 125_000, 625_000]),
+      concurrency: r.int('MATRIC_WEBHOOK_CONCURRENCY', 16, 1, 1024),
+      perEndpointConcurrency: r.int('MATRIC_WEBHOOK_ENDPOINT_CONCURRENCY', 4, 1, 256),
+      pollMs: r.int('MATRIC_WEBHOOK_POLL_MS', 500, 10, 60_000),
+      createPerMinute: r.int('MATRIC_WEBHOOK_CREATE_PER_MINUTE', 30, 1, 100_000),
+      maxPerMemory: r.int('MATRIC_WEBHOOK_MAX_PER_MEMORY', 100, 1, 100_000),
+      disableAfterFailures: r.int('MATRIC_WEBHOOK_DISABLE_AFTER', 10, 1, 1000),
+    },
+  }
+  if (problems.length) throw new ConfigError(problems)
+  return cfg
+}
+
+class Reader {
+  constructor(
+    private env: Env,
+    private problems: string[],
+  ) {}
+
+  optional(name: string): string | undefined {
+    const v = this.env[name]
+    return v === undefined || v.trim() === '' ? undefined : v.trim()
+  }
+
+  str(name: string, def: string): string {
+    return this.optional(name) ?? def
+  }
+
+  num(name: string, def: number, min: number, max: number): number {
+    const raw = this.optional(name)
+    if (raw === undefined) return def
+    const n = Number(raw)
+    if (!Number.isFinite(n) || n < min || n > max) {
+      this.problems.push(`${name}=${JSON.stringify(raw)}: expected a number between ${min} and ${max}`)
+      return def
+    }
+    return n
+  }
+
+  int(name: string, def: number, min: number, max: number): number {
+    const raw = this.optional(name)
+    if (raw === undefined) return def
+    if (!/^-?\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      this.problems.push(`${name}=${JSON.stringify(raw)}: expected an integer between ${min} and ${max}`)
+      return def
+    }
+    return Number(raw)
+  }
+
+  intList(name: string, def: number[]): number[] {
+    const raw = this.optional(name)
+    if (raw === undefined) return def
+    const parts = raw.split(',').map((s) => s.trim())
+    if (!parts.length || parts.some((p) => !/^\d+$/.test(p))) {
+      this.problems.push(`${name}=${JSON.stringify(raw)}: expected a comma list of non-negative integers (milliseconds)`)
+      return def
+    }
+    return parts.map(Number)
+  }
+
+  bool(name: string, def: boolean): boolean {
+    const raw = this.optional(name)?.toLowerCase()
+    if (raw === undefined) return def
+    if (['true', '1', 'yes', 'on'].includes(raw)) return true
+    if (['false', '0', 'no', 'off'].includes(raw)) return false
+    this.problems.push(`${name}=${JSON.stringify(raw)}: expected true or false`)
+    return def
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], def: T): T {
+    const raw = this.optional(name)
+    if (raw === undefined) return def
+    if (!(allowed as readonly string[]).includes(raw)) {
+      this.problems.push(`${name}=${JSON.stringify(raw)}: expected one of ${allowed.join(', ')}`)
+      return def
+    }
+    return raw as T
+  }
+
+  url(name: string): string | undefined {
+    const raw = this.optional(name)
+    if (raw === undefined) return undefined
+    try {
+      const u = new URL(raw)
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme')
+      return raw
+    } catch {
+      this.problems.push(`${name}=${JSON.stringify(raw)}: expected an http(s) URL`)
+      return undefined
+    }
+  }
+
+  list(name: string): string[] | undefined {
+    const raw = this.optional(name)
+    if (raw === undefined) return undefined
+    return raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+  }
+}

@@ -1,0 +1,113 @@
+import type { Database } from 'bun:sqlite'
+import type { Config } from './config.ts'
+import { authPlugin } from './auth/plugin.ts'
+import { Revocations } from './auth/revocations.ts'
+import { resolveSecret, type ResolvedSecret } from './auth/secret.ts'
+import { createVerifier, type Verifier } from './auth/verify.ts'
+import { EventBus } from './events/bus.ts'
+import { EventLog } from './events/log.ts'
+import { QueueStatusScheduler } from './events/queue-status.ts'
+import { JobService } from './modules/jobs/service.ts'
+import { JobStore } from './modules/jobs/store.ts'
+import { Worker } from './modules/jobs/worker.ts'
+import type { JobHandler } from './modules/jobs/handlers/types.ts'
+import type { JobTypeName } from './events/catalog.ts'
+import { NoteEvents } from './modules/notes/events.ts'
+import { NoteService } from './modules/notes/service.ts'
+import { NoteStore } from './modules/notes/store.ts'
+import { openDatabase } from './store/db.ts'
+import { createLogger, type Logger } from './telemetry/log.ts'
+import { Metrics } from './telemetry/metrics.ts'
+import type { LiveCounts } from './modules/system/index.ts'
+
+/** Everything a module needs, built once per app (tests build several apps per process). */
+export interface AppContext {
+  config: Config
+  db: Database
+  logger: Logger
+  metrics: Metrics
+  secret: ResolvedSecret
+  verifier: Verifier
+  revocations: Revocations
+  authPlugin: ReturnType<typeof authPlugin>
+  eventLog: EventLog
+  bus: EventBus
+  queueStatus: QueueStatusScheduler
+  notes: NoteStore
+  jobs: JobStore
+  noteEvents: NoteEvents
+  noteService: NoteService
+  jobService: JobService
+  worker: Worker
+  startedAt: number
+  /** Live counts the transports register (health and gauges). */
+  live: LiveCounts
+  /** Shutdown hooks, run in reverse order of registration. */
+  onClose: (fn: () => void | Promise<void>) => void
+  close: () => Promise<void>
+}
+
+export interface ContextOptions {
+  logger?: Logger
+  /** Replace job handlers (tests of failure paths). */
+  handlers?: Partial<Record<JobTypeName, JobHandler>>
+}
+
+export function createContext(config: Config, opts: ContextOptions = {}): AppContext {
+  const logger = opts.logger ?? createLogger(config.logLevel)
+  const db = openDatabase(config.dbPath)
+  const metrics = new Metrics()
+  const secret = resolveSecret(config.jwtSecret, config.dataDir)
+  const revocations = new Revocations(db)
+  const verifier = createVerifier({ secret: secret.key, jwksUrl: config.jwksUrl, isRevoked: (jti) => revocations.has(jti) })
+  const eventLog = new EventLog(db, { count: config.events.retentionCount, hours: config.events.retentionHours })
+  const bus = new EventBus(eventLog, metrics, logger)
+  const notes = new NoteStore(db)
+  const jobs = new JobStore(db)
+  const queueStatus = new QueueStatusScheduler(bus, (m) => jobs.counts(m), config.events.queueStatusIntervalMs)
+  const noteEvents = new NoteEvents(bus, notes)
+  let worker: Worker | undefined
+  const jobService = new JobService({ jobs, notes, bus, queueStatus, maxRetries: config.worker.maxRetries, wake: () => worker?.wake() })
+  worker = new Worker({ config, jobs, notes, service: jobService, noteEvents, logger, handlers: opts.handlers })
+  const noteService = new NoteService({ notes, jobs, jobService, events: noteEvents })
+
+  const closers: (() => void | Promise<void>)[] = []
+  let closed = false
+  const ctx: AppContext = {
+    config,
+    db,
+    logger,
+    metrics,
+    secret,
+    verifier,
+    revocations,
+    authPlugin: authPlugin({ verifier, authMode: config.authMode }),
+    eventLog,
+    bus,
+    queueStatus,
+    notes,
+    jobs,
+    noteEvents,
+    noteService,
+    jobService,
+    worker,
+    startedAt: Date.now(),
+    live: { wsConnections: () => 0, sseConnections: () => 0, webhookQueueDepth: () => 0 },
+    onClose: (fn) => void closers.push(fn),
+    close: async () => {
+      if (closed) return
+      closed = true
+      for (const fn of closers.reverse()) {
+        try {
+          await fn()
+        } catch (err) {
+          logger.error('shutdown step failed', { err })
+        }
+      }
+      queueStatus.stop()
+      await metrics.shutdown()
+      db.close()
+    },
+  }
+  return ctx
+}

@@ -1,0 +1,72 @@
+import type { Database, Statement } from 'bun:sqlite'
+
+export interface EventRow {
+  seq: number
+  event_id: string
+  memory: string
+  event_type: string
+  entity_id: string | null
+  /** JSON array of the note's tags at emission; null when the event is not note-scoped. */
+  tags: string | null
+  envelope: string
+  created_ms: number
+}
+
+export interface Retention {
+  count: number
+  hours: number
+}
+
+/**
+ * The durable, ordered event log: every emission is appended (it doubles as the audit trail), SSE replays
+ * from it, and retention keeps it bounded (last N events and last H hours, whichever is smaller).
+ */
+export class EventLog {
+  private insert: Statement
+  private bySeqAfter: Statement
+  private seqOfId: Statement
+  private appendsSincePrune = 0
+
+  constructor(
+    private db: Database,
+    private retention: Retention,
+  ) {
+    this.insert = db.query(
+      'INSERT INTO events (event_id, memory, event_type, entity_id, tags, envelope, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq',
+    )
+    this.bySeqAfter = db.query('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?')
+    this.seqOfId = db.query('SELECT seq FROM events WHERE event_id = ?')
+  }
+
+  append(e: Omit<EventRow, 'seq'>): number {
+    const row = this.insert.get(e.event_id, e.memory, e.event_type, e.entity_id, e.tags, e.envelope, e.created_ms) as { seq: number }
+    if (++this.appendsSincePrune >= 500) this.prune()
+    return row.seq
+  }
+
+  /** seq of a logged event id, or null when unknown or pruned. */
+  seqOf(eventId: string): number | null {
+    const r = this.seqOfId.get(eventId) as { seq: number } | null
+    return r ? r.seq : null
+  }
+
+  /** Events with seq greater than `afterSeq`, oldest first (all memories; callers filter). */
+  after(afterSeq: number, limit = 1000): EventRow[] {
+    return this.bySeqAfter.all(afterSeq, limit) as EventRow[]
+  }
+
+  lastSeq(): number {
+    const r = this.db.query('SELECT MAX(seq) AS s FROM events').get() as { s: number | null }
+    return r.s ?? 0
+  }
+
+  prune(now = Date.now()): number {
+    this.appendsSincePrune = 0
+    const cutoff = now - this.retention.hours * 3600_000
+    const r1 = this.db.query('DELETE FROM events WHERE created_ms < ?').run(cutoff)
+    const r2 = this.db
+      .query('DELETE FROM events WHERE seq <= (SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?)')
+      .run(this.retention.count)
+    return r1.changes + r2.changes
+  }
+}

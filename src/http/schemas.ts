@@ -1,0 +1,11 @@
+import { t } from 'elysia'
+
+/** The error body of every 4xx/5xx response. */
+export const ErrorBody = t.Object(
+  {
+    error: t.String({ description: 'machine-readable code, e.g. unauthorized' }),
+    message: t.String({ description: 'human-readable explanation' }),
+    details: t.Optional(t.Unknown()),
+  },
+  { examples: [{ error: 'forbidden', message: "token lacks the 'write' scope" }] },
+)

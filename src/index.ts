@@ -1,0 +1,50 @@
+import { createApp } from './app.ts'
+import { ConfigError, loadConfig, type Config } from './config.ts'
+import { signToken } from './auth/sign.ts'
+import { createContext } from './context.ts'
+import { createLogger } from './telemetry/log.ts'
+import { VERSION } from './version.ts'
+
+/** Starts the service: config → context → app → listen → worker; graceful shutdown on SIGTERM/SIGINT. */
+async function main(): Promise<void> {
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`matric-realtime: ${e.message}\n`)
+      process.exit(2)
+    }
+    throw e
+  }
+  const logger = createLogger(config.logLevel)
+  const ctx = createContext(config, { logger })
+  const app = createApp(ctx)
+  app.listen({ port: config.port, hostname: config.host })
+  const port = app.server!.port
+  logger.info('listening', { version: VERSION, host: config.host, port, db: config.dbPath, auth: config.authMode })
+  if (config.authMode === 'off') logger.warn('MATRIC_AUTH=off: requests without a token act as an admin of every memory')
+  ctx.worker.start()
+
+  if (ctx.secret.source !== 'env') {
+    // The one place a token is printed, on purpose: a ready-to-use local admin token for the generated
+    // secret. It goes to stderr as plain text, never through the JSON log.
+    const token = await signToken(ctx.secret.key, { sub: 'local-admin', scope: 'admin', memory: '*', ttlS: 30 * 86_400 })
+    const first = ctx.secret.source === 'generated' ? 'generated a new JWT secret in ' + ctx.secret.path : 'using the JWT secret in ' + ctx.secret.path
+    process.stderr.write(`\nmatric-realtime: ${first}\nLocal admin token (valid 30 days):\n\n  ${token}\n\nTry: curl -H "Authorization: Bearer <token>" http://localhost:${port}/api/v1/jobs/stats\n\n`)
+  }
+
+  let stopping = false
+  const shutdown = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    logger.info('shutting down', { signal })
+    await ctx.close()
+    await app.stop()
+    process.exit(0)
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+}
+
+await main()

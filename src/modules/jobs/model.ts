@@ -1,0 +1,88 @@
+import { t, type Static } from 'elysia'
+
+export const JobTypeName = t.Union(
+  [t.Literal('title_generation'), t.Literal('embedding'), t.Literal('linking'), t.Literal('ai_revision')],
+  { description: 'Job type (REST snake_case; events use PascalCase)' },
+)
+export const JobStatus = t.Union([
+  t.Literal('pending'),
+  t.Literal('running'),
+  t.Literal('completed'),
+  t.Literal('failed'),
+  t.Literal('cancelled'),
+])
+export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled'
+
+export const Job = t.Object(
+  {
+    id: t.String({ format: 'uuid' }),
+    memory: t.String(),
+    note_id: t.Union([t.String({ format: 'uuid' }), t.Null()]),
+    job_type: JobTypeName,
+    status: JobStatus,
+    priority: t.Integer(),
+    progress_percent: t.Integer({ minimum: 0, maximum: 100 }),
+    progress_message: t.Union([t.String(), t.Null()]),
+    retry_count: t.Integer({ minimum: 0 }),
+    max_retries: t.Integer({ minimum: 0 }),
+    error: t.Union([t.String(), t.Null()]),
+    created_at: t.String({ format: 'date-time' }),
+    started_at: t.Union([t.String({ format: 'date-time' }), t.Null()]),
+    completed_at: t.Union([t.String({ format: 'date-time' }), t.Null()]),
+    duration_ms: t.Union([t.Integer(), t.Null()]),
+  },
+  {
+    examples: [
+      {
+        id: '0193a0c4-2f1e-7b7d-8f3c-1a2b3c4d5e70',
+        memory: 'default',
+        note_id: '0193a0c4-2f1e-7b7d-8f3c-1a2b3c4d5e6f',
+        job_type: 'embedding',
+        status: 'completed',
+        priority: 5,
+        progress_percent: 100,
+        progress_message: 'embedding stored',
+        retry_count: 0,
+        max_retries: 3,
+        error: null,
+        created_at: '2026-11-27T10:00:00.000Z',
+        started_at: '2026-11-27T10:00:00.010Z',
+        completed_at: '2026-11-27T10:00:00.030Z',
+        duration_ms: 20,
+      },
+    ],
+  },
+)
+export type Job = Static<typeof Job>
+
+export const CreateJob = t.Object(
+  {
+    job_type: JobTypeName,
+    note_id: t.Optional(t.String({ format: 'uuid' })),
+    priority: t.Optional(t.Integer({ minimum: -100, maximum: 100, description: 'Higher runs first; default depends on the job type' })),
+  },
+  { additionalProperties: false, examples: [{ job_type: 'ai_revision', note_id: '0193a0c4-2f1e-7b7d-8f3c-1a2b3c4d5e6f' }] },
+)
+export type CreateJob = Static<typeof CreateJob>
+
+export const JobStats = t.Object(
+  {
+    total_jobs: t.Integer({ description: 'pending + running (same semantics as QueueStatus)' }),
+    running: t.Integer(),
+    pending: t.Integer(),
+    completed: t.Integer(),
+    failed: t.Integer(),
+  },
+  { examples: [{ total_jobs: 3, running: 1, pending: 2, completed: 40, failed: 1 }] },
+)
+export type JobStats = Static<typeof JobStats>
+
+export const ListJobsQuery = t.Object({
+  status: t.Optional(JobStatus),
+  note_id: t.Optional(t.String({ format: 'uuid' })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 500, default: 100 })),
+  memory: t.Optional(t.String()),
+})
+
+export const JobList = t.Object({ jobs: t.Array(Job) })
+export const JobParams = t.Object({ id: t.String({ format: 'uuid' }) })

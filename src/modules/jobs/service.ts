@@ -1,0 +1,113 @@
+import type { Actor, JobTypeName } from '../../events/catalog.ts'
+import { JOB_TYPES } from '../../events/catalog.ts'
+import type { EventBus } from '../../events/bus.ts'
+import type { QueueStatusScheduler } from '../../events/queue-status.ts'
+import { canSeeTags } from '../../auth/principal.ts'
+import { notFound, unprocessable } from '../../http/errors.ts'
+import type { NoteStore } from '../notes/store.ts'
+import type { Job, JobStats } from './model.ts'
+import type { JobStore } from './store.ts'
+
+/** Default priority per job type (higher runs first): titles appear quickly, AI revision waits its turn. */
+export const DEFAULT_PRIORITY: Record<JobTypeName, number> = {
+  title_generation: 3,
+  embedding: 2,
+  linking: 1,
+  ai_revision: 0,
+}
+
+export interface JobServiceDeps {
+  jobs: JobStore
+  notes: NoteStore
+  bus: EventBus
+  queueStatus: QueueStatusScheduler
+  maxRetries: number
+  /** Wakes the worker after an enqueue. */
+  wake: () => void
+}
+
+type JobEventKind = 'JobQueued' | 'JobStarted' | 'JobCompleted' | 'JobFailed'
+
+/** Queue operations that emit the matching events; the worker and the REST controller share it. */
+export class JobService {
+  constructor(private d: JobServiceDeps) {}
+
+  /** Validates and enqueues a job for a note of `memory` visible to the caller; emits JobQueued. */
+  create(memory: string, restriction: readonly string[] | null, input: { job_type: JobTypeName; note_id?: string; priority?: number }, actor?: Actor): Job {
+    if (!input.note_id) throw unprocessable(`job type '${input.job_type}' needs a note_id`)
+    const note = this.d.notes.get(input.note_id)
+    if (!note || note.memory !== memory || !canSeeTags(restriction, note.tags)) throw notFound(`note ${input.note_id} not found`)
+    return this.enqueue(memory, input.job_type, note.id, input.priority, actor)
+  }
+
+  enqueue(memory: string, jobType: JobTypeName, noteId: string | null, priority?: number, actor?: Actor): Job {
+    const job = this.d.jobs.insert({
+      id: crypto.randomUUID(),
+      memory,
+      note_id: noteId,
+      job_type: jobType,
+      priority: priority ?? DEFAULT_PRIORITY[jobType],
+      max_retries: this.d.maxRetries,
+      now: new Date().toISOString(),
+    })
+    this.emit('JobQueued', job, undefined, actor)
+    this.d.wake()
+    return job
+  }
+
+  /** Enqueues unless the same job is already waiting for that note (repeated edits coalesce). */
+  enqueueOnce(memory: string, jobType: JobTypeName, noteId: string, actor?: Actor): Job | null {
+    if (this.d.jobs.hasOpen(noteId, jobType)) return null
+    return this.enqueue(memory, jobType, noteId, undefined, actor)
+  }
+
+  /** Publishes a job lifecycle event; note-scoped jobs carry the note's tags for visibility filtering. */
+  emit(kind: JobEventKind, job: Job, extra?: { duration_ms?: number; error?: string }, actor?: Actor): void {
+    const base = { job_id: job.id, job_type: JOB_TYPES[job.job_type], ...(job.note_id ? { note_id: job.note_id } : {}) }
+    const payload =
+      kind === 'JobCompleted'
+        ? { type: kind, ...base, ...(extra?.duration_ms !== undefined ? { duration_ms: extra.duration_ms } : {}) }
+        : kind === 'JobFailed'
+          ? { type: kind, ...base, error: extra?.error ?? 'failed' }
+          : { type: kind, ...base }
+    this.d.bus.publish({ memory: job.memory, payload, entityType: 'job', entityId: job.id, tags: this.tagsOf(job), actor })
+  }
+
+  emitProgress(job: Job, percent: number, message?: string): void {
+    const payload = {
+      type: 'JobProgress' as const,
+      job_id: job.id,
+      job_type: JOB_TYPES[job.job_type],
+      ...(job.note_id ? { note_id: job.note_id } : {}),
+      progress: percent,
+      progress_percent: percent,
+      ...(message ? { message } : {}),
+    }
+    this.d.bus.publish({ memory: job.memory, payload, entityType: 'job', entityId: job.id, tags: this.tagsOf(job) })
+  }
+
+  private tagsOf(job: Job): string[] | null {
+    return job.note_id ? (this.d.notes.get(job.note_id)?.tags ?? null) : null
+  }
+
+  stats(memory: string, restriction: readonly string[] | null): JobStats {
+    const c = this.d.jobs.counts(memory, restriction)
+    return { total_jobs: c.pending + c.running, running: c.running, pending: c.pending, completed: c.completed, failed: c.failed }
+  }
+
+  get(memory: string, restriction: readonly string[] | null, id: string): Job {
+    const job = this.d.jobs.get(id)
+    if (!job || job.memory !== memory || !this.visible(job, restriction)) throw notFound(`job ${id} not found`)
+    return job
+  }
+
+  private visible(job: Job, restriction: readonly string[] | null): boolean {
+    if (!restriction) return true
+    return canSeeTags(restriction, this.tagsOf(job))
+  }
+
+  /** Counts changed without a job event (retry, recovery, cancellation): a QueueStatus follows shortly. */
+  countsChanged(memory: string): void {
+    this.d.queueStatus.markDirty(memory)
+  }
+}

@@ -1,0 +1,152 @@
+import type { Database, Statement } from 'bun:sqlite'
+import type { JobTypeName } from '../../events/catalog.ts'
+import type { Job, JobStatus } from './model.ts'
+
+export interface Counts {
+  pending: number
+  running: number
+  completed: number
+  failed: number
+}
+
+export interface NewJob {
+  id: string
+  memory: string
+  note_id: string | null
+  job_type: JobTypeName
+  priority: number
+  max_retries: number
+  now: string
+}
+
+/** Restricts job queries to jobs of notes carrying one of these tags (tag-restricted principals). */
+const TAG_FILTER = `EXISTS (SELECT 1 FROM notes n, json_each(n.tags) t
+  WHERE n.id = j.note_id AND t.value IN (SELECT value FROM json_each(?)))`
+
+/** Repository for the job queue. Every transition is one UPDATE guarded by the expected status. */
+export class JobStore {
+  private insertStmt: Statement
+  private byId: Statement
+  private claimStmt: Statement
+  private progressStmt: Statement
+  private completeStmt: Statement
+  private retryStmt: Statement
+  private failStmt: Statement
+  private countsStmt: Statement
+  private nextDueStmt: Statement
+
+  constructor(private db: Database) {
+    this.insertStmt = db.query(
+      `INSERT INTO jobs (id, memory, note_id, job_type, status, priority, max_retries, created_at)
+       VALUES (?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING *`,
+    )
+    this.byId = db.query('SELECT * FROM jobs WHERE id = ?')
+    this.claimStmt = db.query(
+      `UPDATE jobs SET status = 'running', started_at = ?, progress_percent = 0, progress_message = NULL
+       WHERE id = (SELECT id FROM jobs WHERE status = 'pending' AND run_after <= ?
+                   ORDER BY priority DESC, created_at, id LIMIT 1)
+       RETURNING *`,
+    )
+    this.progressStmt = db.query(`UPDATE jobs SET progress_percent = ?, progress_message = ? WHERE id = ? AND status = 'running'`)
+    this.completeStmt = db.query(
+      `UPDATE jobs SET status = 'completed', progress_percent = 100, completed_at = ?, duration_ms = ?, error = NULL
+       WHERE id = ? AND status = 'running' RETURNING *`,
+    )
+    this.retryStmt = db.query(
+      `UPDATE jobs SET status = 'pending', retry_count = retry_count + 1, error = ?, run_after = ?, started_at = NULL
+       WHERE id = ? AND status = 'running' RETURNING *`,
+    )
+    this.failStmt = db.query(
+      `UPDATE jobs SET status = ?, error = ?, completed_at = ?, duration_ms = ?
+       WHERE id = ? AND status IN ('running', 'pending') RETURNING *`,
+    )
+    this.countsStmt = db.query(`SELECT status, COUNT(*) AS n FROM jobs j WHERE j.memory = ? GROUP BY status`)
+    this.nextDueStmt = db.query(`SELECT MIN(run_after) AS t FROM jobs WHERE status = 'pending'`)
+  }
+
+  insert(j: NewJob): Job {
+    return toJob(this.insertStmt.get(j.id, j.memory, j.note_id, j.job_type, j.priority, j.max_retries, j.now) as JobRow)!
+  }
+
+  get(id: string): Job | null {
+    return toJob(this.byId.get(id) as JobRow | null)
+  }
+
+  /** Atomically moves the best due pending job (priority, then age) to running. */
+  claim(nowIso: string, nowMs: number): Job | null {
+    return toJob(this.claimStmt.get(nowIso, nowMs) as JobRow | null)
+  }
+
+  /** ms epoch of the earliest pending job, or null when none is pending. */
+  nextDue(): number | null {
+    return (this.nextDueStmt.get() as { t: number | null }).t
+  }
+
+  progress(id: string, percent: number, message: string | null): void {
+    this.progressStmt.run(percent, message, id)
+  }
+
+  complete(id: string, nowIso: string, durationMs: number): Job | null {
+    return toJob(this.completeStmt.get(nowIso, durationMs, id) as JobRow | null)
+  }
+
+  retry(id: string, error: string, runAfterMs: number): Job | null {
+    return toJob(this.retryStmt.get(error, runAfterMs, id) as JobRow | null)
+  }
+
+  finish(id: string, status: 'failed' | 'cancelled', error: string, nowIso: string, durationMs: number | null): Job | null {
+    return toJob(this.failStmt.get(status, error, nowIso, durationMs, id) as JobRow | null)
+  }
+
+  /** Cancels the pending jobs of a note; returns how many. */
+  cancelPendingForNote(noteId: string, nowIso: string): number {
+    return this.db
+      .query(`UPDATE jobs SET status = 'cancelled', error = 'note deleted', completed_at = ? WHERE note_id = ? AND status = 'pending'`)
+      .run(nowIso, noteId).changes
+  }
+
+  /** Crash recovery: jobs left running go back to pending. Returns the memories affected. */
+  recoverRunning(): string[] {
+    const rows = this.db
+      .query(`UPDATE jobs SET status = 'pending', started_at = NULL, run_after = 0 WHERE status = 'running' RETURNING memory`)
+      .all() as { memory: string }[]
+    return [...new Set(rows.map((r) => r.memory))]
+  }
+
+  /** Whether a pending or running job of this type exists for the note (avoids duplicate pipeline work). */
+  hasOpen(noteId: string, jobType: JobTypeName): boolean {
+    return !!this.db
+      .query(`SELECT 1 FROM jobs WHERE note_id = ? AND job_type = ? AND status = 'pending' LIMIT 1`)
+      .get(noteId, jobType)
+  }
+
+  counts(memory: string, restriction: readonly string[] | null = null): Counts {
+    const rows = (
+      restriction
+        ? this.db.query(`SELECT status, COUNT(*) AS n FROM jobs j WHERE j.memory = ? AND ${TAG_FILTER} GROUP BY status`).all(memory, JSON.stringify(restriction))
+        : this.countsStmt.all(memory)
+    ) as { status: JobStatus; n: number }[]
+    const c: Counts = { pending: 0, running: 0, completed: 0, failed: 0 }
+    for (const r of rows) if (r.status in c) c[r.status as keyof Counts] = r.n
+    return c
+  }
+
+  list(o: { memory: string; restriction: readonly string[] | null; status?: string; noteId?: string; limit: number }): Job[] {
+    const where = ['j.memory = ?']
+    const args: (string | number)[] = [o.memory]
+    if (o.status) (where.push('j.status = ?'), args.push(o.status))
+    if (o.noteId) (where.push('j.note_id = ?'), args.push(o.noteId))
+    if (o.restriction) (where.push(TAG_FILTER), args.push(JSON.stringify(o.restriction)))
+    args.push(o.limit)
+    return (this.db.query(`SELECT * FROM jobs j WHERE ${where.join(' AND ')} ORDER BY j.created_at DESC, j.id DESC LIMIT ?`).all(...args) as JobRow[]).map((r) => toJob(r)!)
+  }
+}
+
+type JobRow = Job & { run_after: number }
+
+/** Row → API shape (drops the internal run_after column). */
+function toJob(r: JobRow | null): Job | null {
+  if (!r) return null
+  const { run_after: _runAfter, ...job } = r
+  return job
+}

@@ -1,0 +1,171 @@
+import type { Config } from '../../config.ts'
+import type { JobTypeName } from '../../events/catalog.ts'
+import type { Logger } from '../../telemetry/log.ts'
+import type { NoteStore } from '../notes/store.ts'
+import type { NoteEvents } from '../notes/events.ts'
+import { jobBackoffMs } from './backoff.ts'
+import { aiRevision } from './handlers/ai-revision.ts'
+import { embedding } from './handlers/embedding.ts'
+import { linking } from './handlers/linking.ts'
+import { titleGeneration } from './handlers/title.ts'
+import { NoteGoneError, TransientError, type JobHandler } from './handlers/types.ts'
+import type { Job } from './model.ts'
+import type { JobService } from './service.ts'
+import type { JobStore } from './store.ts'
+
+export const HANDLERS: Record<JobTypeName, JobHandler> = {
+  title_generation: titleGeneration,
+  embedding,
+  linking,
+  ai_revision: aiRevision,
+}
+
+export interface WorkerDeps {
+  config: Config
+  jobs: JobStore
+  notes: NoteStore
+  service: JobService
+  noteEvents: NoteEvents
+  logger: Logger
+  handlers?: Partial<Record<JobTypeName, JobHandler>>
+}
+
+/**
+ * Runs queued jobs: claims by priority then age, up to `concurrency` at once, reports progress, retries
+ * transient failures with backoff, and on start returns jobs a crash left `running` to `pending`.
+ */
+export class Worker {
+  private active = new Map<string, AbortController>()
+  private running = new Set<Promise<void>>()
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private stopped = true
+  private pumping = false
+  private handlers: Record<JobTypeName, JobHandler>
+
+  constructor(private d: WorkerDeps) {
+    this.handlers = { ...HANDLERS, ...d.handlers }
+  }
+
+  start(): void {
+    this.stopped = false
+    const memories = this.d.jobs.recoverRunning()
+    for (const m of memories) this.d.service.countsChanged(m)
+    if (memories.length) this.d.logger.warn('returned jobs left running by a previous process to pending', { memories })
+    this.wake()
+  }
+
+  /** Claims as many due jobs as there are free slots, then sleeps until the next due job or the poll interval. */
+  wake = (): void => {
+    if (this.stopped || this.pumping) return
+    this.pumping = true
+    try {
+      while (this.active.size < this.d.config.worker.concurrency) {
+        const now = Date.now()
+        const job = this.d.jobs.claim(new Date(now).toISOString(), now)
+        if (!job) break
+        this.d.service.emit('JobStarted', job)
+        const p = this.run(job).finally(() => {
+          this.running.delete(p)
+          this.wake()
+        })
+        this.running.add(p)
+      }
+    } catch (err) {
+      this.d.logger.error('worker claim failed', { err })
+    } finally {
+      this.pumping = false
+    }
+    this.schedule()
+  }
+
+  private schedule(): void {
+    if (this.stopped) return
+    clearTimeout(this.timer)
+    const next = this.d.jobs.nextDue()
+    const poll = this.d.config.worker.pollMs
+    const wait = next === null ? poll : Math.min(poll, Math.max(0, next - Date.now()))
+    this.timer = setTimeout(this.wake, wait)
+  }
+
+  private async run(job: Job): Promise<void> {
+    const ac = new AbortController()
+    this.active.set(job.id, ac)
+    const started = performance.now()
+    let lastPercent = -1
+    try {
+      const note = job.note_id ? this.d.notes.get(job.note_id) : null
+      if (!note) throw new NoteGoneError('note no longer exists')
+      const result = await this.handlers[job.job_type]({
+        job,
+        note,
+        notes: this.d.notes,
+        config: this.d.config,
+        signal: ac.signal,
+        progress: (percent, message) => {
+          const p = Math.max(0, Math.min(100, Math.round(percent)))
+          if (p === lastPercent || ac.signal.aborted) return
+          lastPercent = p
+          this.d.jobs.progress(job.id, p, message ?? null)
+          this.d.service.emitProgress(job, p, message)
+        },
+      })
+      if (ac.signal.aborted) return
+      const duration = Math.round(performance.now() - started)
+      const done = this.d.jobs.complete(job.id, new Date().toISOString(), duration)
+      if (!done) return
+      this.d.service.emit('JobCompleted', done, { duration_ms: duration })
+      if (result.noteChanged) this.d.noteEvents.updated(note.id)
+      for (const other of result.otherNotesChanged ?? []) this.d.noteEvents.updated(other)
+      for (const next of result.followUps ?? []) this.d.service.enqueueOnce(job.memory, next, note.id)
+    } catch (err) {
+      if (ac.signal.aborted) return
+      this.fail(job, err, Math.round(performance.now() - started))
+    } finally {
+      this.active.delete(job.id)
+    }
+  }
+
+  private fail(job: Job, err: unknown, duration: number): void {
+    const message = errorText(err)
+    const now = new Date().toISOString()
+    if (err instanceof NoteGoneError) {
+      if (this.d.jobs.finish(job.id, 'cancelled', message, now, duration)) this.d.service.countsChanged(job.memory)
+      return
+    }
+    if (err instanceof TransientError && job.retry_count < job.max_retries) {
+      const delay = jobBackoffMs(job.retry_count + 1, this.d.config.worker.retryBaseMs)
+      if (this.d.jobs.retry(job.id, message, Date.now() + delay)) {
+        this.d.logger.info('job will be retried', { job_id: job.id, job_type: job.job_type, retry: job.retry_count + 1, delay_ms: delay, error: message })
+        this.d.service.countsChanged(job.memory)
+      }
+      return
+    }
+    const failed = this.d.jobs.finish(job.id, 'failed', message, now, duration)
+    if (failed) {
+      this.d.logger.warn('job failed', { job_id: job.id, job_type: job.job_type, error: message })
+      this.d.service.emit('JobFailed', failed, { error: message })
+    }
+  }
+
+  /**
+   * Stops claiming and waits up to `graceMs` for running jobs; jobs still running after that are left
+   * `running` in the store and return to `pending` on the next start.
+   */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.timer)
+    const all = Promise.allSettled([...this.running])
+    const timeout = new Promise((r) => setTimeout(r, graceMs))
+    await Promise.race([all, timeout])
+    for (const ac of this.active.values()) ac.abort()
+  }
+
+  get activeCount(): number {
+    return this.active.size
+  }
+}
+
+function errorText(err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err)
+  return m.length > 500 ? m.slice(0, 497) + '...' : m
+}

@@ -1,0 +1,41 @@
+import type { Actor, NoteCreated, NoteUpdated } from '../../events/catalog.ts'
+import type { EventBus } from '../../events/bus.ts'
+import type { NoteState, NoteStore } from './store.ts'
+
+export function noteUpdatedPayload(n: NoteState): NoteUpdated {
+  return {
+    type: 'NoteUpdated',
+    note_id: n.id,
+    ...(n.title ? { title: n.title } : {}),
+    tags: n.tags,
+    has_ai_content: n.has_ai_content,
+    has_links: n.has_links,
+  }
+}
+
+export function noteCreatedPayload(n: NoteState): NoteCreated {
+  return { type: 'NoteCreated', note_id: n.id, ...(n.title ? { title: n.title } : {}), tags: n.tags }
+}
+
+/** Note lifecycle events, built from the note's current state. */
+export class NoteEvents {
+  constructor(
+    private bus: EventBus,
+    private notes: NoteStore,
+  ) {}
+
+  created(n: NoteState, actor?: Actor): void {
+    this.bus.publish({ memory: n.memory, payload: noteCreatedPayload(n), entityType: 'note', entityId: n.id, tags: n.tags, actor })
+  }
+
+  /** Emits NoteUpdated with the note's state now; a note deleted meanwhile emits nothing. */
+  updated(noteId: string, actor?: Actor): void {
+    const n = this.notes.get(noteId)
+    if (!n) return
+    this.bus.publish({ memory: n.memory, payload: noteUpdatedPayload(n), entityType: 'note', entityId: n.id, tags: n.tags, actor })
+  }
+
+  deleted(n: NoteState, actor?: Actor): void {
+    this.bus.publish({ memory: n.memory, payload: { type: 'NoteDeleted', note_id: n.id }, entityType: 'note', entityId: n.id, tags: n.tags, actor })
+  }
+}

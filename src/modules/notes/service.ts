@@ -1,0 +1,128 @@
+import type { Actor } from '../../events/catalog.ts'
+import { canSeeTags } from '../../auth/principal.ts'
+import { badRequest, forbidden, notFound } from '../../http/errors.ts'
+import type { JobService } from '../jobs/service.ts'
+import type { JobStore } from '../jobs/store.ts'
+import type { NoteEvents } from './events.ts'
+import { normaliseTags, type CreateNote, type Note, type PatchNote } from './model.ts'
+import type { NoteState, NoteStore } from './store.ts'
+
+/** The caller as the notes service sees it: memory, tag restriction, and who acts (for event actors). */
+export interface Caller {
+  memory: string
+  restriction: readonly string[] | null
+  actor: Actor
+}
+
+export interface NoteServiceDeps {
+  notes: NoteStore
+  jobs: JobStore
+  jobService: JobService
+  events: NoteEvents
+}
+
+export interface Cursor {
+  created_at: string
+  id: string
+}
+
+export function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify([c.created_at, c.id])).toString('base64url')
+}
+
+export function decodeCursor(s: string): Cursor {
+  try {
+    const v = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string') return { created_at: v[0], id: v[1] }
+  } catch {
+    // fall through
+  }
+  throw badRequest('invalid cursor')
+}
+
+/** Notes use cases: store change first, then its event, then the pipeline jobs it implies. */
+export class NoteService {
+  constructor(private d: NoteServiceDeps) {}
+
+  create(c: Caller, input: CreateNote): Note {
+    const tags = normaliseTags(input.tags ?? [])
+    this.assertTagsAllowed(c, tags)
+    const n = this.d.notes.insert({
+      id: crypto.randomUUID(),
+      memory: c.memory,
+      title: input.title?.trim() || null,
+      content: input.content,
+      tags,
+      now: new Date().toISOString(),
+    })
+    this.d.events.created(n, c.actor)
+    if (!n.title) this.d.jobService.enqueue(c.memory, 'title_generation', n.id, undefined, c.actor)
+    this.d.jobService.enqueue(c.memory, 'embedding', n.id, undefined, c.actor)
+    return this.d.notes.toNote(n)
+  }
+
+  get(c: Caller, id: string): Note {
+    return this.d.notes.toNote(this.visible(c, id))
+  }
+
+  list(c: Caller, q: { tag?: string; limit?: number; cursor?: string }): { notes: Note[]; next_cursor: string | null } {
+    const limit = q.limit ?? 50
+    const rows = this.d.notes.list({
+      memory: c.memory,
+      restriction: c.restriction,
+      tag: q.tag,
+      limit: limit + 1,
+      cursor: q.cursor ? decodeCursor(q.cursor) : undefined,
+    })
+    const page = rows.slice(0, limit)
+    const last = page[page.length - 1]
+    return {
+      notes: page.map((n) => this.d.notes.toNote(n)),
+      next_cursor: rows.length > limit && last ? encodeCursor(last) : null,
+    }
+  }
+
+  update(c: Caller, id: string, patch: PatchNote): Note {
+    const before = this.visible(c, id)
+    const tags = patch.tags === undefined ? undefined : normaliseTags(patch.tags)
+    if (tags) this.assertTagsAllowed(c, tags)
+    const contentChanged = patch.content !== undefined && patch.content !== before.content
+    this.d.notes.update(
+      id,
+      { title: patch.title === undefined ? undefined : patch.title?.trim() || null, content: patch.content, tags },
+      new Date().toISOString(),
+    )
+    this.d.events.updated(id, c.actor)
+    if (contentChanged) {
+      this.d.notes.clearEmbedding(id)
+      this.d.jobService.enqueueOnce(c.memory, 'embedding', id, c.actor)
+    }
+    return this.get(c, id)
+  }
+
+  setTags(c: Caller, id: string, rawTags: string[]): Note {
+    return this.update(c, id, { tags: rawTags })
+  }
+
+  delete(c: Caller, id: string): void {
+    const n = this.visible(c, id)
+    const partners = this.d.notes.delete(id)
+    const cancelled = this.d.jobs.cancelPendingForNote(id, new Date().toISOString())
+    this.d.events.deleted(n, c.actor)
+    for (const p of partners) this.d.events.updated(p)
+    if (cancelled) this.d.jobService.countsChanged(c.memory)
+  }
+
+  /** The note if it exists in the caller's memory and is visible to them; 404 otherwise (no existence leak). */
+  private visible(c: Caller, id: string): NoteState {
+    const n = this.d.notes.get(id)
+    if (!n || n.memory !== c.memory || !canSeeTags(c.restriction, n.tags)) throw notFound(`note ${id} not found`)
+    return n
+  }
+
+  /** A tag-restricted caller may only write notes it can still see afterwards. */
+  private assertTagsAllowed(c: Caller, tags: string[]): void {
+    if (c.restriction && !canSeeTags(c.restriction, tags))
+      throw forbidden(`a tag-restricted token must keep at least one of its tags (${c.restriction.join(', ')}) on the note`)
+  }
+}
