@@ -16,11 +16,13 @@ export function openDatabase(path: string): Database {
 }
 
 export function migrate(db: Database): void {
-  const current = (db.query('PRAGMA user_version').get() as { user_version: number }).user_version
-  for (let v = current; v < MIGRATIONS.length; v++) {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at TEXT NOT NULL)')
+  const done = new Set((db.query('SELECT id FROM schema_migrations').all() as { id: string }[]).map((r) => r.id))
+  for (const m of MIGRATIONS) {
+    if (done.has(m.id)) continue
     db.transaction(() => {
-      db.exec(MIGRATIONS[v]!)
-      db.exec(`PRAGMA user_version = ${v + 1}`)
+      db.exec(m.sql)
+      db.query('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)').run(m.id, new Date().toISOString())
     })()
   }
 }

@@ -1,10 +1,17 @@
+export interface Migration {
+  /** Unique, never renamed: recorded in schema_migrations once applied. */
+  id: string
+  sql: string
+}
+
 /**
- * Schema migrations, applied in order; PRAGMA user_version records how many ran.
- * Never edit a shipped migration: append a new one.
+ * Schema migrations, applied in array order, each once (tracked by id in schema_migrations).
+ * Never edit a shipped migration: add a new one. Feature modules add their own tables here.
  */
-export const MIGRATIONS: string[] = [
-  // 1: notes, links, jobs, event log, revoked stream tokens, webhooks and their outbox.
-  `
+export const MIGRATIONS: Migration[] = [
+  {
+    id: '001_core',
+    sql: `
   CREATE TABLE notes (
     id TEXT PRIMARY KEY,
     memory TEXT NOT NULL,
@@ -66,4 +73,5 @@ export const MIGRATIONS: string[] = [
     expires_at INTEGER NOT NULL
   );
   `,
+  },
 ]
