@@ -27,6 +27,8 @@ export interface PublishedEvent {
   tags: readonly string[] | null
   /** performance.now() at creation, for the latency histogram. */
   t0: number
+  /** W3C traceparent of the `event.publish` span when tracing is on (webhook deliveries continue the trace). */
+  traceparent?: string
 }
 
 export type Subscriber = (event: PublishedEvent) => void
