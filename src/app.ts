@@ -8,6 +8,7 @@ import { eventsController } from './modules/events/index.ts'
 import { jobsController } from './modules/jobs/index.ts'
 import { notesController } from './modules/notes/index.ts'
 import { systemController } from './modules/system/index.ts'
+import { wsController } from './modules/realtime/ws.ts'
 import { VERSION } from './version.ts'
 
 const SWAGGER_DIST = join(import.meta.dir, '..', 'node_modules', 'swagger-ui-dist')
@@ -22,13 +23,17 @@ Server-Sent Events (\`/api/v1/events\`), and integrators over signed webhooks. A
 /** Composes the Elysia app from its feature modules. */
 export function createApp(ctx: AppContext) {
   const { config } = ctx
-  return new Elysia({
+  // The WebSocket hub publishes through the listening server, known only once the app listens.
+  const server = () => app.server
+  const app = new Elysia({
     websocket: {
       idleTimeout: config.ws.idleTimeoutS,
       sendPings: true,
       maxPayloadLength: config.ws.maxPayloadBytes,
       backpressureLimit: config.ws.backpressureLimit,
-      closeOnBackpressureLimit: true,
+      // Bun would close a slow socket with 1006 and no close frame; the WebSocket hub detects it instead
+      // (publish reports backpressure) and closes it with 1013 "slow consumer" as SPEC §5 requires.
+      closeOnBackpressureLimit: false,
     },
     serve: { maxRequestBodySize: config.maxBodyBytes * 2 },
   })
@@ -69,6 +74,8 @@ export function createApp(ctx: AppContext) {
     .use(notesController(ctx))
     .use(jobsController(ctx))
     .use(eventsController(ctx))
+    .use(wsController(ctx, server))
+  return app
 }
 
 export type App = ReturnType<typeof createApp>

@@ -1,0 +1,230 @@
+import type { ServerWebSocket, Server } from 'bun'
+import { Elysia } from 'elysia'
+import { canSeeTags, type Principal } from '../../auth/principal.ts'
+import type { AppContext } from '../../context.ts'
+import type { PublishedEvent } from '../../events/bus.ts'
+import { queueStatusOf } from '../../events/queue-status.ts'
+import { ApiError } from '../../http/errors.ts'
+import { hotmFrame, isRefreshCommand, memoryTopic, tagGroupKey } from './hotm.ts'
+
+export const CLOSE = {
+  TOKEN_EXPIRED: [1008, 'token expired'],
+  TOO_BIG: 1009,
+  SERVER_RESTART: [1012, 'server shutdown'],
+  SLOW_CONSUMER: [1013, 'slow consumer'],
+} as const
+
+/** Subscribers of one memory that share a tag restriction: one topic, one serialisation per event. */
+interface TagGroup {
+  tags: readonly string[]
+  topic: string
+  members: number
+}
+
+interface Conn {
+  ws: ServerWebSocket<unknown>
+  memory: string
+  principal: Principal
+  group: TagGroup | null
+  expiry: ReturnType<typeof setTimeout> | undefined
+}
+
+type Socket = ServerWebSocket<unknown>
+
+/** setTimeout's ceiling (≈ 24.8 days); longer token lifetimes re-arm. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * The HotM WebSocket transport (SPEC §5). Each event is serialised once and published once per Bun topic:
+ * one topic per memory for unrestricted clients, one per (memory, tag set) for tag-restricted clients, so the
+ * common case never loops over sockets in JS. Sockets are only visited when Bun reports backpressure
+ * (slow-consumer sweep), at shutdown, and on their own callbacks.
+ */
+export class WsHub {
+  private conns = new Map<Socket, Conn>()
+  private byMemory = new Map<string, Set<Conn>>()
+  private groups = new Map<string, Map<string, TagGroup>>()
+  private sweepPending = new Set<string>()
+  private unsubscribe: () => void
+
+  constructor(
+    private ctx: AppContext,
+    private server: () => Server<unknown> | null,
+  ) {
+    this.unsubscribe = ctx.bus.subscribe('ws', (e) => this.onEvent(e))
+  }
+
+  get count(): number {
+    return this.conns.size
+  }
+
+  private onEvent(e: PublishedEvent): void {
+    const server = this.server()
+    const frame = server && hotmFrame(e.envelope.payload)
+    if (!server || !frame) return
+    let sent = 0
+    // Memory-wide events (tags null) reach unrestricted clients only; note-scoped ones also matching tag groups.
+    sent += this.publish(server, e.memory, memoryTopic(e.memory), frame)
+    const groups = this.groups.get(e.memory)
+    if (groups) {
+      if (e.legacyType === 'QueueStatus') {
+        for (const g of groups.values()) sent += this.publish(server, e.memory, g.topic, this.queueStatusFrame(e.memory, g.tags))
+      } else if (e.tags) {
+        for (const g of groups.values()) if (canSeeTags(g.tags, e.tags)) sent += this.publish(server, e.memory, g.topic, frame)
+      }
+    }
+    if (sent) {
+      this.ctx.metrics.wsEventsSent(e.eventType, sent)
+      this.ctx.metrics.eventLatency('ws', performance.now() - e.t0)
+    }
+  }
+
+  /** Publishes to a topic; returns the number of subscribers reached and schedules a sweep on backpressure. */
+  private publish(server: Server<unknown>, memory: string, topic: string, frame: string): number {
+    const n = server.subscriberCount(topic)
+    if (!n) return 0
+    // > 0 bytes sent; -1 enqueued under backpressure; 0 dropped: somebody is slow.
+    if (server.publish(topic, frame) <= 0) this.scheduleSweep(memory)
+    return n
+  }
+
+  private queueStatusFrame(memory: string, restriction: readonly string[] | null): string {
+    return JSON.stringify(queueStatusOf(this.ctx.jobs.counts(memory, restriction)))
+  }
+
+  /** Closes, with 1013, the sockets of a memory whose send buffer passed the limit. Coalesced per memory. */
+  private scheduleSweep(memory: string): void {
+    if (this.sweepPending.has(memory)) return
+    this.sweepPending.add(memory)
+    queueMicrotask(() => {
+      this.sweepPending.delete(memory)
+      for (const c of this.byMemory.get(memory) ?? []) this.closeIfSlow(c.ws)
+    })
+  }
+
+  private closeIfSlow(ws: Socket): boolean {
+    if (ws.getBufferedAmount() <= this.ctx.config.ws.backpressureLimit) return false
+    this.ctx.metrics.wsSlowConsumer()
+    this.ctx.logger.info('closing slow WebSocket consumer', { buffered: ws.getBufferedAmount(), memory: this.conns.get(ws)?.memory })
+    ws.close(...CLOSE.SLOW_CONSUMER)
+    return true
+  }
+
+  /** Connection cap check, done before the upgrade so a full server answers 503. */
+  admit(): void {
+    if (this.conns.size >= this.ctx.config.ws.maxConnections)
+      throw new ApiError(503, `too many WebSocket connections (limit ${this.ctx.config.ws.maxConnections})`, undefined, { 'retry-after': '5' })
+  }
+
+  open(ws: Socket, principal: Principal, memory: string): void {
+    const conn: Conn = { ws, memory, principal, group: null, expiry: undefined }
+    if (principal.tags) {
+      conn.group = this.joinGroup(memory, principal.tags)
+      ws.subscribe(conn.group.topic)
+    } else {
+      ws.subscribe(memoryTopic(memory))
+    }
+    this.conns.set(ws, conn)
+    let set = this.byMemory.get(memory)
+    if (!set) this.byMemory.set(memory, (set = new Set()))
+    set.add(conn)
+    this.armExpiry(conn)
+  }
+
+  private armExpiry(conn: Conn): void {
+    const exp = conn.principal.exp
+    if (exp === undefined) return
+    const ms = exp * 1000 - Date.now()
+    if (ms <= 0) {
+      conn.ws.close(...CLOSE.TOKEN_EXPIRED)
+      return
+    }
+    conn.expiry = setTimeout(() => (ms > MAX_TIMER_MS ? this.armExpiry(conn) : conn.ws.close(...CLOSE.TOKEN_EXPIRED)), Math.min(ms, MAX_TIMER_MS))
+  }
+
+  message(ws: Socket, message: unknown): void {
+    const conn = this.conns.get(ws)
+    if (!conn) return
+    if (isRefreshCommand(message)) {
+      ws.send(this.queueStatusFrame(conn.memory, conn.principal.tags))
+      this.closeIfSlow(ws)
+    } else {
+      this.ctx.metrics.wsMessageIgnored()
+    }
+  }
+
+  close(ws: Socket): void {
+    const conn = this.conns.get(ws)
+    if (!conn) return
+    this.conns.delete(ws)
+    clearTimeout(conn.expiry)
+    const set = this.byMemory.get(conn.memory)
+    set?.delete(conn)
+    if (set && !set.size) this.byMemory.delete(conn.memory)
+    if (conn.group) this.leaveGroup(conn.memory, conn.group)
+  }
+
+  private joinGroup(memory: string, tags: readonly string[]): TagGroup {
+    const key = tagGroupKey(tags)
+    let groups = this.groups.get(memory)
+    if (!groups) this.groups.set(memory, (groups = new Map()))
+    let g = groups.get(key)
+    if (!g) groups.set(key, (g = { tags: [...tags], topic: `${memoryTopic(memory)}:t:${key}`, members: 0 }))
+    g.members++
+    return g
+  }
+
+  private leaveGroup(memory: string, g: TagGroup): void {
+    if (--g.members > 0) return
+    const groups = this.groups.get(memory)
+    groups?.delete(tagGroupKey(g.tags))
+    if (groups && !groups.size) this.groups.delete(memory)
+  }
+
+  /** Server shutdown: every socket is closed with 1012 so clients reconnect elsewhere / later. */
+  shutdown(): void {
+    this.unsubscribe()
+    for (const c of [...this.conns.values()]) c.ws.close(...CLOSE.SERVER_RESTART)
+  }
+}
+
+/** `Origin` allow-list for browser clients (SPEC §1 MATRIC_ALLOWED_ORIGINS); requests without Origin are not browsers. */
+export function originAllowed(allowed: readonly string[] | undefined, origin: string | null): boolean {
+  return !allowed || !origin || allowed.includes(origin)
+}
+
+/** Elysia types the raw socket with an older Bun declaration; at runtime it is Bun's ServerWebSocket. */
+const rawSocket = (raw: unknown) => raw as Socket
+
+/** GET /api/v1/ws — the HotM WebSocket endpoint. */
+export function wsController(ctx: AppContext, server: () => Server<unknown> | null) {
+  const hub = new WsHub(ctx, server)
+  ctx.live.wsConnections = () => hub.count
+  ctx.onClose(() => hub.shutdown())
+
+  return new Elysia({ name: 'matric-ws' })
+    .use(ctx.authPlugin)
+    .ws('/api/v1/ws', {
+      streamAuth: 'read',
+      detail: { hide: true },
+      beforeHandle({ request }) {
+        if (!originAllowed(ctx.config.allowedOrigins, request.headers.get('origin')))
+          throw new ApiError(403, `origin ${request.headers.get('origin')} is not allowed`)
+        hub.admit()
+      },
+      upgrade({ request, set }) {
+        // A client that sent its token as `Sec-WebSocket-Protocol: bearer, <jwt>` must get `bearer` back.
+        const offered = request.headers.get('sec-websocket-protocol')
+        if (offered && /(^|,)\s*bearer\s*(,|$)/i.test(offered)) set.headers['sec-websocket-protocol'] = 'bearer'
+      },
+      open(ws) {
+        hub.open(rawSocket(ws.raw), ws.data.principal, ws.data.memory)
+      },
+      message(ws, message) {
+        hub.message(rawSocket(ws.raw), message)
+      },
+      close(ws) {
+        hub.close(rawSocket(ws.raw))
+      },
+    })
+}
