@@ -7,6 +7,7 @@ export const ERROR_CODES = {
   409: 'conflict',
   413: 'payload_too_large',
   422: 'unprocessable_entity',
+  426: 'upgrade_required',
   429: 'too_many_requests',
   500: 'internal_error',
   503: 'service_unavailable',

@@ -38,6 +38,13 @@ describe('credentials and admission (before the upgrade)', () => {
     expect(await res.json()).toEqual({ error: 'unauthorized', message: 'token expired' })
   })
 
+  test('a plain GET without an upgrade gets 426 with the JSON error shape', async () => {
+    const res = await s.request('/api/v1/ws', { token: admin })
+    expect(res.status).toBe(426)
+    expect(res.headers.get('upgrade')).toBe('websocket')
+    expect(((await res.json()) as { error: string }).error).toBe('upgrade_required')
+  })
+
   test('a memory the token does not grant is 403; a read scope is enough', async () => {
     const reader = await s.token({ scope: 'read', memory: 'alpha' })
     const denied = await rawWs(s.port, `/api/v1/ws?token=${reader}&memory=beta`)

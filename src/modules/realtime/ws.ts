@@ -5,6 +5,7 @@ import type { AppContext } from '../../context.ts'
 import type { PublishedEvent } from '../../events/bus.ts'
 import { queueStatusOf } from '../../events/queue-status.ts'
 import { ApiError } from '../../http/errors.ts'
+import { ErrorBody } from '../../http/schemas.ts'
 import { hotmFrame, isRefreshCommand, memoryTopic, tagGroupKey } from './hotm.ts'
 
 export const CLOSE = {
@@ -202,8 +203,24 @@ export function wsController(ctx: AppContext, server: () => Server<unknown> | nu
   ctx.live.wsConnections = () => hub.count
   ctx.onClose(() => hub.shutdown())
 
-  return new Elysia({ name: 'matric-ws' })
+  return new Elysia({ name: 'matric-ws', tags: ['events'] })
     .use(ctx.authPlugin)
+    .get(
+      '/api/v1/ws',
+      () => {
+        throw new ApiError(426, 'this endpoint speaks WebSocket: send an HTTP/1.1 upgrade request', undefined, { upgrade: 'websocket' })
+      },
+      {
+        detail: {
+          summary: 'HotM WebSocket (upgrade only)',
+          description:
+            'Live job and note events in the HotM protocol (see docs/websocket.md). Authenticate with a bearer header, `?token=`, the ' +
+            '`matric_token` cookie or `Sec-WebSocket-Protocol: bearer, <jwt>`; 401/403/503 are answered before the upgrade. ' +
+            'A plain GET without an upgrade gets 426.',
+        },
+        response: { 426: ErrorBody },
+      },
+    )
     .ws('/api/v1/ws', {
       streamAuth: 'read',
       detail: { hide: true },
