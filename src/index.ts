@@ -39,8 +39,11 @@ async function main(): Promise<void> {
     if (stopping) return
     stopping = true
     logger.info('shutting down', { signal })
+    // Stop accepting connections, let running jobs finish (bounded), tell WebSocket/SSE clients
+    // (1012 / end of stream), then close the store.
+    void app.server?.stop(false)
+    await ctx.worker.stop(5000)
     await ctx.close()
-    await app.stop()
     process.exit(0)
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
