@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { readTelemetryConfig, type TelemetryConfig } from './telemetry/otel-env.ts'
 
 /** Typed, validated configuration. Built from the environment once at start (SPEC §1 + README). */
 export interface Config {
@@ -58,6 +59,8 @@ export interface Config {
     maxPerMemory: number
     disableAfterFailures: number
   }
+  /** Standard OTEL_* variables (tracing export, service name); see telemetry/otel-env.ts. */
+  telemetry: TelemetryConfig
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
@@ -82,10 +85,10 @@ export function loadConfig(env: Env = process.env): Config {
     host: r.str('HOST', '0.0.0.0'),
     dataDir,
     dbPath: r.str('MATRIC_DB_PATH', join(dataDir, 'matric.db')),
-    jwtSecret: r.optional('MATRIC_JWT_SECRET'),
+    jwtSecret: r.secret('MATRIC_JWT_SECRET', 32),
     jwksUrl: r.url('MATRIC_JWKS_URL'),
     authMode: r.oneOf('MATRIC_AUTH', ['required', 'off'] as const, 'required'),
-    allowedOrigins: r.list('MATRIC_ALLOWED_ORIGINS'),
+    allowedOrigins: r.origins('MATRIC_ALLOWED_ORIGINS'),
     logLevel: r.oneOf('MATRIC_LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
     maxBodyBytes: r.int('MATRIC_MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     worker: {
@@ -130,6 +133,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxPerMemory: r.int('MATRIC_WEBHOOK_MAX_PER_MEMORY', 100, 1, 100_000),
       disableAfterFailures: r.int('MATRIC_WEBHOOK_DISABLE_AFTER', 10, 1, 1000),
     },
+    telemetry: readTelemetryConfig(env, problems),
   }
   if (problems.length) throw new ConfigError(problems)
   return cfg
@@ -212,6 +216,39 @@ class Reader {
       this.problems.push(`${name}=${JSON.stringify(raw)}: expected an http(s) URL`)
       return undefined
     }
+  }
+
+  /** A secret of at least `minLength` characters; the value itself never appears in a message. */
+  secret(name: string, minLength: number): string | undefined {
+    const raw = this.optional(name)
+    if (raw !== undefined && raw.length < minLength) {
+      this.problems.push(`${name}: too short (${raw.length} characters); use at least ${minLength} random characters, e.g. \`openssl rand -base64 48\``)
+      return undefined
+    }
+    return raw
+  }
+
+  /** Comma list of browser origins (`https://app.example.com[:port]`), normalised as browsers send them. */
+  origins(name: string): string[] | undefined {
+    const items = this.list(name)
+    if (items === undefined) return undefined
+    const out: string[] = []
+    for (const item of items) {
+      let origin: string | undefined
+      try {
+        const u = new URL(item)
+        if ((u.protocol === 'http:' || u.protocol === 'https:') && (u.pathname === '/' || u.pathname === '') && !u.search && !u.hash && !u.username)
+          origin = u.origin
+      } catch {
+        // reported below
+      }
+      if (!origin) {
+        this.problems.push(`${name}: ${JSON.stringify(item)} is not an origin; expected scheme://host[:port], e.g. https://app.example.com`)
+        continue
+      }
+      out.push(origin)
+    }
+    return out
   }
 
   list(name: string): string[] | undefined {

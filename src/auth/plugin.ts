@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia'
-import { unauthorized } from '../http/errors.ts'
+import { ApiError, unauthorized } from '../http/errors.ts'
 import { LOCAL_PRINCIPAL, requireScope, selectMemory, type Principal, type Scope } from './principal.ts'
-import { AuthError, type Verifier } from './verify.ts'
+import { AuthError, AuthUnavailableError, type Verifier } from './verify.ts'
 
 export interface AuthDeps {
   verifier: Verifier
@@ -74,6 +74,7 @@ export async function authenticate(
     try {
       principal = await deps.verifier.verify(token)
     } catch (e) {
+      if (e instanceof AuthUnavailableError) throw new ApiError(503, e.message, undefined, { 'retry-after': '5' })
       if (e instanceof AuthError) throw unauthorized(e.message)
       throw e
     }
@@ -89,17 +90,29 @@ export async function authenticate(
  * Both resolve `principal` and `memory`.
  */
 export function authPlugin(deps: AuthDeps) {
+  const rest = (request: Request, scope: Scope) => {
+    const url = new URL(request.url)
+    return authenticate(
+      deps,
+      bearerFromHeader(request.headers.get('authorization')),
+      request.headers.get('x-matric-memory') ?? url.searchParams.get('memory'),
+      scope,
+      false,
+    )
+  }
+  // REST authenticates in `transform`, which runs before schema validation: an anonymous caller gets
+  // 401, not a 422 describing the schema. (`resolve` runs after validation; it hands the result on.)
+  const early = new WeakMap<Request, Authenticated>()
   return new Elysia({ name: 'matric-auth', seed: deps }).macro({
     auth: (scope: Scope) => ({
-      async resolve({ request }) {
-        const url = new URL(request.url)
-        return authenticate(
-          deps,
-          bearerFromHeader(request.headers.get('authorization')),
-          request.headers.get('x-matric-memory') ?? url.searchParams.get('memory'),
-          scope,
-          false,
-        )
+      async transform({ request }) {
+        early.set(request, await rest(request, scope))
+      },
+      resolve({ request }) {
+        const a = early.get(request)
+        if (!a) return rest(request, scope)
+        early.delete(request)
+        return a
       },
     }),
     streamAuth: (scope: Scope) => ({

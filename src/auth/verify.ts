@@ -8,6 +8,17 @@ export class AuthError extends Error {
   }
 }
 
+/**
+ * The token could not be checked because the identity provider's JWKS is unreachable or invalid: not the
+ * caller's fault, so a 503 rather than a 401 (a client should retry, not discard its token).
+ */
+export class AuthUnavailableError extends AuthError {
+  constructor(message: string) {
+    super(message)
+    this.name = 'AuthUnavailableError'
+  }
+}
+
 export interface Verifier {
   /** Verifies a JWT and returns its principal; throws AuthError with a client-safe message. */
   verify(token: string): Promise<Principal>
@@ -19,6 +30,8 @@ export interface VerifierOptions {
   /** Stream tokens (and any token with a jti) can be revoked. */
   isRevoked: (jti: string) => boolean
   clockToleranceS?: number
+  /** Called when the JWKS cannot be fetched (the request gets a 503); wire it to the logger. */
+  onJwksUnavailable?: (err: unknown) => void
 }
 
 const ASYMMETRIC = ['RS256', 'ES256'] as const
@@ -45,7 +58,13 @@ export function createVerifier(opts: VerifierOptions): Verifier {
           payload = (await jwtVerify(token, opts.secret, { algorithms: ['HS256'], clockTolerance: tolerance })).payload
         } else if (alg && (ASYMMETRIC as readonly string[]).includes(alg)) {
           if (!jwks) throw new AuthError(`${alg} tokens are not accepted (no JWKS configured)`)
-          payload = (await jwtVerify(token, jwks, { algorithms: [...ASYMMETRIC], clockTolerance: tolerance })).payload
+          try {
+            payload = (await jwtVerify(token, jwks, { algorithms: [...ASYMMETRIC], clockTolerance: tolerance })).payload
+          } catch (e) {
+            const ae = jwksError(e)
+            if (ae instanceof AuthUnavailableError) opts.onJwksUnavailable?.(e)
+            throw ae
+          }
         } else {
           throw new AuthError(`token algorithm ${JSON.stringify(alg ?? null)} is not accepted`)
         }
@@ -63,14 +82,28 @@ export function createVerifier(opts: VerifierOptions): Verifier {
   }
 }
 
-function toAuthError(e: unknown): AuthError {
+/**
+ * Errors of a JWKS verification: fetching the key set can fail (network error, timeout, non-200, not a
+ * JWKS), which says nothing about the token; everything else is the token's fault.
+ */
+export function jwksError(e: unknown): AuthError {
+  if (e instanceof AuthError) return e
+  const unavailable =
+    e instanceof joseErrors.JWKSTimeout ||
+    e instanceof joseErrors.JWKSInvalid ||
+    // jose reports a non-200 or non-JSON JWKS response with the generic base error
+    (e instanceof joseErrors.JOSEError && e.code === 'ERR_JOSE_GENERIC') ||
+    // network failures surface as plain (non-jose) errors from fetch
+    !(e instanceof joseErrors.JOSEError)
+  return unavailable ? new AuthUnavailableError('cannot verify the token now: the identity provider keys (JWKS) are unavailable') : toAuthError(e)
+}
+
+export function toAuthError(e: unknown): AuthError {
   if (e instanceof AuthError) return e
   if (e instanceof joseErrors.JWTExpired) return new AuthError('token expired')
   if (e instanceof joseErrors.JWSSignatureVerificationFailed) return new AuthError('invalid token signature')
   if (e instanceof joseErrors.JWTClaimValidationFailed) return new AuthError(`invalid token claim: ${e.claim}`)
   if (e instanceof joseErrors.JWKSNoMatchingKey) return new AuthError('no matching key in JWKS')
-  if (e instanceof joseErrors.JWKSTimeout || e instanceof joseErrors.JOSEError && e.code === 'ERR_JWKS_INVALID')
-    return new AuthError('JWKS unavailable')
-  if (e instanceof joseErrors.JOSEError) return new AuthError('invalid token')
+  if (e instanceof joseErrors.JWKSMultipleMatchingKeys) return new AuthError('token has no kid and the JWKS holds several matching keys')
   return new AuthError('invalid token')
 }

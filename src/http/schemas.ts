@@ -7,5 +7,6 @@ export const ErrorBody = t.Object(
     message: t.String({ description: 'human-readable explanation' }),
     details: t.Optional(t.Unknown()),
   },
-  { examples: [{ error: 'forbidden', message: "token lacks the 'write' scope" }] },
+  // explicit for a stable OpenAPI document (see notes/model.ts)
+  { additionalProperties: false, examples: [{ error: 'forbidden', message: "token lacks the 'write' scope" }] },
 )

@@ -5,7 +5,8 @@ import { MIGRATIONS } from './migrations.ts'
 
 /** Opens the SQLite store (WAL, NORMAL sync, FKs on) and brings the schema up to date. */
 export function openDatabase(path: string): Database {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  // A new data dir is private to this user: it holds every note and the generated JWT secret.
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
   const db = new Database(path, { create: true, strict: true })
   db.exec('PRAGMA journal_mode = WAL')
   db.exec('PRAGMA synchronous = NORMAL')

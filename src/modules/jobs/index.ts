@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context.ts'
+import { jsonBody } from '../../http/body.ts'
 import { ErrorBody } from '../../http/schemas.ts'
 import { CreateJob, Job, JobList, JobParams, JobStats, ListJobsQuery } from './model.ts'
 
@@ -19,7 +20,7 @@ export function jobsController(ctx: AppContext) {
       },
       {
         auth: 'write',
-        parse: 'json',
+        ...jsonBody(ctx.config.maxBodyBytes, CreateJob),
         body: 'CreateJob',
         response: { 201: 'Job', ...errors },
         detail: { summary: 'Queue a job for a note' },

@@ -32,6 +32,8 @@ export const Job = t.Object(
     duration_ms: t.Union([t.Integer(), t.Null()]),
   },
   {
+    // explicit for a stable OpenAPI document (see notes/model.ts)
+    additionalProperties: false,
     examples: [
       {
         id: '0193a0c4-2f1e-7b7d-8f3c-1a2b3c4d5e70',
@@ -73,7 +75,7 @@ export const JobStats = t.Object(
     completed: t.Integer(),
     failed: t.Integer(),
   },
-  { examples: [{ total_jobs: 3, running: 1, pending: 2, completed: 40, failed: 1 }] },
+  { additionalProperties: false, examples: [{ total_jobs: 3, running: 1, pending: 2, completed: 40, failed: 1 }] },
 )
 export type JobStats = Static<typeof JobStats>
 
@@ -84,5 +86,5 @@ export const ListJobsQuery = t.Object({
   memory: t.Optional(t.String()),
 })
 
-export const JobList = t.Object({ jobs: t.Array(Job) })
+export const JobList = t.Object({ jobs: t.Array(Job) }, { additionalProperties: false })
 export const JobParams = t.Object({ id: t.String({ format: 'uuid' }) })

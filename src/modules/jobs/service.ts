@@ -42,7 +42,7 @@ export class JobService {
 
   enqueue(memory: string, jobType: JobTypeName, noteId: string | null, priority?: number, actor?: Actor): Job {
     const job = this.d.jobs.insert({
-      id: crypto.randomUUID(),
+      id: Bun.randomUUIDv7(), // time-ordered: ties on created_at sort in creation order
       memory,
       note_id: noteId,
       job_type: jobType,

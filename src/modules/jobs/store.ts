@@ -113,7 +113,10 @@ export class JobStore {
     return [...new Set(rows.map((r) => r.memory))]
   }
 
-  /** Whether a pending or running job of this type exists for the note (avoids duplicate pipeline work). */
+  /**
+   * Whether a job of this type is still waiting for the note (avoids duplicate pipeline work). A running
+   * one does not count: it works on the content as it was when it started.
+   */
   hasOpen(noteId: string, jobType: JobTypeName): boolean {
     return !!this.db
       .query(`SELECT 1 FROM jobs WHERE note_id = ? AND job_type = ? AND status = 'pending' LIMIT 1`)

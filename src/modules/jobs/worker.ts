@@ -4,7 +4,7 @@ import type { Logger } from '../../telemetry/log.ts'
 import type { NoteStore } from '../notes/store.ts'
 import type { NoteEvents } from '../notes/events.ts'
 import { jobBackoffMs } from './backoff.ts'
-import { aiRevision } from './handlers/ai-revision.ts'
+import { aiRevision, scrub } from './handlers/ai-revision.ts'
 import { embedding } from './handlers/embedding.ts'
 import { linking } from './handlers/linking.ts'
 import { titleGeneration } from './handlers/title.ts'
@@ -119,14 +119,19 @@ export class Worker {
       for (const next of result.followUps ?? []) this.d.service.enqueueOnce(job.memory, next, note.id)
     } catch (err) {
       if (ac.signal.aborted) return
-      this.fail(job, err, Math.round(performance.now() - started))
+      try {
+        this.fail(job, err, Math.round(performance.now() - started))
+      } catch (storeErr) {
+        // Recording the failure failed too (store closed or broken): never reject into the pump.
+        this.d.logger.error('could not record a job failure', { job_id: job.id, job_type: job.job_type, err: storeErr })
+      }
     } finally {
       this.active.delete(job.id)
     }
   }
 
   private fail(job: Job, err: unknown, duration: number): void {
-    const message = errorText(err)
+    let message = scrub(errorText(err), this.d.config.inference.apiKey)
     const now = new Date().toISOString()
     if (err instanceof NoteGoneError) {
       if (this.d.jobs.finish(job.id, 'cancelled', message, now, duration)) this.d.service.countsChanged(job.memory)
@@ -140,6 +145,8 @@ export class Worker {
       }
       return
     }
+    if (err instanceof TransientError && job.retry_count > 0)
+      message += ` (gave up after ${job.retry_count} ${job.retry_count === 1 ? 'retry' : 'retries'})`
     const failed = this.d.jobs.finish(job.id, 'failed', message, now, duration)
     if (failed) {
       this.d.logger.warn('job failed', { job_id: job.id, job_type: job.job_type, error: message })

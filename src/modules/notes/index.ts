@@ -1,6 +1,7 @@
 import { Elysia, t } from 'elysia'
 import type { Authenticated } from '../../auth/plugin.ts'
 import type { AppContext } from '../../context.ts'
+import { jsonBody } from '../../http/body.ts'
 import { ErrorBody } from '../../http/schemas.ts'
 import { CreateNote, ListNotesQuery, Note, NoteList, NoteParams, PatchNote, PutTags } from './model.ts'
 import type { Caller } from './service.ts'
@@ -19,7 +20,7 @@ export function notesController(ctx: AppContext) {
     .model({ Note, NoteList, CreateNote, PatchNote, PutTags, ErrorBody })
     .post('', ({ body, set, principal, memory }) => ((set.status = 201), svc.create(callerOf({ principal, memory }), body)), {
       auth: 'write',
-      parse: 'json',
+      ...jsonBody(ctx.config.maxBodyBytes, CreateNote),
       body: 'CreateNote',
       response: { 201: 'Note', ...errors },
       detail: { summary: 'Create a note', description: 'Queues title_generation (when no title) and embedding; linking follows the embedding.' },
@@ -38,7 +39,7 @@ export function notesController(ctx: AppContext) {
     })
     .patch('/:id', ({ params, body, principal, memory }) => svc.update(callerOf({ principal, memory }), params.id, body), {
       auth: 'write',
-      parse: 'json',
+      ...jsonBody(ctx.config.maxBodyBytes, PatchNote),
       params: NoteParams,
       body: 'PatchNote',
       response: { 200: 'Note', ...errors },
@@ -46,7 +47,7 @@ export function notesController(ctx: AppContext) {
     })
     .put('/:id/tags', ({ params, body, principal, memory }) => svc.setTags(callerOf({ principal, memory }), params.id, body.tags), {
       auth: 'write',
-      parse: 'json',
+      ...jsonBody(ctx.config.maxBodyBytes, PutTags),
       params: NoteParams,
       body: 'PutTags',
       response: { 200: 'Note', ...errors },

@@ -1,9 +1,14 @@
 import { t, type Static } from 'elysia'
 
+/** The most characters a note's content may hold (also the cap on an AI revision). */
+export const CONTENT_MAX = 500_000
+
 const Tag = t.String({ minLength: 1, maxLength: 128, pattern: '\\S', description: 'A tag; surrounding whitespace is trimmed' })
 export const Tags = t.Array(Tag, { maxItems: 100, description: 'At most 100 tags; duplicates are removed' })
 
-export const NoteLink = t.Object({ note_id: t.String({ format: 'uuid' }), score: t.Number() })
+// Response schemas state additionalProperties explicitly: Elysia otherwise adds `false` in place the
+// first time a route validates a response, and the OpenAPI document would depend on request history.
+export const NoteLink = t.Object({ note_id: t.String({ format: 'uuid' }), score: t.Number() }, { additionalProperties: false })
 
 export const Note = t.Object(
   {
@@ -19,6 +24,7 @@ export const Note = t.Object(
     updated_at: t.String({ format: 'date-time' }),
   },
   {
+    additionalProperties: false,
     examples: [
       {
         id: '0193a0c4-2f1e-7b7d-8f3c-1a2b3c4d5e6f',
@@ -39,7 +45,7 @@ export type Note = Static<typeof Note>
 
 export const CreateNote = t.Object(
   {
-    content: t.String({ minLength: 1, maxLength: 500_000 }),
+    content: t.String({ minLength: 1, maxLength: CONTENT_MAX }),
     title: t.Optional(t.String({ minLength: 1, maxLength: 500 })),
     tags: t.Optional(Tags),
   },
@@ -49,7 +55,7 @@ export type CreateNote = Static<typeof CreateNote>
 
 export const PatchNote = t.Object(
   {
-    content: t.Optional(t.String({ minLength: 1, maxLength: 500_000 })),
+    content: t.Optional(t.String({ minLength: 1, maxLength: CONTENT_MAX })),
     title: t.Optional(t.Union([t.String({ minLength: 1, maxLength: 500 }), t.Null()])),
     tags: t.Optional(Tags),
   },
@@ -59,10 +65,13 @@ export type PatchNote = Static<typeof PatchNote>
 
 export const PutTags = t.Object({ tags: Tags }, { additionalProperties: false })
 
-export const NoteList = t.Object({
-  notes: t.Array(Note),
-  next_cursor: t.Union([t.String(), t.Null()], { description: 'Pass as `cursor` for the next page; null at the end' }),
-})
+export const NoteList = t.Object(
+  {
+    notes: t.Array(Note),
+    next_cursor: t.Union([t.String(), t.Null()], { description: 'Pass as `cursor` for the next page; null at the end' }),
+  },
+  { additionalProperties: false },
+)
 
 export const ListNotesQuery = t.Object({
   tag: t.Optional(t.String({ minLength: 1, maxLength: 128 })),

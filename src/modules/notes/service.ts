@@ -48,7 +48,7 @@ export class NoteService {
     const tags = normaliseTags(input.tags ?? [])
     this.assertTagsAllowed(c, tags)
     const n = this.d.notes.insert({
-      id: crypto.randomUUID(),
+      id: Bun.randomUUIDv7(), // time-ordered: ties on created_at sort in creation order
       memory: c.memory,
       title: input.title?.trim() || null,
       content: input.content,

@@ -1,6 +1,7 @@
 import { FetchError, ofetch } from 'ofetch'
+import { CONTENT_MAX } from '../../notes/model.ts'
 import type { JobHandler } from './types.ts'
-import { TransientError } from './types.ts'
+import { NoteGoneError, TransientError } from './types.ts'
 
 export const REVISION_PROMPT =
   'You revise notes in a personal knowledge base. Improve clarity, structure and grammar while keeping every fact, link and the author\'s voice. Answer with the revised note in Markdown only.'
@@ -16,6 +17,22 @@ export function isTransientStatus(status: number): boolean {
   return status === 408 || status === 425 || status === 429 || status >= 500
 }
 
+/**
+ * The job error for an HTTP error status. Deliberately without the response body: upstream error
+ * messages can echo (parts of) the API key.
+ */
+export function statusError(status: number): Error {
+  if (isTransientStatus(status)) return new TransientError(`inference endpoint answered ${status}`)
+  if (status === 401 || status === 403)
+    return new Error(`inference endpoint rejected the credentials (${status}): check MATRIC_INFERENCE_API_KEY`)
+  return new Error(`inference endpoint refused the request (${status})`)
+}
+
+/** Replaces every occurrence of `secret` in `text` (defence in depth for job errors, which clients see). */
+export function scrub(text: string, secret: string | undefined): string {
+  return secret && secret.length >= 4 ? text.split(secret).join('[redacted]') : text
+}
+
 interface ChatResponse {
   choices?: { message?: { content?: unknown } }[]
 }
@@ -25,6 +42,8 @@ export const aiRevision: JobHandler = async ({ note, notes, config, progress, si
   const { url, model, apiKey, timeoutMs } = config.inference
   if (!url) throw new Error('AI revision is not configured: set MATRIC_INFERENCE_URL to an OpenAI-compatible endpoint')
   progress(10, 'asking the model')
+  // ofetch ignores its `timeout` option when a signal is passed: combine the two ourselves.
+  const timeout = AbortSignal.timeout(timeoutMs)
   let res: ChatResponse
   try {
     res = await ofetch<ChatResponse>(completionsUrl(url), {
@@ -37,29 +56,39 @@ export const aiRevision: JobHandler = async ({ note, notes, config, progress, si
         ],
       },
       headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
-      timeout: timeoutMs,
       retry: 0,
-      signal,
+      signal: AbortSignal.any([signal, timeout]),
     })
   } catch (e) {
+    if (signal.aborted) throw e // the worker is stopping; it ignores the outcome
+    if (timeout.aborted) throw new TransientError(`inference endpoint timed out after ${timeoutMs} ms`)
     if (e instanceof FetchError) {
       const status = e.response?.status
-      if (status === undefined) throw new TransientError(`inference endpoint unreachable: ${shortCause(e)}`)
-      if (isTransientStatus(status)) throw new TransientError(`inference endpoint answered ${status}`)
-      throw new Error(`inference endpoint refused the request (${status})`)
+      if (status !== undefined) throw statusError(status)
+      throw new TransientError(scrub(`inference endpoint unreachable: ${shortCause(e)}`, apiKey))
     }
     throw e
   }
   const content = res?.choices?.[0]?.message?.content
   if (typeof content !== 'string' || !content.trim()) throw new Error('inference endpoint returned no revised content')
+  if (content.length > CONTENT_MAX) throw new Error(`inference endpoint returned ${content.length} characters; a note holds at most ${CONTENT_MAX}`)
+  // The request took a while: the note may have been deleted or edited meanwhile.
+  const now = notes.get(note.id)
+  if (!now) throw new NoteGoneError('note no longer exists')
+  if (now.content !== note.content) throw new TransientError('note content changed during the revision; revising the new content')
   progress(80, 'storing the revision')
   notes.update(note.id, { content: content.trim(), has_ai_content: true }, new Date().toISOString())
+  // Like a content PATCH: the old vector no longer describes the note (other notes' linking skips it until re-embedded).
+  notes.clearEmbedding(note.id)
   progress(100, 'revision stored')
   // New content: its embedding and links are recomputed.
   return { noteChanged: true, followUps: ['embedding'] }
 }
 
 function shortCause(e: FetchError): string {
-  const c = (e.cause as Error | undefined)?.message ?? e.message
-  return c.includes('timeout') || c.includes('aborted') ? 'timed out' : c.slice(0, 120)
+  const cause = e.cause as { code?: unknown; message?: unknown } | undefined
+  const code = typeof cause?.code === 'string' ? cause.code : undefined
+  const msg = typeof cause?.message === 'string' ? cause.message : e.message
+  // The message may carry the URL (and any credentials in it): prefer the error code.
+  return code ?? msg.replace(/https?:\/\/\S+/g, '<url>').slice(0, 120)
 }

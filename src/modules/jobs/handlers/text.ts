@@ -9,12 +9,15 @@ const STOPWORDS = new Set(
   ),
 )
 
-/** A title from the first markdown heading, else the first sentence; ≤ 80 characters, cut at a word. */
+/**
+ * A title from the first markdown heading (ATX `# …` or setext `…\n===`, outside code fences), else the
+ * first sentence of the first paragraph; inline markdown and list/quote markers removed; ≤ 80 characters,
+ * cut at a word. null when the content has no text.
+ */
 export function extractTitle(content: string): string | null {
-  const lines = content.split(/\r?\n/).map((l) => l.trim())
-  const heading = lines.find((l) => /^#{1,6}\s+\S/.test(l))
-  let title = heading ? heading.replace(/^#{1,6}\s+/, '') : firstSentence(lines.filter(Boolean).join(' '))
-  title = stripInlineMarkdown(title).replace(/\s+/g, ' ').trim()
+  const lines = content.split(/\r?\n/)
+  const raw = headingOf(lines) ?? firstSentence(firstParagraph(lines))
+  const title = stripInlineMarkdown(raw).replace(/\s+/g, ' ').trim()
   if (!title) return null
   if (title.length <= TITLE_MAX) return title
   const cut = title.slice(0, TITLE_MAX - 1)
@@ -22,25 +25,83 @@ export function extractTitle(content: string): string | null {
   return (space > TITLE_MAX / 2 ? cut.slice(0, space) : cut).replace(/[\s,;:.-]+$/, '') + '…'
 }
 
+const FENCE = /^(```|~~~)/
+
+function headingOf(lines: string[]): string | null {
+  let inFence = false
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!.trim()
+    if (FENCE.test(l)) {
+      inFence = !inFence
+      continue
+    }
+    if (inFence || !l) continue
+    const atx = /^#{1,6}\s+(.*?)(?:\s+#+)?$/.exec(l)
+    if (atx?.[1]) return atx[1]
+    const next = lines[i + 1]?.trim()
+    if (next && /^(=+|-+)$/.test(next) && !/^(=+|-+)$/.test(l) && !/^([-*+>]|\d+[.)])\s/.test(l)) return l
+  }
+  return null
+}
+
+/** The first block of consecutive text lines outside code fences, without list/quote markers. */
+function firstParagraph(lines: string[]): string {
+  const out: string[] = []
+  let inFence = false
+  for (const line of lines) {
+    const l = line.trim()
+    if (FENCE.test(l)) {
+      inFence = !inFence
+      if (out.length) break
+      continue
+    }
+    if (inFence) continue
+    // blank lines, empty headings (`#`) and rules (`---`, `***`) end a paragraph
+    if (!l || /^(#{1,6}|=+|-+|\*{3,}|_{3,})$/.test(l)) {
+      if (out.length) break
+      continue
+    }
+    out.push(l.replace(/^(>\s*)+/, '').replace(/^([-*+]|\d+[.)])\s+/, ''))
+  }
+  // Only code: fall back to its first line rather than no title at all.
+  return out.length ? out.join(' ') : (lines.map((l) => l.trim()).find((l) => l && !FENCE.test(l)) ?? '')
+}
+
 function firstSentence(text: string): string {
   const m = /^(.+?[.!?])(\s|$)/.exec(text)
-  return m ? m[1]!.replace(/[.]$/, '') : text
+  return m ? m[1]!.replace(/\.+$/, '') : text
 }
 
 function stripInlineMarkdown(s: string): string {
   return s
     .replace(/!\[([^\]]*)\]\([^)]*\)/g, '$1')
     .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
-    .replace(/[*_`~]+/g, '')
+    .replace(/[*`~]+/g, '')
+    // `_` only as emphasis at word edges: snake_case names keep theirs
+    .replace(/(^|[\s(])_+|_+(?=[\s).,;:!?]|$)/g, '$1')
     .replace(/^>\s*/, '')
 }
 
-/** Lower-cased word tokens without stopwords and one-letter words. */
+/**
+ * A light English suffix folding so that inflections meet in one feature: plurals (`vectors` → `vector`,
+ * `queries` → `query`), then `-ing` and `-ed` when a stem of at least four letters remains
+ * (`embeddings` and `embedding` → `embedd`). Deliberately crude: it only has to be consistent.
+ */
+export function stem(w: string): string {
+  if (w.length > 4 && w.endsWith('ies')) return w.slice(0, -3) + 'y'
+  if (w.endsWith('sses')) w = w.slice(0, -2)
+  else if (w.length > 3 && w.endsWith('s') && !/(ss|us|is)$/.test(w)) w = w.slice(0, -1)
+  if (w.length >= 7 && w.endsWith('ing')) return w.slice(0, -3)
+  if (w.length >= 6 && w.endsWith('ed')) return w.slice(0, -2)
+  return w
+}
+
+/** Lower-cased, suffix-folded word tokens without stopwords and one-letter words. */
 export function tokenize(text: string): string[] {
   const out: string[] = []
   for (const m of text.toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
     const w = m[0]
-    if (w.length > 1 && !STOPWORDS.has(w)) out.push(w)
+    if (w.length > 1 && !STOPWORDS.has(w)) out.push(stem(w))
   }
   return out
 }

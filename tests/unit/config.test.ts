@@ -1,0 +1,117 @@
+import { describe, expect, test } from 'bun:test'
+import { ConfigError, loadConfig, type Config } from '../../src/config.ts'
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env)
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems
+    throw e
+  }
+  return []
+}
+
+describe('loadConfig defaults', () => {
+  const c = loadConfig({})
+  test.each<[string, (c: Config) => unknown, unknown]>([
+    ['PORT', (c) => c.port, 3000],
+    ['HOST', (c) => c.host, '0.0.0.0'],
+    ['MATRIC_DATA_DIR', (c) => c.dataDir, './data'],
+    ['MATRIC_DB_PATH', (c) => c.dbPath, 'data/matric.db'],
+    ['MATRIC_JWT_SECRET', (c) => c.jwtSecret, undefined],
+    ['MATRIC_JWKS_URL', (c) => c.jwksUrl, undefined],
+    ['MATRIC_AUTH', (c) => c.authMode, 'required'],
+    ['MATRIC_ALLOWED_ORIGINS', (c) => c.allowedOrigins, undefined],
+    ['MATRIC_WEBHOOK_ALLOW_PRIVATE', (c) => c.webhooks.allowPrivate, false],
+    ['MATRIC_LOG_LEVEL', (c) => c.logLevel, 'info'],
+    ['MATRIC_MAX_BODY_BYTES', (c) => c.maxBodyBytes, 1024 * 1024],
+    ['MATRIC_WORKER_CONCURRENCY', (c) => c.worker.concurrency, 4],
+    ['MATRIC_JOB_MAX_RETRIES', (c) => c.worker.maxRetries, 3],
+    ['MATRIC_LINK_THRESHOLD', (c) => c.linkThreshold, 0.3],
+    ['MATRIC_MAX_LINKS', (c) => c.maxLinks, 5],
+    ['MATRIC_INFERENCE_URL', (c) => c.inference.url, undefined],
+    ['MATRIC_INFERENCE_TIMEOUT_MS', (c) => c.inference.timeoutMs, 60_000],
+    ['MATRIC_EVENT_RETENTION_COUNT', (c) => c.events.retentionCount, 10_000],
+    ['MATRIC_EVENT_RETENTION_HOURS', (c) => c.events.retentionHours, 24],
+    ['MATRIC_SSE_KEEPALIVE_MS', (c) => c.sse.keepaliveMs, 15_000],
+    ['MATRIC_STREAM_TOKEN_TTL_S', (c) => c.sse.streamTokenTtlS, 300],
+    ['MATRIC_WS_BACKPRESSURE_BYTES', (c) => c.ws.backpressureLimit, 1024 * 1024],
+    ['MATRIC_WEBHOOK_TIMEOUT_MS', (c) => c.webhooks.timeoutMs, 10_000],
+    ['MATRIC_WEBHOOK_RETRY_SCHEDULE_MS', (c) => c.webhooks.retryScheduleMs, [1000, 5000, 25_000, 125_000, 625_000]],
+    ['MATRIC_WEBHOOK_CREATE_PER_MINUTE', (c) => c.webhooks.createPerMinute, 30],
+    ['MATRIC_WEBHOOK_MAX_PER_MEMORY', (c) => c.webhooks.maxPerMemory, 100],
+  ])('%s', (_name, read, expected) => {
+    expect(read(c)).toEqual(expected)
+  })
+})
+
+describe('loadConfig accepted values', () => {
+  test.each<[Record<string, string>, (c: Config) => unknown, unknown]>([
+    [{ PORT: '0' }, (c) => c.port, 0],
+    [{ PORT: ' 8080 ' }, (c) => c.port, 8080],
+    [{ PORT: '' }, (c) => c.port, 3000],
+    [{ MATRIC_DATA_DIR: '/srv/m' }, (c) => c.dbPath, '/srv/m/matric.db'],
+    [{ MATRIC_DATA_DIR: '/srv/m', MATRIC_DB_PATH: ':memory:' }, (c) => c.dbPath, ':memory:'],
+    [{ MATRIC_AUTH: 'off' }, (c) => c.authMode, 'off'],
+    [{ MATRIC_LOG_LEVEL: 'debug' }, (c) => c.logLevel, 'debug'],
+    [{ MATRIC_WEBHOOK_ALLOW_PRIVATE: 'true' }, (c) => c.webhooks.allowPrivate, true],
+    [{ MATRIC_WEBHOOK_ALLOW_PRIVATE: 'YES' }, (c) => c.webhooks.allowPrivate, true],
+    [{ MATRIC_WEBHOOK_ALLOW_PRIVATE: '0' }, (c) => c.webhooks.allowPrivate, false],
+    [{ MATRIC_LINK_THRESHOLD: '0.25' }, (c) => c.linkThreshold, 0.25],
+    [{ MATRIC_JWKS_URL: 'https://idp.example/.well-known/jwks.json' }, (c) => c.jwksUrl, 'https://idp.example/.well-known/jwks.json'],
+    [{ MATRIC_JWT_SECRET: 'x'.repeat(32) }, (c) => c.jwtSecret, 'x'.repeat(32)],
+    [{ MATRIC_ALLOWED_ORIGINS: 'https://a.example, http://localhost:5173/,HTTPS://B.Example' }, (c) => c.allowedOrigins, ['https://a.example', 'http://localhost:5173', 'https://b.example']],
+    [{ MATRIC_WEBHOOK_RETRY_SCHEDULE_MS: '10, 20,30' }, (c) => c.webhooks.retryScheduleMs, [10, 20, 30]],
+  ])('%j', (env, read, expected) => {
+    expect(read(loadConfig(env))).toEqual(expected)
+  })
+})
+
+describe('loadConfig rejects bad values with a message naming the variable', () => {
+  test.each<[string, string, string]>([
+    ['PORT', 'abc', 'expected an integer between 0 and 65535'],
+    ['PORT', '70000', 'expected an integer between 0 and 65535'],
+    ['PORT', '-1', 'expected an integer between 0 and 65535'],
+    ['PORT', '80.5', 'expected an integer'],
+    ['MATRIC_AUTH', 'maybe', 'expected one of required, off'],
+    ['MATRIC_LOG_LEVEL', 'verbose', 'expected one of debug, info, warn, error'],
+    ['MATRIC_JWKS_URL', 'not a url', 'expected an http(s) URL'],
+    ['MATRIC_JWKS_URL', 'ftp://idp.example/jwks', 'expected an http(s) URL'],
+    ['MATRIC_INFERENCE_URL', 'localhost:11434', 'expected an http(s) URL'],
+    ['MATRIC_WEBHOOK_ALLOW_PRIVATE', 'perhaps', 'expected true or false'],
+    ['MATRIC_LINK_THRESHOLD', '1.5', 'expected a number between 0 and 1'],
+    ['MATRIC_LINK_THRESHOLD', 'high', 'expected a number between 0 and 1'],
+    ['MATRIC_MAX_BODY_BYTES', '10', 'expected an integer between 1024'],
+    ['MATRIC_WORKER_CONCURRENCY', '0', 'expected an integer between 1 and 64'],
+    ['MATRIC_JOB_MAX_RETRIES', 'lots', 'expected an integer between 0 and 20'],
+    ['MATRIC_WEBHOOK_RETRY_SCHEDULE_MS', '1000,soon', 'expected a comma list of non-negative integers'],
+    ['MATRIC_SSE_KEEPALIVE_MS', '60000', 'expected an integer between 10 and 15000'],
+    ['MATRIC_JWT_SECRET', 'short', 'too short (5 characters)'],
+    ['MATRIC_ALLOWED_ORIGINS', 'app.example.com', 'is not an origin'],
+    ['MATRIC_ALLOWED_ORIGINS', 'https://app.example.com/path', 'is not an origin'],
+  ])('%s=%s', (name, value, expected) => {
+    const problems = problemsOf({ [name]: value })
+    expect(problems.length).toBe(1)
+    expect(problems[0]).toStartWith(name)
+    expect(problems[0]).toContain(expected)
+  })
+
+  test('the message names the bad value but never a secret', () => {
+    expect(problemsOf({ PORT: 'abc' })[0]).toContain('"abc"')
+    expect(problemsOf({ MATRIC_JWT_SECRET: 'hunter2' })[0]).not.toContain('hunter2')
+  })
+
+  test('several problems are reported at once', () => {
+    let err: unknown
+    try {
+      loadConfig({ PORT: 'abc', MATRIC_AUTH: 'maybe', MATRIC_LINK_THRESHOLD: '2', HOST: 'fine' })
+    } catch (e) {
+      err = e
+    }
+    expect(err).toBeInstanceOf(ConfigError)
+    const ce = err as ConfigError
+    expect(ce.problems.map((p) => p.split(/[=:]/)[0])).toEqual(['PORT', 'MATRIC_AUTH', 'MATRIC_LINK_THRESHOLD'])
+    expect(ce.message).toStartWith('invalid configuration:')
+    for (const p of ce.problems) expect(ce.message).toContain(p)
+  })
+})
