@@ -74,4 +74,86 @@ export const MIGRATIONS: Migration[] = [
   );
   `,
   },
+  {
+    // Webhooks (SPEC §7): subscriptions, the durable delivery outbox and its attempt log.
+    id: '010_webhooks',
+    sql: `
+  CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY,
+    memory TEXT NOT NULL,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    description TEXT,
+    secret TEXT NOT NULL,
+    previous_secret TEXT,
+    previous_secret_expires_ms INTEGER,
+    max_retries INTEGER NOT NULL,
+    is_active INTEGER NOT NULL DEFAULT 1,
+    disabled_reason TEXT,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE INDEX webhooks_memory ON webhooks(memory, created_at);
+
+  CREATE TABLE webhook_deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    memory TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    legacy_type TEXT NOT NULL,
+    body TEXT NOT NULL,
+    traceparent TEXT,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    run_attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_status_code INTEGER,
+    last_error TEXT,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    finished_ms INTEGER
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_ms);
+  CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries(webhook_id, seq);
+  CREATE INDEX webhook_deliveries_finished ON webhook_deliveries(finished_ms) WHERE finished_ms IS NOT NULL;
+
+  CREATE TABLE webhook_attempts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    delivery_id TEXT NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+    webhook_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    duration_ms INTEGER NOT NULL,
+    response_excerpt TEXT NOT NULL DEFAULT '',
+    success INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX webhook_attempts_webhook ON webhook_attempts(webhook_id, seq);
+  CREATE INDEX webhook_attempts_delivery ON webhook_attempts(delivery_id);
+  `,
+  },
+  {
+    // Stream tokens (SPEC §2): who minted each one and until when, so DELETE can authorise a revocation.
+    // Rows outlive expiry while a stream opened with the token is still connected (streams are not cut
+    // at expiry, but revocation still cuts them).
+    id: '020_stream_tokens',
+    sql: `
+  CREATE TABLE stream_tokens (
+    jti TEXT PRIMARY KEY,
+    sub TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+  );
+  CREATE INDEX stream_tokens_expires ON stream_tokens(expires_at);
+  `,
+  },
 ]

@@ -1,0 +1,172 @@
+import { CloneType, type TSchema } from '@sinclair/typebox'
+import { Elysia, t } from 'elysia'
+import type { AppContext } from '../../context.ts'
+import { jsonBody } from '../../http/body.ts'
+import { ErrorBody } from '../../http/schemas.ts'
+import {
+  CreateWebhook,
+  DeliveriesQuery,
+  Delivery,
+  DeliveryAttempt,
+  DeliveryAttemptList,
+  DeliveryParams,
+  MemoryQuery,
+  PatchWebhook,
+  RotatedSecret,
+  Webhook,
+  WebhookList,
+  WebhookParams,
+  WebhookWithSecret,
+} from './model.ts'
+import { Outbox } from './outbox.ts'
+import { WebhookService } from './service.ts'
+import { WebhookStore } from './store.ts'
+
+const errors = { 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 404: 'ErrorBody', 422: 'ErrorBody' } as const
+
+/**
+ * Elysia rewrites route schemas in place when it compiles a route (e.g. adds `additionalProperties:
+ * false` to response objects), so module-level schema objects shared by several apps in one process
+ * would change the OpenAPI document of the next app. Each controller gets its own copies.
+ */
+const fresh = <T extends TSchema>(schema: T): T => CloneType(schema)
+
+/**
+ * REST: /api/v1/webhooks (SPEC §7, admin scope). Creating the controller also starts the delivery
+ * outbox for this app, registers its queue depth in `ctx.live` and stops it on `ctx.close()`.
+ */
+export function webhooksController(ctx: AppContext) {
+  const store = new WebhookStore(ctx.db)
+  const outbox = new Outbox({ config: ctx.config, store, bus: ctx.bus, metrics: ctx.metrics, logger: ctx.logger, tracing: ctx.tracing })
+  const svc = new WebhookService({ config: ctx.config, store, outbox, logger: ctx.logger, queueCounts: (m) => ctx.jobs.counts(m) })
+  ctx.live.webhookQueueDepth = () => store.queueDepth()
+  outbox.start()
+  ctx.onClose(() => outbox.stop())
+
+  const models = {
+    Webhook: fresh(Webhook),
+    WebhookWithSecret: fresh(WebhookWithSecret),
+    WebhookList: fresh(WebhookList),
+    CreateWebhook: fresh(CreateWebhook),
+    PatchWebhook: fresh(PatchWebhook),
+    RotatedSecret: fresh(RotatedSecret),
+    DeliveryAttempt: fresh(DeliveryAttempt),
+    DeliveryAttemptList: fresh(DeliveryAttemptList),
+    Delivery: fresh(Delivery),
+    ErrorBody: fresh(ErrorBody),
+  }
+  const params = fresh(WebhookParams)
+
+  return new Elysia({ prefix: '/api/v1/webhooks', tags: ['webhooks'] })
+    .use(ctx.authPlugin)
+    .model(models)
+    .post(
+      '',
+      async ({ body, set, principal, memory }) => {
+        const created = await svc.create(principal, memory, body)
+        set.status = 201
+        return created
+      },
+      {
+        auth: 'admin',
+        ...jsonBody(ctx.config.maxBodyBytes, models.CreateWebhook),
+        body: 'CreateWebhook',
+        response: { 201: 'WebhookWithSecret', ...errors, 409: 'ErrorBody', 429: 'ErrorBody' },
+        detail: {
+          summary: 'Create a webhook',
+          description:
+            'Returns the webhook with its signing secret (shown only here and by rotate-secret). The URL is checked by the SSRF guard ' +
+            '(422 for private targets unless MATRIC_WEBHOOK_ALLOW_PRIVATE=true). Rate-limited per principal (429 with retry-after); ' +
+            'a memory holds at most MATRIC_WEBHOOK_MAX_PER_MEMORY webhooks (409).',
+        },
+      },
+    )
+    .get('', ({ principal, memory }) => svc.list(principal, memory), {
+      auth: 'admin',
+      query: fresh(MemoryQuery),
+      response: { 200: 'WebhookList', ...errors },
+      detail: { summary: 'List the webhooks of the request memory' },
+    })
+    .get('/:id', ({ params, principal }) => svc.get(principal, params.id), {
+      auth: 'admin',
+      params,
+      response: { 200: 'Webhook', ...errors },
+      detail: { summary: 'Get a webhook' },
+    })
+    .patch('/:id', ({ params, body, principal }) => svc.update(principal, params.id, body), {
+      auth: 'admin',
+      ...jsonBody(ctx.config.maxBodyBytes, models.PatchWebhook),
+      params,
+      body: 'PatchWebhook',
+      response: { 200: 'Webhook', ...errors },
+      detail: {
+        summary: 'Update a webhook',
+        description: '`is_active: true` re-enables a disabled webhook, resets consecutive_failures and resumes its queued deliveries.',
+      },
+    })
+    .delete(
+      '/:id',
+      ({ params, set, principal }) => {
+        svc.delete(principal, params.id)
+        set.status = 204
+      },
+      {
+        auth: 'admin',
+        params,
+        response: { 204: t.Void({ description: 'Deleted, with its queued deliveries and attempt log' }), ...errors },
+        detail: { summary: 'Delete a webhook' },
+      },
+    )
+    .get('/:id/deliveries', ({ params, query, principal }) => svc.attempts(principal, params.id, query.limit ?? 50), {
+      auth: 'admin',
+      params,
+      query: fresh(DeliveriesQuery),
+      response: { 200: 'DeliveryAttemptList', ...errors },
+      detail: { summary: 'Attempt log of a webhook, newest first' },
+    })
+    .post(
+      '/:id/test',
+      ({ params, set, principal }) => {
+        set.status = 202
+        return svc.test(principal, params.id)
+      },
+      {
+        auth: 'admin',
+        params,
+        response: { 202: 'Delivery', ...errors, 409: 'ErrorBody' },
+        detail: {
+          summary: 'Send a test delivery',
+          description:
+            'Queues a `queue.status` event with the memory’s current job counts for this webhook only (whatever its event filter), ' +
+            'through the same outbox, signing and retry rules as real deliveries. 409 when the webhook is disabled.',
+        },
+      },
+    )
+    .post(
+      '/:id/deliveries/:delivery_id/retry',
+      ({ params, set, principal }) => {
+        set.status = 202
+        return svc.retry(principal, params.id, params.delivery_id)
+      },
+      {
+        auth: 'admin',
+        params: fresh(DeliveryParams),
+        response: { 202: 'Delivery', ...errors, 409: 'ErrorBody' },
+        detail: {
+          summary: 'Retry a delivery now',
+          description:
+            'Re-queues the delivery (also a failed or succeeded one) for an immediate attempt with a fresh retry budget. ' +
+            '409 while an attempt is in flight or when the webhook is disabled.',
+        },
+      },
+    )
+    .post('/:id/rotate-secret', ({ params, principal }) => svc.rotateSecret(principal, params.id), {
+      auth: 'admin',
+      params,
+      response: { 200: 'RotatedSecret', ...errors },
+      detail: {
+        summary: 'Rotate the signing secret',
+        description: 'Returns the new secret. The previous one keeps signing alongside it (both signatures are sent) for 24 hours.',
+      },
+    })
+}

@@ -1,0 +1,392 @@
+import { ofetch } from 'ofetch'
+import type { Config } from '../../config.ts'
+import type { EventBus, PublishedEvent } from '../../events/bus.ts'
+import type { Logger } from '../../telemetry/log.ts'
+import type { Metrics } from '../../telemetry/metrics.ts'
+import type { Tracing } from '../../telemetry/tracing.ts'
+import { parseRetryAfter } from './backoff.ts'
+import { compileEventFilter } from './filter.ts'
+import { buildDeliveryHeaders } from './headers.ts'
+import { decide, type AttemptResult } from './outcome.ts'
+import { checkTarget, systemLookup, type Lookup } from './ssrf.ts'
+import { signingSecrets, type DeliveryRow, type NewDelivery, type WebhookRow, type WebhookStore } from './store.ts'
+
+/** At most this many bytes of a response body are kept in the attempt log. */
+export const RESPONSE_EXCERPT_BYTES = 4096
+/** Finished deliveries (and their attempt log) are kept this long. */
+export const DELIVERY_RETENTION_MS = 7 * 24 * 3600_000
+const PRUNE_EVERY_MS = 3600_000
+/** Bound on remembered event start times (latency metric only; never affects delivery). */
+const MAX_TRACKED_T0 = 10_000
+
+export interface OutboxDeps {
+  config: Config
+  store: WebhookStore
+  bus: EventBus
+  metrics: Metrics
+  logger: Logger
+  /** `webhook.deliver` spans (a shared no-op when tracing is off). */
+  tracing: Pick<Tracing, 'deliverySpan'>
+  /** DNS for the delivery-time SSRF re-check (injectable for tests). */
+  lookup?: Lookup
+  random?: () => number
+}
+
+interface IndexedWebhook {
+  id: string
+  types: ReadonlySet<string>
+}
+
+/**
+ * The durable webhook outbox (SPEC §7). The bus subscriber writes one delivery row per matching active
+ * webhook synchronously, before any attempt, so nothing is lost to overload or a crash. A timer-driven
+ * loop claims due rows in emission order under a global and a per-webhook concurrency limit, posts
+ * them, and moves each row forward: pending → in_flight → succeeded | retrying | failed.
+ */
+export class Outbox {
+  /** Active webhooks by memory: the hot path does no query when nothing matches. */
+  private index = new Map<string, IndexedWebhook[]>()
+  private inFlight = new Map<string, Promise<void>>()
+  private perWebhook = new Map<string, number>()
+  private t0s = new Map<string, number>()
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private wakeQueued = false
+  private stopped = true
+  private pumping = false
+  private stopController = new AbortController()
+  private subscribed = false
+  private lastPrune = 0
+  private lookup: Lookup
+  private random: () => number
+
+  constructor(private d: OutboxDeps) {
+    this.lookup = d.lookup ?? systemLookup
+    this.random = d.random ?? Math.random
+  }
+
+  start(): void {
+    if (!this.stopped) return
+    this.stopped = false
+    this.stopController = new AbortController()
+    const recovered = this.d.store.recoverInFlight(Date.now())
+    if (recovered) this.d.logger.warn('webhook deliveries left in flight by a previous process are due again', { count: recovered })
+    this.reloadIndex()
+    if (!this.subscribed) this.d.bus.subscribe('webhooks', this.enqueue)
+    this.subscribed = true
+    this.wake()
+  }
+
+  /**
+   * Stops claiming; attempts still running after `graceMs` are aborted and their rows stay in_flight,
+   * to be retried by the next start (at-least-once). The bus subscription stays: events published while
+   * the app shuts down still get their delivery rows, attempted after the restart.
+   */
+  async stop(graceMs = 1000): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    clearTimeout(this.timer)
+    const all = Promise.allSettled([...this.inFlight.values()])
+    let timer: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([all, new Promise((r) => (timer = setTimeout(r, graceMs)))])
+    clearTimeout(timer)
+    this.stopController.abort(new Error('shutting down'))
+    await all
+  }
+
+  // ---- index ----
+
+  private reloadIndex(): void {
+    this.index.clear()
+    for (const w of this.d.store.allActive()) this.addToIndex(w)
+  }
+
+  private addToIndex(w: WebhookRow): void {
+    const { types } = compileEventFilter(JSON.parse(w.events) as string[])
+    const list = this.index.get(w.memory) ?? []
+    list.push({ id: w.id, types })
+    this.index.set(w.memory, list)
+  }
+
+  /** Rebuilds the index entry of one memory (after create, update, enable, disable or delete). */
+  refresh(memory: string): void {
+    this.index.delete(memory)
+    for (const w of this.d.store.activeByMemory(memory)) this.addToIndex(w)
+  }
+
+  // ---- enqueue (bus hot path) ----
+
+  private enqueue = (e: PublishedEvent): void => {
+    const hooks = this.index.get(e.memory)
+    if (!hooks) return
+    let rows: NewDelivery[] | undefined
+    for (const h of hooks) {
+      if (!h.types.has(e.eventType)) continue
+      ;(rows ??= []).push({
+        id: Bun.randomUUIDv7(),
+        webhook_id: h.id,
+        memory: e.memory,
+        event_id: e.envelope.event_id,
+        event_type: e.eventType,
+        legacy_type: e.legacyType,
+        body: e.json,
+        traceparent: e.traceparent ?? null,
+      })
+    }
+    if (!rows) return
+    // A failing insert throws into the bus, which logs and counts it; the request is never failed.
+    this.d.store.insertDeliveries(rows, Date.now())
+    for (const r of rows) {
+      // Bounded: entries of deliveries never attempted (paused, deleted) age out oldest first.
+      if (this.t0s.size >= MAX_TRACKED_T0) this.t0s.delete(this.t0s.keys().next().value!)
+      this.t0s.set(r.id, e.t0)
+    }
+    this.wake()
+  }
+
+  /** Inserts one delivery outside the bus (the test endpoint) and attempts it right away. */
+  enqueueDirect(d: NewDelivery): DeliveryRow {
+    const row = this.d.store.insertDelivery(d, Date.now())
+    this.wake()
+    return row
+  }
+
+  // ---- delivery loop ----
+
+  /** Schedules a pump on the next turn (coalesced), so enqueueing never does network work inline. */
+  wake = (): void => {
+    if (this.stopped || this.wakeQueued) return
+    this.wakeQueued = true
+    setImmediate(() => {
+      this.wakeQueued = false
+      this.pump()
+    })
+  }
+
+  private pump(): void {
+    if (this.stopped || this.pumping) return
+    this.pumping = true
+    const { concurrency, perEndpointConcurrency } = this.d.config.webhooks
+    try {
+      this.maybePrune()
+      while (this.inFlight.size < concurrency) {
+        const busy = [...this.perWebhook].filter(([, n]) => n >= perEndpointConcurrency).map(([id]) => id)
+        const now = Date.now()
+        const rows = this.d.store.due(now, busy, concurrency - this.inFlight.size)
+        let started = 0
+        for (const row of rows) {
+          if (this.inFlight.size >= concurrency) break
+          if ((this.perWebhook.get(row.webhook_id) ?? 0) >= perEndpointConcurrency) continue
+          if (!this.d.store.claim(row.id, now)) continue
+          this.launch(row)
+          started++
+        }
+        if (!started) break
+      }
+    } catch (err) {
+      this.d.logger.error('webhook outbox pump failed', { err })
+    } finally {
+      this.pumping = false
+    }
+    this.schedule()
+  }
+
+  private launch(row: DeliveryRow): void {
+    this.perWebhook.set(row.webhook_id, (this.perWebhook.get(row.webhook_id) ?? 0) + 1)
+    const p = this.attempt(row)
+      .catch((err) => {
+        this.d.logger.error('webhook attempt failed unexpectedly', { delivery_id: row.id, webhook_id: row.webhook_id, err })
+        // Never leave the row stuck in flight: back to the queue after a poll interval.
+        try {
+          if (!this.stopController.signal.aborted) this.d.store.release(row.id, Date.now() + this.d.config.webhooks.pollMs)
+        } catch {
+          // the store itself is failing; the next start recovers in-flight rows
+        }
+      })
+      .finally(() => {
+        this.inFlight.delete(row.id)
+        const n = (this.perWebhook.get(row.webhook_id) ?? 1) - 1
+        if (n > 0) this.perWebhook.set(row.webhook_id, n)
+        else this.perWebhook.delete(row.webhook_id)
+        this.wake()
+      })
+    this.inFlight.set(row.id, p)
+  }
+
+  /** Sleeps until the next retry is due, at most pollMs (a safety net: enqueue and completions wake us). */
+  private schedule(): void {
+    if (this.stopped) return
+    clearTimeout(this.timer)
+    const poll = this.d.config.webhooks.pollMs
+    let wait = poll
+    try {
+      const next = this.d.store.nextDue()
+      // Due rows left unclaimed wait for a free slot; a finishing attempt wakes the loop.
+      if (next !== null && next > Date.now()) wait = Math.min(poll, next - Date.now())
+    } catch (err) {
+      this.d.logger.error('webhook outbox schedule failed', { err })
+    }
+    this.timer = setTimeout(() => this.pump(), wait)
+  }
+
+  private maybePrune(): void {
+    const now = Date.now()
+    if (now - this.lastPrune < PRUNE_EVERY_MS) return
+    this.lastPrune = now
+    const n = this.d.store.prune(now - DELIVERY_RETENTION_MS)
+    if (n) this.d.logger.info('pruned finished webhook deliveries', { count: n })
+  }
+
+  private async attempt(row: DeliveryRow): Promise<void> {
+    const t0 = this.t0s.get(row.id)
+    this.t0s.delete(row.id)
+    const webhook = this.d.store.get(row.webhook_id)
+    if (!webhook) return // deleted while queued: its rows went with it
+    const started = performance.now()
+    const span = this.d.tracing.deliverySpan(row.traceparent, {
+      delivery_id: row.id,
+      webhook_id: webhook.id,
+      event_id: row.event_id,
+      event_type: row.event_type,
+      url: webhook.url,
+      attempt: row.attempts + 1,
+    })
+    // The receiver continues the attempt's span; without tracing, the publishing request's trace.
+    const result = await this.send(webhook, row, span.traceparent ?? row.traceparent)
+    if (this.stopController.signal.aborted) {
+      span.end({ error: 'server shutdown', success: false })
+      return // shutdown: the row stays in_flight and is retried after restart
+    }
+    const durationMs = Math.round(performance.now() - started)
+    const attemptInRun = row.run_attempts + 1
+    const decision = decide(result, attemptInRun, webhook.max_retries, this.d.config.webhooks.retryScheduleMs, this.random)
+    const now = Date.now()
+    const effect = this.d.store.recordAttempt({
+      deliveryId: row.id,
+      webhookId: webhook.id,
+      attemptId: Bun.randomUUIDv7(),
+      attempt: row.attempts + 1,
+      outcome: decision.kind,
+      nextAttemptMs: decision.kind === 'retry' ? now + decision.delayMs : null,
+      statusCode: result.statusCode ?? null,
+      error: decision.kind === 'success' ? null : decision.error,
+      durationMs,
+      responseExcerpt: result.excerpt,
+      nowMs: now,
+      disable: decision.kind === 'failed' ? decision.disable : undefined,
+      disableAfter: this.d.config.webhooks.disableAfterFailures,
+    })
+    if (!effect) return
+    this.d.metrics.webhookDelivery(decision.kind)
+    span.end({ status_code: result.statusCode, error: decision.kind === 'success' ? undefined : decision.error, success: decision.kind === 'success' })
+    const fields = {
+      delivery_id: row.id,
+      webhook_id: webhook.id,
+      event_id: row.event_id,
+      event_type: row.event_type,
+      attempt: row.attempts + 1,
+      status_code: result.statusCode,
+      duration_ms: durationMs,
+    }
+    if (decision.kind === 'success') {
+      // Latency only for a first attempt whose event this process published (not after a restart).
+      if (t0 !== undefined && row.attempts === 0) this.d.metrics.eventLatency('webhook', performance.now() - t0)
+      this.d.logger.info('webhook delivered', fields)
+    } else if (decision.kind === 'retry') {
+      this.d.logger.warn('webhook delivery will be retried', { ...fields, error: decision.error, retry_in_ms: decision.delayMs })
+    } else {
+      this.d.logger.warn('webhook delivery failed', { ...fields, error: decision.error, consecutive_failures: effect.consecutiveFailures })
+    }
+    if (effect.disabledReason) {
+      this.d.logger.warn('webhook disabled', { webhook_id: webhook.id, memory: webhook.memory, reason: effect.disabledReason })
+      this.refresh(webhook.memory)
+    }
+  }
+
+  /** One HTTP attempt: SSRF re-check, signed POST of the exact body, never following redirects. */
+  private async send(webhook: WebhookRow, row: DeliveryRow, traceparent: string | null): Promise<AttemptResult & { excerpt: string }> {
+    const { allowPrivate, timeoutMs } = this.d.config.webhooks
+    // One deadline for the whole attempt: DNS check, connect, response headers and the excerpt read.
+    const deadline = Date.now() + timeoutMs
+    if (!allowPrivate) {
+      const check = await checkTarget(new URL(webhook.url), this.lookup, timeoutMs)
+      if (!check.ok) {
+        return check.kind === 'refused'
+          ? { refused: true, error: `refused by the SSRF guard: ${check.reason}`, excerpt: '' }
+          : { error: check.reason, excerpt: '' }
+      }
+    }
+    const nowMs = Date.now()
+    const headers = buildDeliveryHeaders({
+      deliveryId: row.id,
+      legacyType: row.legacy_type,
+      body: row.body,
+      secrets: signingSecrets(webhook, nowMs),
+      timestampS: Math.floor(nowMs / 1000),
+      traceparent,
+    })
+    // One signal bounds the rest of the attempt and aborts it on shutdown.
+    // (ofetch's own `timeout` option is ignored when a signal is given.)
+    const timeout = AbortSignal.timeout(Math.max(1, deadline - Date.now()))
+    const signal = AbortSignal.any([timeout, this.stopController.signal])
+    try {
+      const res = await ofetch.raw(webhook.url, {
+        method: 'POST',
+        body: row.body,
+        headers,
+        retry: 0,
+        ignoreResponseError: true,
+        redirect: 'manual',
+        responseType: 'stream',
+        signal,
+      })
+      const excerpt = await readExcerpt(res._data as ReadableStream<Uint8Array> | undefined)
+      return {
+        statusCode: res.status,
+        retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
+        location: res.headers.get('location'),
+        excerpt,
+      }
+    } catch (err) {
+      if (timeout.aborted) return { error: `timed out after ${timeoutMs} ms`, excerpt: '' }
+      return { error: networkError(err), excerpt: '' }
+    }
+  }
+
+  /** Number of attempts running now (tests, diagnostics). */
+  get activeCount(): number {
+    return this.inFlight.size
+  }
+}
+
+/** Reads at most RESPONSE_EXCERPT_BYTES of a body as text, then cancels the rest. */
+export async function readExcerpt(body: ReadableStream<Uint8Array> | null | undefined, max = RESPONSE_EXCERPT_BYTES): Promise<string> {
+  if (!body) return ''
+  const reader = body.getReader()
+  const decoder = new TextDecoder()
+  let text = ''
+  let bytes = 0
+  try {
+    while (bytes < max) {
+      const { value, done } = await reader.read()
+      if (done) break
+      const chunk = value.subarray(0, max - bytes)
+      bytes += chunk.length
+      // stream: true holds back a multi-byte character cut at the limit, keeping the excerpt ≤ max bytes.
+      text += decoder.decode(chunk, { stream: true })
+    }
+  } catch {
+    // The status is what matters; a body that breaks off mid-way keeps what arrived.
+  } finally {
+    reader.cancel().catch(() => {})
+  }
+  return text
+}
+
+/** A short, URL-free description of a fetch failure (the URL may carry a receiver's token). */
+export function networkError(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } })?.cause
+  const code = typeof cause?.code === 'string' ? cause.code : undefined
+  if (code) return `network error: ${code}`
+  const msg = typeof cause?.message === 'string' ? cause.message : err instanceof Error ? err.message : String(err)
+  return `network error: ${msg.replace(/https?:\/\/\S+/g, '<url>').slice(0, 200)}`
+}

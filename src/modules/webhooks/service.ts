@@ -1,0 +1,200 @@
+import { grantsMemory, selectMemory, type Principal } from '../../auth/principal.ts'
+import type { Config } from '../../config.ts'
+import { buildEnvelope } from '../../events/bus.ts'
+import { queueStatusOf, type QueueCounts } from '../../events/queue-status.ts'
+import { ApiError, conflict, forbidden, notFound, unprocessable } from '../../http/errors.ts'
+import type { Logger } from '../../telemetry/log.ts'
+import { compileEventFilter, normaliseEventNames } from './filter.ts'
+import type { CreateWebhook, Delivery, DeliveryAttempt, PatchWebhook, Webhook, WebhookWithSecret } from './model.ts'
+import type { Outbox } from './outbox.ts'
+import { SlidingWindowLimiter } from './ratelimit.ts'
+import { generateSecret, secretProblem } from './signing.ts'
+import { checkTarget, checkUrlSyntax, systemLookup, type Lookup } from './ssrf.ts'
+import { toDelivery, toWebhook, toWebhookWithSecret, type WebhookRow, type WebhookStore } from './store.ts'
+
+export const DEFAULT_MAX_RETRIES = 3
+
+export interface WebhookServiceDeps {
+  config: Config
+  store: WebhookStore
+  outbox: Outbox
+  logger: Logger
+  /** Queue counts of a memory (the test delivery is a real QueueStatus snapshot). */
+  queueCounts: (memory: string) => QueueCounts
+  lookup?: Lookup
+  now?: () => number
+}
+
+/** Webhook management (SPEC §7): validation, SSRF policy, limits, and the outbox index kept in step. */
+export class WebhookService {
+  private limiter: SlidingWindowLimiter
+  private lookup: Lookup
+  private now: () => number
+
+  constructor(private d: WebhookServiceDeps) {
+    this.now = d.now ?? Date.now
+    this.limiter = new SlidingWindowLimiter(d.config.webhooks.createPerMinute, 60_000, this.now)
+    this.lookup = d.lookup ?? systemLookup
+  }
+
+  async create(principal: Principal, requestMemory: string, body: CreateWebhook): Promise<WebhookWithSecret> {
+    requireUnrestricted(principal)
+    const limited = this.limiter.take(principal.sub)
+    if (!limited.ok) {
+      throw new ApiError(429, `too many webhooks created: at most ${this.d.config.webhooks.createPerMinute} per minute`, undefined, {
+        'retry-after': String(limited.retryAfterS),
+      })
+    }
+    const memory = body.memory === undefined ? requestMemory : selectMemory(principal, body.memory)
+    const events = validEvents(body.events)
+    if (body.secret !== undefined) {
+      const problem = secretProblem(body.secret)
+      if (problem) throw unprocessable(`invalid secret: ${problem}`, [{ path: '/secret', message: problem }])
+    }
+    const url = await this.validUrl(body.url)
+    // Counted after the DNS await and inserted in the same synchronous step, so the cap holds under concurrency.
+    const max = this.d.config.webhooks.maxPerMemory
+    if (this.d.store.countByMemory(memory) >= max) throw conflict(`memory '${memory}' already has the maximum of ${max} webhooks`)
+    const row = this.d.store.insert({
+      id: Bun.randomUUIDv7(),
+      memory,
+      url,
+      events,
+      description: body.description ?? null,
+      secret: body.secret ?? generateSecret(),
+      max_retries: body.max_retries ?? DEFAULT_MAX_RETRIES,
+      created_by: principal.sub,
+      now: new Date(this.now()).toISOString(),
+    })
+    this.d.outbox.refresh(memory)
+    this.d.logger.info('webhook created', { webhook_id: row.id, memory, events, by: principal.sub })
+    return toWebhookWithSecret(row)
+  }
+
+  list(principal: Principal, memory: string): Webhook[] {
+    requireUnrestricted(principal)
+    return this.d.store.listByMemory(memory).map(toWebhook)
+  }
+
+  get(principal: Principal, id: string): Webhook {
+    return toWebhook(this.find(principal, id))
+  }
+
+  async update(principal: Principal, id: string, patch: PatchWebhook): Promise<Webhook> {
+    this.find(principal, id)
+    const events = patch.events === undefined ? undefined : validEvents(patch.events)
+    const url = patch.url === undefined ? undefined : await this.validUrl(patch.url)
+    const current = this.find(principal, id) // again: it may have changed or gone during the DNS check
+    const nowIso = new Date(this.now()).toISOString()
+    let row = this.d.store.update(id, current, { url, events, description: patch.description, max_retries: patch.max_retries }, nowIso)
+    if (!row) throw notFound(`no webhook ${id}`)
+    if (patch.is_active === true && (!row.is_active || row.consecutive_failures)) row = this.d.store.enable(id, nowIso) ?? row
+    if (patch.is_active === false) row = this.d.store.disable(id, `disabled by ${principal.sub}`, nowIso) ?? row
+    this.d.outbox.refresh(row.memory)
+    if (patch.is_active === true) this.d.outbox.wake() // deliveries paused while disabled resume now
+    this.d.logger.info('webhook updated', { webhook_id: id, memory: row.memory, fields: Object.keys(patch), by: principal.sub })
+    return toWebhook(row)
+  }
+
+  delete(principal: Principal, id: string): void {
+    const row = this.find(principal, id)
+    this.d.store.delete(id)
+    this.d.outbox.refresh(row.memory)
+    this.d.logger.info('webhook deleted', { webhook_id: id, memory: row.memory, by: principal.sub })
+  }
+
+  attempts(principal: Principal, id: string, limit: number): DeliveryAttempt[] {
+    this.find(principal, id)
+    return this.d.store.attempts(id, limit)
+  }
+
+  /**
+   * Queues a synthetic delivery through the same outbox: a `queue.status` event carrying the memory's
+   * current counts (harmless to apply, valid against the catalog), sent whatever the webhook's filter.
+   * It is not published on the bus, so no other transport sees it.
+   */
+  test(principal: Principal, id: string): Delivery {
+    const row = this.find(principal, id)
+    requireActive(row)
+    const envelope = buildEnvelope(
+      { memory: row.memory, payload: queueStatusOf(this.d.queueCounts(row.memory)), actor: { kind: 'user', id: principal.sub }, entityType: 'queue' },
+      Bun.randomUUIDv7(),
+      new Date(this.now()).toISOString(),
+    )
+    const delivery = this.d.outbox.enqueueDirect({
+      id: Bun.randomUUIDv7(),
+      webhook_id: row.id,
+      memory: row.memory,
+      event_id: envelope.event_id,
+      event_type: envelope.event_type,
+      legacy_type: envelope.payload.type,
+      body: JSON.stringify(envelope),
+      traceparent: null,
+    })
+    this.d.logger.info('webhook test delivery queued', { webhook_id: id, delivery_id: delivery.id, by: principal.sub })
+    return toDelivery(delivery)
+  }
+
+  /** Re-queues a delivery, whatever its state except in flight, for an immediate attempt with a fresh retry budget. */
+  retry(principal: Principal, id: string, deliveryId: string): Delivery {
+    const row = this.find(principal, id)
+    const delivery = this.d.store.delivery(deliveryId)
+    if (!delivery || delivery.webhook_id !== row.id) throw notFound(`no delivery ${deliveryId} for webhook ${id}`)
+    requireActive(row)
+    if (delivery.status === 'in_flight') throw conflict(`delivery ${deliveryId} is being attempted right now`)
+    const requeued = this.d.store.requeue(deliveryId, this.now())
+    if (!requeued) throw conflict(`delivery ${deliveryId} is being attempted right now`)
+    this.d.outbox.wake()
+    this.d.logger.info('webhook delivery re-queued', { webhook_id: id, delivery_id: deliveryId, by: principal.sub })
+    return toDelivery(requeued)
+  }
+
+  rotateSecret(principal: Principal, id: string): { webhook_id: string; secret: string; previous_secret_expires_at: string } {
+    this.find(principal, id)
+    const row = this.d.store.rotate(id, generateSecret(), this.now())
+    if (!row) throw notFound(`no webhook ${id}`)
+    this.d.logger.info('webhook secret rotated', { webhook_id: id, by: principal.sub })
+    return { webhook_id: row.id, secret: row.secret, previous_secret_expires_at: new Date(row.previous_secret_expires_ms!).toISOString() }
+  }
+
+  /** A webhook of a memory the principal may manage; 404 otherwise (existence is not revealed). */
+  private find(principal: Principal, id: string): WebhookRow {
+    requireUnrestricted(principal)
+    const row = this.d.store.get(id)
+    if (!row || !grantsMemory(principal, row.memory)) throw notFound(`no webhook ${id}`)
+    return row
+  }
+
+  private async validUrl(raw: string): Promise<string> {
+    const syntax = checkUrlSyntax(raw.trim())
+    if (!syntax.ok) throw unprocessable(`invalid url: ${syntax.reason}`, [{ path: '/url', message: syntax.reason }])
+    if (!this.d.config.webhooks.allowPrivate) {
+      const target = await checkTarget(syntax.url, this.lookup, this.d.config.webhooks.timeoutMs)
+      if (!target.ok) {
+        const message = target.kind === 'refused' ? `${target.reason}; private targets are not allowed (MATRIC_WEBHOOK_ALLOW_PRIVATE)` : target.reason
+        throw unprocessable(`url refused: ${message}`, [{ path: '/url', message }])
+      }
+    }
+    return syntax.url.href
+  }
+}
+
+function validEvents(names: readonly string[]): string[] {
+  const { unknown } = compileEventFilter(names)
+  if (unknown.length) {
+    throw unprocessable(
+      `unknown event name${unknown.length > 1 ? 's' : ''}: ${unknown.map((n) => JSON.stringify(n)).join(', ')}`,
+      unknown.map((n) => ({ path: '/events', message: `unknown event name ${JSON.stringify(n)}` })),
+    )
+  }
+  return normaliseEventNames(names)
+}
+
+/** Webhooks receive every event of their memory, so a tag-restricted token may not manage them. */
+function requireUnrestricted(p: Principal): void {
+  if (p.tags !== null) throw forbidden('webhooks receive every event of a memory: tag-restricted tokens cannot manage them')
+}
+
+function requireActive(row: WebhookRow): void {
+  if (!row.is_active) throw conflict(`webhook ${row.id} is disabled (${row.disabled_reason ?? 'no reason'}); re-enable it with PATCH {"is_active": true} first`)
+}

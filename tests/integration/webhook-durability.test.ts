@@ -1,0 +1,112 @@
+/** SPEC §7: deliveries are stored before the first attempt and survive a crash (SIGKILL) of the server. */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { signToken } from '../../src/auth/sign.ts'
+import { spawnServer, type ServerProcess } from '../helpers/process.ts'
+import { freePort, startReceiver, type Receiver } from '../helpers/receiver.ts'
+import { TEST_SECRET } from '../helpers/server.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+type Json = Record<string, any>
+
+let tok: string
+const procs: ServerProcess[] = []
+const receivers: Receiver[] = []
+const dirs: string[] = []
+
+beforeAll(async () => {
+  tok = await signToken(new TextEncoder().encode(TEST_SECRET), { sub: 'tester', scope: 'admin', memory: 'default', ttlS: 3600 })
+})
+afterAll(async () => {
+  for (const p of procs) if (p.proc.exitCode === null && !p.proc.killed) await p.kill('SIGKILL')
+  for (const r of receivers) await r.stop()
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+async function start(dataDir: string): Promise<ServerProcess> {
+  const p = await spawnServer({
+    MATRIC_DATA_DIR: dataDir,
+    MATRIC_JWT_SECRET: TEST_SECRET,
+    MATRIC_WEBHOOK_ALLOW_PRIVATE: 'true',
+    // Short, but long enough in total (≈ 7 s of retries) to outlast a restart.
+    MATRIC_WEBHOOK_RETRY_SCHEDULE_MS: '50,100,200,400,800,1000',
+    MATRIC_WEBHOOK_POLL_MS: '50',
+  })
+  procs.push(p)
+  return p
+}
+
+function api(p: ServerProcess, path: string, body?: unknown): Promise<Response> {
+  return fetch(p.url + path, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+}
+
+async function publishMany(p: ServerProcess, n: number): Promise<string[]> {
+  const ids: string[] = []
+  for (let i = 0; i < n; i++) {
+    const res = await api(p, '/api/v1/events', { payload: { type: 'JobCompleted', job_id: `job-${i}`, job_type: 'Embedding' } })
+    expect(res.status).toBe(202)
+    ids.push(((await res.json()) as Json).event_id)
+  }
+  return ids
+}
+
+const eventIdsOf = (r: Receiver) => new Set(r.requests.map((q) => JSON.parse(q.body).event_id as string))
+
+describe('durability', () => {
+  test('SIGKILL while the receiver is down: after a restart on the same data dir every event arrives', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'matric-webhook-durable-'))
+    dirs.push(dataDir)
+    const port = await freePort() // the receiver is down: nothing listens here yet
+    const first = await start(dataDir)
+    const created = await api(first, '/api/v1/webhooks', { url: `http://127.0.0.1:${port}/hook`, events: ['*'], max_retries: 10 })
+    expect(created.status).toBe(201)
+    const hook = (await created.json()) as Json
+    const published = await publishMany(first, 6)
+    // Every delivery has failed at least once (connection refused) and waits for a retry.
+    await waitFor(async () => {
+      const log = (await (await api(first, `/api/v1/webhooks/${hook.id}/deliveries?limit=500`)).json()) as Json[]
+      return new Set(log.map((a) => a.event_id)).size === published.length
+    }, 'a failed attempt for every event')
+    await first.kill('SIGKILL')
+
+    const second = await start(dataDir)
+    const r = await startReceiver({ port })
+    receivers.push(r)
+    await waitFor(() => published.every((id) => eventIdsOf(r).has(id)), 'every event at the receiver after the restart', 15_000)
+    expect([...eventIdsOf(r)].sort()).toEqual([...published].sort())
+    const log = (await (await api(second, `/api/v1/webhooks/${hook.id}/deliveries?limit=500`)).json()) as Json[]
+    expect(log.filter((a) => a.success).map((a) => a.event_id).sort()).toEqual([...published].sort())
+    await second.kill('SIGTERM')
+  })
+
+  test('SIGKILL with attempts in flight: they are attempted again after the restart, with the same delivery id', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'matric-webhook-inflight-'))
+    dirs.push(dataDir)
+    const r = await startReceiver()
+    receivers.push(r)
+    r.reply = () => r.hold() // accepts every request and never answers
+    const first = await start(dataDir)
+    const created = await api(first, '/api/v1/webhooks', { url: r.url + '/hook', events: ['*'] })
+    const hook = (await created.json()) as Json
+    const published = await publishMany(first, 3)
+    const held = await r.waitForRequests(3, 'three held requests')
+    const heldIds = new Set(held.map((q) => q.headers['webhook-id']))
+    await first.kill('SIGKILL')
+
+    r.reply = () => new Response('ok')
+    const second = await start(dataDir)
+    await waitFor(() => published.every((id) => r.requests.slice(3).some((q) => JSON.parse(q.body).event_id === id)), 'every event again after the restart')
+    const again = r.requests.slice(3)
+    expect(new Set(again.map((q) => q.headers['webhook-id']))).toEqual(heldIds)
+    expect(second.lines.some((l) => l.includes('left in flight by a previous process'))).toBe(true)
+    const log = (await (await api(second, `/api/v1/webhooks/${hook.id}/deliveries`)).json()) as Json[]
+    expect(log.every((a) => a.success)).toBe(true)
+    await second.kill('SIGTERM')
+  })
+})
