@@ -25,6 +25,7 @@ export class EventLog {
   private insert: Statement
   private bySeqAfter: Statement
   private seqOfId: Statement
+  private byMemoryAfter: Statement | undefined
   private appendsSincePrune = 0
 
   constructor(
@@ -53,6 +54,20 @@ export class EventLog {
   /** Events with seq greater than `afterSeq`, oldest first (all memories; callers filter). */
   after(afterSeq: number, limit = 1000): EventRow[] {
     return this.bySeqAfter.all(afterSeq, limit) as EventRow[]
+  }
+
+  /**
+   * Events of one memory with seq greater than `afterSeq`, oldest first (SSE replay pages; uses the
+   * (memory, seq) index). Prepared once, on first use.
+   */
+  afterInMemory(memory: string, afterSeq: number, limit = 500): EventRow[] {
+    this.byMemoryAfter ??= this.db.query('SELECT * FROM events WHERE memory = ? AND seq > ? ORDER BY seq LIMIT ?')
+    return this.byMemoryAfter.all(memory, afterSeq, limit) as EventRow[]
+  }
+
+  /** The oldest retained event (seq and creation time), or null when the log is empty. */
+  oldest(): { seq: number; created_ms: number } | null {
+    return this.db.query('SELECT seq, created_ms FROM events ORDER BY seq LIMIT 1').get() as { seq: number; created_ms: number } | null
   }
 
   lastSeq(): number {

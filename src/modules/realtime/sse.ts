@@ -1,0 +1,504 @@
+import { Elysia, t } from 'elysia'
+import type { Principal } from '../../auth/principal.ts'
+import type { Config } from '../../config.ts'
+import type { AppContext } from '../../context.ts'
+import type { EventBus, PublishedEvent } from '../../events/bus.ts'
+import type { EventLog } from '../../events/log.ts'
+import { ApiError, forbidden } from '../../http/errors.ts'
+import { ErrorBody } from '../../http/schemas.ts'
+import type { Logger } from '../../telemetry/log.ts'
+import type { Metrics } from '../../telemetry/metrics.ts'
+import type { Revocations } from '../../auth/revocations.ts'
+import { matches, originAllowed, parseEntityId, parseLastEventId, parseTypes, resyncReason, rowFacts, type EventFacts, type StreamFilter } from './sse-filter.ts'
+import { commentFrame, eventFrame, KEEPALIVE, laggedFrame, resyncFrame, retryFrame } from './sse-frames.ts'
+import { streamTokensController } from './tokens.ts'
+
+const encoder = new TextEncoder()
+const KEEPALIVE_BYTES = encoder.encode(KEEPALIVE)
+
+/** Rows read from the event log per replay step. */
+export const REPLAY_PAGE = 500
+/** Pages scanned without finding a matching row before a replay step yields to the event loop. */
+const REPLAY_PAGES_PER_STEP = 8
+/**
+ * Frames the ReadableStream itself may hold beyond the stream's own queue. Bun stops reading a response
+ * body while the socket is backpressured, so `desiredSize <= 0` is the "client is not keeping up" signal.
+ */
+const STREAM_HIGH_WATER_MARK = 16
+
+export interface SseHubDeps {
+  bus: EventBus
+  log: EventLog
+  revocations: Revocations
+  metrics: Metrics
+  logger: Logger
+  config: Config['sse']
+}
+
+export interface OpenStream {
+  filter: StreamFilter
+  principal: Principal
+  /** Replay the log after this seq before going live; null = live only. */
+  replayAfter: number | null
+  /** The id the client resumes from (for a later `resync_required`). */
+  lastEventId: string | null
+  /** Frames sent before anything else (`retry:`, `resync_required`). */
+  preamble: string[]
+  /** Aborts when the client goes away. */
+  signal: AbortSignal
+}
+
+type CloseReason = 'client' | 'revoked' | 'shutdown' | 'error'
+
+interface Pending {
+  bytes: Uint8Array
+  /** performance.now() at the event's creation; NaN for frames that are not live events. */
+  t0: number
+}
+
+/**
+ * One SSE stream. States: `replay` (catching up from the durable log, paced by the client's reads),
+ * `live` (fed by the bus through a bounded queue), `closed`.
+ */
+class SseStream {
+  state: 'replay' | 'live' | 'closed'
+  readonly body: ReadableStream<Uint8Array>
+  private ctrl!: ReadableStreamDefaultController<Uint8Array>
+  private queue: (Pending | undefined)[] = []
+  private head = 0
+  /** Live events dropped since the queue overflowed; reported in `events.lagged` once the queue drains. */
+  private dropped = 0
+  /** Events that reached the bus but not the log (seq 0) while replaying: the replay cannot find them. */
+  private unlogged: PublishedEvent[] = []
+  private unloggedDropped = 0
+  /** Replay position: the last log seq scanned. */
+  private cursor: number
+  /** The last event id this stream delivered (or the one the client resumed from). */
+  private lastId: string | null
+  private readonly needTags: boolean
+  private readonly signal: AbortSignal
+  private readonly onAbort = () => this.close('client')
+
+  constructor(
+    private hub: SseHub,
+    readonly filter: StreamFilter,
+    readonly principal: Principal,
+    opts: OpenStream,
+  ) {
+    this.state = opts.replayAfter === null ? 'live' : 'replay'
+    this.cursor = opts.replayAfter ?? 0
+    this.lastId = opts.lastEventId
+    this.needTags = filter.tags !== null
+    this.signal = opts.signal
+    this.body = new ReadableStream<Uint8Array>(
+      {
+        start: (c) => {
+          this.ctrl = c
+          // The first chunk also flushes the response headers (Bun sends them with the first body bytes).
+          for (const f of opts.preamble) c.enqueue(encoder.encode(f))
+        },
+        pull: () => this.pull(),
+        cancel: () => this.close('client'),
+      },
+      { highWaterMark: STREAM_HIGH_WATER_MARK },
+    )
+    if (opts.signal.aborted) queueMicrotask(this.onAbort)
+    else opts.signal.addEventListener('abort', this.onAbort, { once: true })
+  }
+
+  private get queued(): number {
+    return this.queue.length - this.head
+  }
+
+  /** The bus delivered an event this stream's filter accepts; `bytes` is the frame shared by every stream. */
+  onLive(e: PublishedEvent, bytes: () => Uint8Array): void {
+    if (this.state === 'live') this.pushLive(bytes(), e.t0)
+    else if (this.state === 'replay' && e.seq === 0) {
+      // Logged events are picked up by the replay itself (see pull); only unlogged ones need holding.
+      if (this.unlogged.length < this.hub.config.queueLimit) this.unlogged.push(e)
+      else {
+        this.unloggedDropped++
+        this.hub.metrics.sseEventsLagged(1)
+      }
+    }
+  }
+
+  private pushLive(bytes: Uint8Array, t0: number): void {
+    // Once lagging, drop until the client has drained the queue, so the gap is one contiguous run
+    // that `events.lagged` marks exactly where it happened.
+    if (this.dropped > 0) return this.drop()
+    if (this.queued === 0 && (this.ctrl.desiredSize ?? 0) > 0) {
+      this.write(bytes, t0)
+      return
+    }
+    if (this.queued < this.hub.config.queueLimit) {
+      this.queue.push({ bytes, t0 })
+      return
+    }
+    this.drop()
+  }
+
+  private drop(): void {
+    this.dropped++
+    this.hub.metrics.sseEventsLagged(1)
+  }
+
+  private write(bytes: Uint8Array, t0: number): boolean {
+    try {
+      this.ctrl.enqueue(bytes)
+    } catch {
+      // The body was cancelled underneath us: the client is gone.
+      this.close('client')
+      return false
+    }
+    if (!Number.isNaN(t0)) this.hub.metrics.eventLatency('sse', performance.now() - t0)
+    return true
+  }
+
+  keepalive(): void {
+    if (this.state !== 'closed' && this.queued === 0 && this.dropped === 0 && (this.ctrl.desiredSize ?? 0) > 0) this.write(KEEPALIVE_BYTES, NaN)
+  }
+
+  /** The client read: move queued frames on, or replay the next page of the log. */
+  private pull(): void | Promise<void> {
+    if (this.state === 'replay') return this.replay(REPLAY_PAGES_PER_STEP)
+    if (this.state === 'live') this.pump()
+  }
+
+  private pump(): void {
+    while (this.queued > 0 && (this.ctrl.desiredSize ?? 0) > 0) {
+      const p = this.queue[this.head]!
+      this.queue[this.head++] = undefined
+      if (!this.write(p.bytes, p.t0)) return
+    }
+    if (this.queued === 0) {
+      this.queue = []
+      this.head = 0
+      if (this.dropped > 0 && (this.ctrl.desiredSize ?? 0) > 0) {
+        // Caught up: say how much was lost; the client may resume from its last id to recover it.
+        const n = this.dropped
+        this.dropped = 0
+        this.write(encoder.encode(laggedFrame(n)), NaN)
+      }
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head)
+      this.head = 0
+    }
+  }
+
+  /**
+   * Replays the log after `cursor`, one page per client read. No gap and no duplicate at the seam with
+   * live events: the bus appends an event to the log before it calls any subscriber, and the read of the
+   * last (short) page and the switch to `live` happen in one synchronous step, so every event published
+   * before the switch is in a page read here, and every event published after it arrives live. Live
+   * events seen while replaying are therefore ignored, except unlogged ones (seq 0), which are held.
+   */
+  private replay(budget: number): void | Promise<void> {
+    try {
+      while (this.state === 'replay') {
+        this.checkOvertaken()
+        const rows = this.hub.log.afterInMemory(this.filter.memory, this.cursor, REPLAY_PAGE)
+        let wrote = 0
+        for (const row of rows) {
+          this.cursor = row.seq
+          if (!matches(this.filter, rowFacts(row, this.needTags))) continue
+          if (!this.write(encoder.encode(eventFrame(row.event_id, row.event_type, row.envelope)), NaN)) return
+          this.lastId = row.event_id
+          wrote++
+        }
+        if (rows.length < REPLAY_PAGE) return this.goLive()
+        if (wrote > 0) return
+        // Whole pages of other streams' events: keep scanning, but let the event loop breathe.
+        if (--budget <= 0) return new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.replay(REPLAY_PAGES_PER_STEP))
+      }
+    } catch (err) {
+      this.hub.logger.error('SSE replay failed', { err, memory: this.filter.memory })
+      this.close('error')
+    }
+  }
+
+  /** Retention pruned events this replay had not reached: the client must resync, then we continue. */
+  private checkOvertaken(): void {
+    const oldest = this.hub.log.oldest()
+    if (!oldest || oldest.seq <= this.cursor + 1) return
+    this.write(encoder.encode(resyncFrame('replay_overtaken', this.lastId ?? '')), NaN)
+    this.cursor = oldest.seq - 1
+  }
+
+  private goLive(): void {
+    this.state = 'live'
+    const held = this.unlogged
+    this.unlogged = []
+    for (const e of held) this.pushLive(encoder.encode(eventFrame(e.envelope.event_id, e.eventType, e.json)), e.t0)
+    if (this.unloggedDropped > 0) {
+      // Unlogged events cannot be replayed later: say how many were lost, right where they would have been.
+      this.pushLive(encoder.encode(laggedFrame(this.unloggedDropped)), NaN)
+      this.unloggedDropped = 0
+    }
+  }
+
+  /** Ends the stream and frees everything it holds. Idempotent. */
+  close(reason: CloseReason): void {
+    if (this.state === 'closed') return
+    this.state = 'closed'
+    this.queue = []
+    this.head = 0
+    this.unlogged = []
+    this.signal.removeEventListener('abort', this.onAbort)
+    this.hub.remove(this, reason)
+    if (reason === 'client') return
+    try {
+      this.ctrl.enqueue(encoder.encode(commentFrame(reason === 'revoked' ? 'stream closed: token revoked' : reason === 'shutdown' ? 'stream closed: server shutting down' : 'stream closed: server error')))
+      this.ctrl.close()
+    } catch {
+      // already cancelled by the client
+    }
+  }
+}
+
+/**
+ * The SSE transport (SPEC §6): one bus subscription for every stream, streams indexed by memory, each
+ * event's frame built and encoded once and shared by all the streams that receive it. Each stream owns a
+ * bounded queue, so a slow client loses frames (and is told so) instead of slowing the bus or its peers.
+ */
+export class SseHub {
+  readonly config: Config['sse']
+  readonly metrics: Metrics
+  readonly logger: Logger
+  readonly log: EventLog
+  private byMemory = new Map<string, Set<SseStream>>()
+  private byJti = new Map<string, Set<SseStream>>()
+  private streams = new Set<SseStream>()
+  private ticker: ReturnType<typeof setInterval> | undefined
+  private unsubscribe: (() => void)[]
+  private closed = false
+
+  constructor(deps: SseHubDeps) {
+    this.config = deps.config
+    this.metrics = deps.metrics
+    this.logger = deps.logger
+    this.log = deps.log
+    this.unsubscribe = [deps.bus.subscribe('sse', (e) => this.onEvent(e)), deps.revocations.onRevoke((jti) => this.onRevoke(jti))]
+  }
+
+  get count(): number {
+    return this.streams.size
+  }
+
+  /** Token ids of open streams (their stream-token rows must outlive expiry so DELETE can still cut them). */
+  openTokenIds(): string[] {
+    return [...this.byJti.keys()]
+  }
+
+  open(opts: OpenStream): ReadableStream<Uint8Array> {
+    if (this.closed) throw new ApiError(503, 'server is shutting down', undefined, { 'retry-after': '5' })
+    const s = new SseStream(this, opts.filter, opts.principal, opts)
+    this.streams.add(s)
+    addTo(this.byMemory, opts.filter.memory, s)
+    if (opts.principal.jti) addTo(this.byJti, opts.principal.jti, s)
+    if (this.logger.enabled('debug'))
+      this.logger.debug('SSE stream opened', { memory: opts.filter.memory, replay_after_seq: opts.replayAfter, stream_token: opts.principal.stream, open: this.streams.size })
+    this.ticker ??= setInterval(() => {
+      for (const st of this.streams) st.keepalive()
+    }, this.config.keepaliveMs)
+    return s.body
+  }
+
+  /** Called by a stream as it closes. */
+  remove(s: SseStream, reason: CloseReason): void {
+    if (!this.streams.delete(s)) return
+    if (this.logger.enabled('debug')) this.logger.debug('SSE stream closed', { memory: s.filter.memory, reason, open: this.streams.size })
+    removeFrom(this.byMemory, s.filter.memory, s)
+    if (s.principal.jti) removeFrom(this.byJti, s.principal.jti, s)
+    if (!this.streams.size && this.ticker) {
+      clearInterval(this.ticker)
+      this.ticker = undefined
+    }
+  }
+
+  /** Bus subscriber: cheap and synchronous; never throws into the bus. */
+  private onEvent(e: PublishedEvent): void {
+    const set = this.byMemory.get(e.memory)
+    if (!set) return
+    const facts: EventFacts = { memory: e.memory, eventType: e.eventType, entityId: e.envelope.entity_id, tags: e.tags }
+    let bytes: Uint8Array | undefined
+    const frameBytes = () => (bytes ??= encoder.encode(eventFrame(e.envelope.event_id, e.eventType, e.json)))
+    for (const s of set) {
+      if (!matches(s.filter, facts)) continue
+      try {
+        s.onLive(e, frameBytes)
+      } catch (err) {
+        this.logger.error('SSE stream failed to take an event', { err, event_id: e.envelope.event_id })
+        s.close('error')
+      }
+    }
+  }
+
+  /** A revoked token cuts the streams opened with it (expiry does not: see docs/sse.md). */
+  private onRevoke(jti: string): void {
+    const set = this.byJti.get(jti)
+    if (!set) return
+    for (const s of [...set]) s.close('revoked')
+  }
+
+  /** App shutdown: end every stream, stop listening. */
+  shutdown(): void {
+    this.closed = true
+    for (const u of this.unsubscribe) u()
+    for (const s of [...this.streams]) s.close('shutdown')
+    if (this.ticker) clearInterval(this.ticker)
+    this.ticker = undefined
+  }
+}
+
+function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
+  let set = m.get(k)
+  if (!set) m.set(k, (set = new Set()))
+  set.add(v)
+}
+
+function removeFrom<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
+  const set = m.get(k)
+  if (!set) return
+  set.delete(v)
+  if (!set.size) m.delete(k)
+}
+
+export const SseQuery = t.Object({
+  types: t.Optional(
+    t.String({
+      description:
+        'Comma list of event types. A dotted name matches itself and its children (`job` = `job.*`); legacy names such as ' +
+        '`JobCompleted` are accepted. Omit for every type; an empty list or an unknown name is a 400.',
+      examples: ['job.completed,note', 'JobProgress'],
+    }),
+  ),
+  entity_id: t.Optional(t.String({ description: 'Only events whose envelope `entity_id` equals this (a job or note id).' })),
+  memory: t.Optional(t.String({ description: 'Memory to stream (or the `X-Matric-Memory` header); default `default`.' })),
+  token: t.Optional(
+    t.String({ description: 'A JWT when headers are impossible (EventSource). Prefer a short-lived stream token from POST /api/v1/events/tokens.' }),
+  ),
+  last_event_id: t.Optional(t.String({ description: 'Resume after this event id (the `Last-Event-ID` header wins when both are present).' })),
+})
+
+const SseHeaders = t.Object({
+  'last-event-id': t.Optional(t.String({ description: 'Resume after this event id (sent by EventSource when it reconnects).' })),
+})
+
+const STREAM_DESCRIPTION = `Server-Sent Events (see docs/sse.md). Starts with a \`retry:\` hint, then one frame per event:
+
+\`\`\`
+id: <event_id>
+event: <event_type>
+data: <envelope JSON>
+\`\`\`
+
+A comment \`: keepalive\` arrives at least every 15 s. Replay: with \`Last-Event-ID\` (or \`last_event_id\`) the stream
+resumes right after that event from the durable event log, also across restarts, then continues live. An unknown or
+pruned id yields one \`event: resync_required\` frame \`{reason, last_known_id}\` and then live events. A client that
+reads too slowly gets \`event: events.lagged\` \`{dropped_count}\` once it catches up. Synthetic frames carry no \`id:\`.
+
+Authenticate with a bearer header, \`?token=\`, or the \`matric_token\` cookie; short-lived stream tokens
+(POST /api/v1/events/tokens) are accepted. The stream is authenticated once, when it opens: it is not cut when the
+token later expires, but revoking a stream token ends it.`
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorBody' } } },
+})
+
+/**
+ * Written out in `detail.responses` (the OpenAPI plugin derives responses from `response` schemas only as
+ * JSON or text/plain, and a `response` hook would replace these).
+ */
+const STREAM_RESPONSES = {
+  200: {
+    description: 'An endless `text/event-stream` (see the description for the framing)',
+    content: {
+      'text/event-stream': {
+        schema: {
+          type: 'string' as const,
+          example:
+            'retry: 3000\n\nid: 01936b2e-7c7a-7cc3-9b1e-4f1d2a3b4c5d\nevent: job.completed\ndata: {"event_id":"01936b2e-7c7a-7cc3-9b1e-4f1d2a3b4c5d","event_type":"job.completed",…}\n\n: keepalive\n\n',
+        },
+      },
+    },
+  },
+  400: errorResponse('Bad filter: empty or unknown `types`, malformed `entity_id`, memory name or last event id'),
+  401: errorResponse('Missing, invalid, expired or revoked token'),
+  403: errorResponse('Memory not granted, scope missing, or `Origin` not in MATRIC_ALLOWED_ORIGINS'),
+  503: errorResponse('Shutting down, or the identity provider keys are unavailable'),
+}
+
+/** GET /api/v1/events (alias /api/v1/events/stream) and the stream-token routes. */
+export function sseController(ctx: AppContext) {
+  const { config } = ctx
+  const hub = new SseHub({
+    bus: ctx.bus,
+    log: ctx.eventLog,
+    revocations: ctx.revocations,
+    metrics: ctx.metrics,
+    logger: ctx.logger,
+    config: config.sse,
+  })
+  ctx.live.sseConnections = () => hub.count
+  ctx.onClose(() => hub.shutdown())
+
+  const checkOrigin = ({ request }: { request: Request }) => {
+    const origin = request.headers.get('origin')
+    if (!originAllowed(config.allowedOrigins, origin)) throw forbidden(`origin ${JSON.stringify(origin)} is not allowed`)
+  }
+
+  const handler = ({ request, principal, memory, server }: { request: Request; principal: Principal; memory: string; server: { timeout(r: Request, s: number): void } | null }) => {
+    const url = new URL(request.url)
+    const typesParam = url.searchParams.getAll('types')
+    const filter: StreamFilter = {
+      memory,
+      types: parseTypes(typesParam.length ? typesParam.join(',') : null),
+      entityId: parseEntityId(url.searchParams.get('entity_id')),
+      tags: principal.tags,
+    }
+    const lastEventId = parseLastEventId(request.headers.get('last-event-id'), url.searchParams.get('last_event_id'))
+    const preamble = [retryFrame(config.sse.retryMs)]
+    let replayAfter: number | null = null
+    if (lastEventId !== null) {
+      replayAfter = ctx.eventLog.seqOf(lastEventId)
+      if (replayAfter === null) preamble.push(resyncFrame(resyncReason(lastEventId, ctx.eventLog.oldest()?.created_ms ?? null), lastEventId))
+    }
+    // Bun's idle timeout (Elysia: 30 s) would reset a quiet stream; keepalives are for proxies and dead peers.
+    server?.timeout(request, 0)
+    // Nothing after this line may throw: the stream is registered with the hub from here on.
+    const body = hub.open({ filter, principal, replayAfter, lastEventId, preamble, signal: request.signal })
+    const headers: Record<string, string> = {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+    }
+    const origin = request.headers.get('origin')
+    // Cross-origin EventSource needs CORS; only for explicitly allowed origins (never reflected blindly,
+    // since the cookie would let any site read the stream).
+    if (origin && config.allowedOrigins?.length && originAllowed(config.allowedOrigins, origin)) {
+      headers['access-control-allow-origin'] = origin
+      headers['access-control-allow-credentials'] = 'true'
+      headers['vary'] = 'Origin'
+    }
+    return new Response(body, { headers })
+  }
+
+  const route = (summary: string) =>
+    ({
+      streamAuth: 'read',
+      transform: checkOrigin,
+      query: SseQuery,
+      headers: SseHeaders,
+      detail: { summary, description: STREAM_DESCRIPTION, responses: STREAM_RESPONSES },
+    }) as const
+
+  const streams = new Elysia({ prefix: '/api/v1/events', tags: ['events'] })
+    .use(ctx.authPlugin)
+    .model({ ErrorBody })
+    .get('', handler, route('Stream events (Server-Sent Events)'))
+    .get('/stream', handler, route('Stream events (alias of GET /api/v1/events)'))
+  // Siblings, not nested: a nested instance would inherit the `/api/v1/events` prefix.
+  return new Elysia({ name: 'matric-sse' }).use(streams).use(streamTokensController(ctx, () => hub.openTokenIds()))
+}

@@ -1,0 +1,166 @@
+import type { Database } from 'bun:sqlite'
+import { Elysia, t, type TSchema } from 'elysia'
+import { decodeJwt } from 'jose'
+import { hasScope } from '../../auth/principal.ts'
+import { signToken } from '../../auth/sign.ts'
+import type { AppContext } from '../../context.ts'
+import { parseJsonBody, readLimited, unknownProperties } from '../../http/body.ts'
+import { forbidden, notFound, unprocessable } from '../../http/errors.ts'
+import { ErrorBody } from '../../http/schemas.ts'
+
+export const MintStreamToken = t.Object(
+  {
+    ttl_s: t.Optional(
+      t.Integer({ minimum: 1, description: 'Lifetime in seconds; capped at the server maximum (MATRIC_STREAM_TOKEN_TTL_S, default 300)' }),
+    ),
+  },
+  { additionalProperties: false, examples: [{ ttl_s: 120 }] },
+)
+
+/**
+ * Like the shared `jsonBody` hooks, except that the body may be left out entirely (it is read as `{}`):
+ * JSON whatever the Content-Type, within the size limit (400/413), unknown properties refused with 422
+ * after authentication.
+ */
+function optionalJsonBody(limit: number, schema: TSchema) {
+  const unknownOf = new WeakMap<Request, { path: string; message: string }[]>()
+  return {
+    parse: [
+      async ({ request }: { request: Request }) => {
+        const bytes = await readLimited(request, limit)
+        if (bytes.byteLength === 0) return {}
+        const value = parseJsonBody(bytes)
+        const unknown = unknownProperties(schema, value)
+        if (unknown.length) unknownOf.set(request, unknown)
+        return value
+      },
+      'json' as const,
+    ],
+    beforeHandle({ request }: { request: Request }): void {
+      const unknown = unknownOf.get(request)
+      if (unknown) throw unprocessable(`invalid request body: ${unknown[0]!.path} is not a known property`, unknown.slice(0, 10))
+    },
+  }
+}
+
+export const StreamToken = t.Object(
+  {
+    token: t.String({ description: 'JWT with audience `event-stream`, scope `read`; accepted only by /api/v1/events and /api/v1/ws' }),
+    token_id: t.String({ description: 'The token id (jti), for DELETE /api/v1/events/tokens/{token_id}' }),
+    expires_at: t.String({ format: 'date-time' }),
+  },
+  {
+    examples: [
+      { token: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.…', token_id: '0193a0c4-2f1e-7b7d-8f3c-1a2b3c4d5e6f', expires_at: '2026-11-27T10:05:00.000Z' },
+    ],
+  },
+)
+
+export const StreamTokenParams = t.Object({ token_id: t.String({ minLength: 1, maxLength: 128 }) })
+
+export interface StreamTokenRow {
+  jti: string
+  sub: string
+  /** Unix seconds. */
+  expires_at: number
+  created_at: string
+  revoked_at: string | null
+}
+
+/** Minted stream tokens: their subject (who may revoke) and expiry (how long a revocation must be kept). */
+export class StreamTokenStore {
+  constructor(private db: Database) {}
+
+  insert(jti: string, sub: string, expiresAtS: number): void {
+    this.db.query('INSERT INTO stream_tokens (jti, sub, expires_at, created_at) VALUES (?, ?, ?, ?)').run(jti, sub, expiresAtS, new Date().toISOString())
+  }
+
+  get(jti: string): StreamTokenRow | null {
+    return this.db.query('SELECT * FROM stream_tokens WHERE jti = ?').get(jti) as StreamTokenRow | null
+  }
+
+  markRevoked(jti: string): void {
+    this.db.query('UPDATE stream_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL').run(new Date().toISOString(), jti)
+  }
+
+  /** Forgets expired tokens, except those an open stream still uses (a revocation must still reach it). */
+  prune(nowS: number, keep: readonly string[]): number {
+    return this.db.query('DELETE FROM stream_tokens WHERE expires_at < ? AND jti NOT IN (SELECT value FROM json_each(?))').run(nowS, JSON.stringify(keep))
+      .changes
+  }
+}
+
+/** The token's lifetime: what the caller asked for, capped at the configured maximum. */
+export function streamTokenTtl(requested: number | undefined, maxS: number): number {
+  return requested === undefined ? maxS : Math.min(Math.max(1, Math.floor(requested)), maxS)
+}
+
+const mintErrors = { 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 422: 'ErrorBody' } as const
+const revokeErrors = { 401: 'ErrorBody', 403: 'ErrorBody', 404: 'ErrorBody', 422: 'ErrorBody' } as const
+
+/** POST /api/v1/events/tokens and DELETE /api/v1/events/tokens/{token_id} (SPEC §2). */
+export function streamTokensController(ctx: AppContext, openTokenIds: () => readonly string[]) {
+  const store = new StreamTokenStore(ctx.db)
+  const maxTtl = ctx.config.sse.streamTokenTtlS
+
+  return new Elysia({ name: 'matric-stream-tokens', prefix: '/api/v1/events/tokens', tags: ['events'] })
+    .use(ctx.authPlugin)
+    .model({ MintStreamToken, StreamToken, ErrorBody })
+    .post(
+      '',
+      async ({ body, set, principal }) => {
+        const nowS = Math.floor(Date.now() / 1000)
+        store.prune(nowS, openTokenIds())
+        const jti = crypto.randomUUID()
+        const token = await signToken(ctx.secret.key, {
+          sub: principal.sub,
+          scope: 'read',
+          memory: principal.memories === '*' ? '*' : [...principal.memories],
+          tags: principal.tags === null ? undefined : [...principal.tags],
+          ttlS: streamTokenTtl(body.ttl_s, maxTtl),
+          jti,
+          stream: true,
+        })
+        const exp = decodeJwt(token).exp!
+        store.insert(jti, principal.sub, exp)
+        set.status = 201
+        return { token, token_id: jti, expires_at: new Date(exp * 1000).toISOString() }
+      },
+      {
+        auth: 'read',
+        ...optionalJsonBody(ctx.config.maxBodyBytes, MintStreamToken),
+        body: 'MintStreamToken',
+        response: { 201: 'StreamToken', ...mintErrors },
+        detail: {
+          summary: 'Mint a short-lived stream token',
+          description:
+            'A read-only JWT with audience `event-stream`, bound to the caller\u2019s memories and tags, for URLs where headers are ' +
+            'impossible (`EventSource`, `?token=`). Accepted only by /api/v1/events and /api/v1/ws. Requires a regular token: ' +
+            'stream tokens cannot mint stream tokens. The body is optional; without `ttl_s` the token lives for the maximum ' +
+            '(MATRIC_STREAM_TOKEN_TTL_S, default 300 s).',
+        },
+      },
+    )
+    .delete(
+      '/:token_id',
+      ({ params, set, principal }) => {
+        const row = store.get(params.token_id)
+        if (!row) throw notFound(`no stream token ${JSON.stringify(params.token_id)} (unknown, or expired and forgotten)`)
+        if (row.sub !== principal.sub && !hasScope(principal, 'admin'))
+          throw forbidden('only the subject that minted a stream token, or an admin, may revoke it')
+        // Revocations notify open streams, which end (SPEC §2); expiry alone does not end them.
+        ctx.revocations.revoke(row.jti, row.expires_at)
+        store.markRevoked(row.jti)
+        set.status = 204
+      },
+      {
+        auth: 'read',
+        params: StreamTokenParams,
+        response: { 204: t.Void({ description: 'Revoked' }), ...revokeErrors },
+        detail: {
+          summary: 'Revoke a stream token',
+          description: 'The token is refused from now on and the streams opened with it are closed. Allowed for the subject that minted it and for admins.',
+        },
+      },
+    )
+}

@@ -1,0 +1,212 @@
+/**
+ * The SSE hub in-process, with the client's reads under the test's control (no sockets, no kernel
+ * buffers): shared frame bytes, the replay/live seam, slow-consumer drops, revocation, disconnects.
+ */
+import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
+import type { Database } from 'bun:sqlite'
+import { LOCAL_PRINCIPAL, type Principal } from '../../src/auth/principal.ts'
+import { Revocations } from '../../src/auth/revocations.ts'
+import { EventBus, type PublishedEvent } from '../../src/events/bus.ts'
+import { EventLog, type EventRow } from '../../src/events/log.ts'
+import { SseHub, type OpenStream } from '../../src/modules/realtime/sse.ts'
+import type { StreamFilter } from '../../src/modules/realtime/sse-filter.ts'
+import { openDatabase } from '../../src/store/db.ts'
+import { createLogger } from '../../src/telemetry/log.ts'
+import { Metrics } from '../../src/telemetry/metrics.ts'
+
+/** An event log whose next appends can be made to fail (the bus then delivers with seq 0). */
+class FlakyLog extends EventLog {
+  failNext = 0
+  override append(e: Omit<EventRow, 'seq'>): number {
+    if (this.failNext > 0) {
+      this.failNext--
+      throw new Error('disk full')
+    }
+    return super.append(e)
+  }
+}
+
+const HWM = 16 // STREAM_HIGH_WATER_MARK in sse.ts
+const QUEUE_LIMIT = 5
+
+let db: Database
+let log: FlakyLog
+let bus: EventBus
+let metrics: Metrics
+let revocations: Revocations
+let hub: SseHub
+let n = 0
+
+beforeEach(() => {
+  db = openDatabase(':memory:')
+  log = new FlakyLog(db, { count: 1_000_000, hours: 24 })
+  metrics = new Metrics()
+  const logger = createLogger('error', () => {})
+  bus = new EventBus(log, metrics, logger)
+  revocations = new Revocations(db)
+  hub = new SseHub({ bus, log, revocations, metrics, logger, config: { keepaliveMs: 60_000, queueLimit: QUEUE_LIMIT, retryMs: 1000, streamTokenTtlS: 300 } })
+})
+afterEach(async () => {
+  hub.shutdown()
+  await metrics.shutdown()
+  db.close()
+})
+
+const emit = (memory = 'm') => bus.publish({ memory, entityType: 'job', entityId: `j${++n}`, payload: { type: 'JobQueued', job_id: `j${n}`, job_type: 'Import' } })
+
+function openStream(over: Partial<Omit<OpenStream, 'filter'>> & { filter?: Partial<StreamFilter>; principal?: Principal } = {}) {
+  const ac = new AbortController()
+  const body = hub.open({
+    principal: LOCAL_PRINCIPAL,
+    replayAfter: null,
+    lastEventId: null,
+    preamble: [': hello\n\n'],
+    signal: ac.signal,
+    ...over,
+    filter: { memory: 'm', types: null, entityId: null, tags: null, ...over.filter },
+  })
+  const reader = body.getReader()
+  const decoder = new TextDecoder()
+  const chunks: Uint8Array[] = []
+  /** Reads `count` chunks (frames), or until the stream ends. */
+  const read = async (count: number): Promise<string[]> => {
+    const out: string[] = []
+    while (out.length < count) {
+      const { value, done } = await reader.read()
+      if (done) break
+      chunks.push(value)
+      out.push(decoder.decode(value))
+    }
+    return out
+  }
+  return { body, reader, read, chunks, abort: () => ac.abort() }
+}
+
+const idOf = (frame: string) => /^id: (.*)$/m.exec(frame)?.[1]
+const eventOf = (frame: string) => /^event: (.*)$/m.exec(frame)?.[1]
+const dataOf = (frame: string) => JSON.parse(/^data: (.*)$/m.exec(frame)![1]!) as Record<string, unknown>
+const ids = (events: PublishedEvent[]) => events.map((e) => e.envelope.event_id)
+
+describe('SseHub', () => {
+  test('one encoded frame per event, shared by every stream that receives it', async () => {
+    const a = openStream()
+    const b = openStream()
+    const other = openStream({ filter: { types: new Set(['note.deleted'] as const) } })
+    await a.read(1)
+    await b.read(1)
+    await other.read(1)
+    const e = emit()
+    const [fa] = await a.read(1)
+    const [fb] = await b.read(1)
+    expect(idOf(fa!)).toBe(e.envelope.event_id)
+    expect(fa).toBe(`id: ${e.envelope.event_id}\nevent: job.queued\ndata: ${e.json}\n\n`)
+    expect(a.chunks[1]).toBe(b.chunks[1]!) // the same Uint8Array object
+    expect(fb).toBe(fa!)
+    expect(hub.count).toBe(3)
+  })
+
+  test('replay → live seam: events published mid-replay (logged or not) arrive exactly once, in order', async () => {
+    const start = emit()
+    const backlog = Array.from({ length: 1200 }, () => emit()) // 3 pages
+    const s = openStream({ replayAfter: start.seq, lastEventId: start.envelope.event_id })
+    const got: string[] = []
+    got.push(...(await s.read(1 + 300))) // preamble + part of the first page
+    const during: PublishedEvent[] = []
+    during.push(emit(), emit())
+    log.failNext = 1
+    const unlogged = emit()
+    expect(unlogged.seq).toBe(0)
+    during.push(emit())
+    got.push(...(await s.read(600)))
+    during.push(emit())
+    got.push(...(await s.read(1200 - 900 + during.length + 1)))
+    const after = emit()
+    got.push(...(await s.read(1)))
+    const frames = got.slice(1)
+    expect(frames.map(idOf)).toEqual([...ids(backlog), ...ids(during), unlogged.envelope.event_id, after.envelope.event_id])
+  })
+
+  test('unlogged events beyond the queue limit during a replay are reported as lagged after the held ones', async () => {
+    const start = emit()
+    const backlog = Array.from({ length: 3 }, () => emit())
+    const s = openStream({ replayAfter: start.seq, lastEventId: start.envelope.event_id })
+    log.failNext = QUEUE_LIMIT + 2
+    const unlogged = Array.from({ length: QUEUE_LIMIT + 2 }, () => emit())
+    const frames = (await s.read(1 + backlog.length + QUEUE_LIMIT + 1)).slice(1)
+    expect(frames.slice(0, -1).map(idOf)).toEqual([...ids(backlog), ...ids(unlogged.slice(0, QUEUE_LIMIT))])
+    expect(frames.at(-1)).toBe('event: events.lagged\ndata: {"dropped_count":2}\n\n')
+  })
+
+  test('replay that retention overtakes: resync_required (no id), then it continues from what is left', async () => {
+    const start = emit()
+    for (let i = 0; i < 150; i++) emit()
+    const s = openStream({ replayAfter: start.seq, lastEventId: start.envelope.event_id })
+    // Read nothing yet; the log moves on and retention prunes it to its newest 100 rows.
+    const later = Array.from({ length: 600 }, () => emit())
+    db.query('DELETE FROM events WHERE seq <= ?').run(later.at(-101)!.seq)
+    const frames = (await s.read(1 + 1 + 100)).slice(1)
+    expect(eventOf(frames[0]!)).toBe('resync_required')
+    expect(idOf(frames[0]!)).toBeUndefined()
+    expect(dataOf(frames[0]!)).toEqual({ reason: 'replay_overtaken', last_known_id: start.envelope.event_id })
+    expect(frames.slice(1).map(idOf)).toEqual(ids(later.slice(-100)))
+  })
+
+  test('a stream that is not read drops live frames beyond its queue, then reports events.lagged and continues', async () => {
+    const before = await lagged()
+    const s = openStream()
+    const published = Array.from({ length: 60 }, () => emit())
+    // Nothing was read: the ReadableStream holds HWM chunks (the preamble + HWM-1 frames), the queue QUEUE_LIMIT.
+    const kept = HWM - 1 + QUEUE_LIMIT
+    expect(await lagged()).toBe(before + published.length - kept)
+    const frames = (await s.read(1 + kept + 1)).slice(1)
+    expect(frames.slice(0, kept).map(idOf)).toEqual(ids(published.slice(0, kept)))
+    expect(frames[kept]).toBe(`event: events.lagged\ndata: {"dropped_count":${published.length - kept}}\n\n`)
+    const next = emit()
+    expect((await s.read(1)).map(idOf)).toEqual([next.envelope.event_id])
+  })
+
+  test('a slow stream does not hold back a fast one', async () => {
+    openStream() // never read
+    const fast = openStream()
+    await fast.read(1)
+    for (let i = 0; i < 100; i++) {
+      const e = emit()
+      expect((await fast.read(1)).map(idOf)).toEqual([e.envelope.event_id])
+    }
+  })
+
+  test('revoking the token ends its streams, and only those', async () => {
+    const principal: Principal = { ...LOCAL_PRINCIPAL, sub: 'a', stream: true, jti: 'tok-1' }
+    const s = openStream({ principal })
+    const other = openStream({ principal: { ...principal, jti: 'tok-2' } })
+    await s.read(1)
+    revocations.revoke('tok-1', Math.floor(Date.now() / 1000) + 60)
+    expect(await s.read(10)).toEqual([': stream closed: token revoked\n\n'])
+    expect(hub.count).toBe(1)
+    expect(hub.openTokenIds()).toEqual(['tok-2'])
+    other.abort()
+  })
+
+  test('client disconnects (abort or cancel) free the stream', async () => {
+    const a = openStream()
+    const b = openStream()
+    expect(hub.count).toBe(2)
+    a.abort()
+    await b.reader.cancel()
+    expect(hub.count).toBe(0)
+    emit() // nobody left: no error
+  })
+
+  test('shutdown ends every stream and refuses new ones', async () => {
+    const s = openStream()
+    await s.read(1)
+    hub.shutdown()
+    expect(await s.read(10)).toEqual([': stream closed: server shutting down\n\n'])
+    expect(() => openStream()).toThrow(/shutting down/)
+  })
+})
+
+async function lagged(): Promise<number> {
+  const m = /^matric_sse_events_lagged_total(?:\{[^}]*\})? (\d+)/m.exec(await metrics.scrape())
+  return m ? Number(m[1]) : 0
+}
