@@ -18,6 +18,8 @@ import { NoteStore } from './modules/notes/store.ts'
 import { openDatabase } from './store/db.ts'
 import { createLogger, type Logger } from './telemetry/log.ts'
 import { Metrics } from './telemetry/metrics.ts'
+import { Tracing } from './telemetry/tracing.ts'
+import { VERSION } from './version.ts'
 import type { LiveCounts } from './modules/system/index.ts'
 
 /** Everything a module needs, built once per app (tests build several apps per process). */
@@ -26,6 +28,8 @@ export interface AppContext {
   db: Database
   logger: Logger
   metrics: Metrics
+  /** OpenTelemetry traces (`tracing.enabled` false without an OTLP endpoint); see telemetry/tracing.ts. */
+  tracing: Tracing
   secret: ResolvedSecret
   verifier: Verifier
   revocations: Revocations
@@ -58,10 +62,23 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
   const db = openDatabase(config.dbPath)
   const metrics = new Metrics()
   const secret = resolveSecret(config.jwtSecret, config.dataDir)
+  // Whatever a log line quotes, these values never appear in it.
+  logger.addSecrets(
+    config.jwtSecret,
+    new TextDecoder().decode(secret.key),
+    config.inference.apiKey,
+    ...Object.values(config.telemetry.traces.headers),
+  )
+  const tracing = new Tracing(config.telemetry, { logger, serviceVersion: VERSION })
   const revocations = new Revocations(db)
-  const verifier = createVerifier({ secret: secret.key, jwksUrl: config.jwksUrl, isRevoked: (jti) => revocations.has(jti) })
+  const verifier = createVerifier({
+    secret: secret.key,
+    jwksUrl: config.jwksUrl,
+    isRevoked: (jti) => revocations.has(jti),
+    onJwksUnavailable: (err) => logger.warn('JWKS unavailable: RS256/ES256 tokens are refused with 503 until it answers', { err }),
+  })
   const eventLog = new EventLog(db, { count: config.events.retentionCount, hours: config.events.retentionHours })
-  const bus = new EventBus(eventLog, metrics, logger)
+  const bus = new EventBus(eventLog, metrics, logger, tracing)
   const notes = new NoteStore(db)
   const jobs = new JobStore(db)
   const queueStatus = new QueueStatusScheduler(bus, (m) => jobs.counts(m), config.events.queueStatusIntervalMs)
@@ -78,6 +95,7 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
     db,
     logger,
     metrics,
+    tracing,
     secret,
     verifier,
     revocations,
@@ -105,6 +123,8 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
         }
       }
       queueStatus.stop()
+      // After the modules' hooks (their last spans are ended), before the store goes away.
+      await tracing.shutdown()
       await metrics.shutdown()
       db.close()
     },

@@ -1,5 +1,6 @@
 import type { Logger } from '../telemetry/log.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
+import type { Tracing } from '../telemetry/tracing.ts'
 import { EVENT_TYPES, type Actor, type Envelope, type EventType, type LegacyType, type Payload } from './catalog.ts'
 import type { EventLog } from './log.ts'
 
@@ -56,6 +57,10 @@ export function buildEnvelope(d: EventDraft, eventId: string, occurredAt: string
  * every transport (WebSocket, SSE, webhook outbox) in emission order. Publishing is synchronous so the
  * order within a memory is the order of emission. A failing log write or subscriber is logged and
  * counted, never thrown back to the request that caused the event.
+ *
+ * With tracing on, each publish is an `event.publish` span — a child of the HTTP request being handled,
+ * else a root span — and its traceparent travels on the event so webhook deliveries continue the trace.
+ * With tracing off the only cost is one boolean check.
  */
 export class EventBus {
   private subscribers: { name: string; fn: Subscriber }[] = []
@@ -64,10 +69,14 @@ export class EventBus {
     private log: EventLog,
     private metrics: Metrics,
     private logger: Logger,
-  ) {}
+    private tracing?: Tracing,
+  ) {
+    metrics.busErrorSource('log')
+  }
 
   subscribe(name: string, fn: Subscriber): () => void {
     const entry = { name, fn }
+    this.metrics.busErrorSource(name)
     this.subscribers.push(entry)
     return () => {
       this.subscribers = this.subscribers.filter((s) => s !== entry)
@@ -79,6 +88,7 @@ export class EventBus {
     const envelope = buildEnvelope(draft, Bun.randomUUIDv7(), new Date().toISOString())
     const json = JSON.stringify(envelope)
     const tags = draft.tags ?? null
+    const span = this.tracing?.enabled ? this.tracing.startPublish(envelope.event_id, envelope.event_type, draft.memory) : undefined
     let seq = 0
     try {
       seq = this.log.append({
@@ -92,6 +102,7 @@ export class EventBus {
       })
     } catch (err) {
       this.metrics.busError('log')
+      span?.fail('log')
       this.logger.error('event log write failed', { event_id: envelope.event_id, event_type: envelope.event_type, err })
     }
     const event: PublishedEvent = {
@@ -103,6 +114,7 @@ export class EventBus {
       legacyType: draft.payload.type,
       tags,
       t0,
+      traceparent: span?.traceparent,
     }
     this.metrics.eventPublished(event.eventType)
     if (this.logger.enabled('debug')) this.logger.debug('event published', { event_id: envelope.event_id, event_type: envelope.event_type, memory: draft.memory, payload: draft.payload })
@@ -111,9 +123,11 @@ export class EventBus {
         s.fn(event)
       } catch (err) {
         this.metrics.busError(s.name)
-        this.logger.error('event subscriber failed', { subscriber: s.name, event_id: envelope.event_id, err })
+        span?.fail(s.name)
+        this.logger.error('event subscriber failed', { subscriber: s.name, event_id: envelope.event_id, event_type: envelope.event_type, err })
       }
     }
+    span?.end()
     return event
   }
 }
