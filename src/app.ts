@@ -3,15 +3,24 @@ import { Elysia } from 'elysia'
 import { join } from 'node:path'
 import type { AppContext } from './context.ts'
 import { errorHandler } from './http/error-handler.ts'
-import { ApiError, errorResponse } from './http/errors.ts'
+import { ApiError } from './http/errors.ts'
 import { eventsController } from './modules/events/index.ts'
 import { jobsController } from './modules/jobs/index.ts'
 import { notesController } from './modules/notes/index.ts'
 import { systemController } from './modules/system/index.ts'
+import { httpTelemetry } from './telemetry/http.ts'
+import { webhooksController } from './modules/webhooks/index.ts'
 import { wsController } from './modules/realtime/ws.ts'
+import { sseController } from './modules/realtime/sse.ts'
 import { VERSION } from './version.ts'
 
 const SWAGGER_DIST = join(import.meta.dir, '..', 'node_modules', 'swagger-ui-dist')
+/**
+ * The API reference page loads its script and stylesheet from this app (works offline), and the document
+ * by absolute path so `/docs/` works as well as `/docs` (`url` is passed through at runtime although the
+ * plugin's type omits it; a variable, not a literal, keeps the extra property).
+ */
+const SWAGGER_UI = { url: '/openapi.json', cdn: '/docs/assets/swagger-ui-bundle.js', theme: '/docs/assets/swagger-ui.css', autoDarkMode: false }
 const DOC_ASSETS = new Set(['swagger-ui-bundle.js', 'swagger-ui.css', 'favicon-32x32.png'])
 
 export const API_DESCRIPTION = `Notes and jobs API of matric-memory with its real-time event layer.
@@ -37,18 +46,19 @@ export function createApp(ctx: AppContext) {
     },
     serve: { maxRequestBodySize: config.maxBodyBytes * 2 },
   })
+    .use(httpTelemetry(ctx))
     .use(errorHandler(ctx.logger))
     .onRequest(({ request }) => {
       const len = Number(request.headers.get('content-length') ?? 0)
-      if (len > config.maxBodyBytes)
-        return errorResponse(new ApiError(413, `request body of ${len} bytes exceeds the limit of ${config.maxBodyBytes} bytes`))
+      // Thrown, not returned, so the error handler, access log and request span all see it.
+      if (len > config.maxBodyBytes) throw new ApiError(413, `request body of ${len} bytes exceeds the limit of ${config.maxBodyBytes} bytes`)
     })
     .use(
       openapi({
         path: '/docs',
         specPath: '/openapi.json',
         provider: 'swagger-ui',
-        swagger: { cdn: '/docs/assets/swagger-ui-bundle.js', theme: '/docs/assets/swagger-ui.css', autoDarkMode: false },
+        swagger: SWAGGER_UI,
         exclude: { methods: ['ws'], paths: ['/docs/assets/:file'] },
         documentation: {
           info: { title: 'matric-realtime', version: VERSION, description: API_DESCRIPTION },
@@ -74,6 +84,8 @@ export function createApp(ctx: AppContext) {
     .use(notesController(ctx))
     .use(jobsController(ctx))
     .use(eventsController(ctx))
+    .use(sseController(ctx))
+    .use(webhooksController(ctx))
     .use(wsController(ctx, server))
   return app
 }

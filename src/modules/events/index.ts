@@ -3,6 +3,7 @@ import type { AppContext } from '../../context.ts'
 import { EventPayload, type Payload } from '../../events/catalog.ts'
 import type { EventDraft } from '../../events/bus.ts'
 import { selectMemory } from '../../auth/principal.ts'
+import { jsonBody } from '../../http/body.ts'
 import { ErrorBody } from '../../http/schemas.ts'
 
 export const PublishEvent = t.Object(
@@ -16,7 +17,7 @@ export const PublishEvent = t.Object(
   },
 )
 
-export const Published = t.Object({ event_id: t.String() }, { examples: [{ event_id: '01936b2e-7c7a-7cc3-9b1e-4f1d2a3b4c5d' }] })
+export const Published = t.Object({ event_id: t.String() }, { additionalProperties: false, examples: [{ event_id: '01936b2e-7c7a-7cc3-9b1e-4f1d2a3b4c5d' }] })
 
 /** The note an external payload concerns, for visibility tags and the envelope's entity. */
 function entityOf(ctx: AppContext, memory: string, p: Payload): Pick<EventDraft, 'entityType' | 'entityId' | 'tags'> {
@@ -43,7 +44,7 @@ export function eventsController(ctx: AppContext) {
       },
       {
         auth: 'admin',
-        parse: 'json',
+        ...jsonBody(ctx.config.maxBodyBytes, PublishEvent),
         body: 'PublishEvent',
         response: { 202: 'Published', 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 422: 'ErrorBody' },
         detail: {
