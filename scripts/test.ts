@@ -4,7 +4,9 @@
  */
 export {}
 
+// Integration tests start real servers: 30 s per test unless the caller chooses (bunfig.toml has no such key).
 const args = process.argv.slice(2)
+if (!args.some((a) => a.startsWith('--timeout'))) args.unshift('--timeout', '30000')
 const proc = Bun.spawn([process.execPath, 'test', ...args], { stdout: 'inherit', stderr: 'pipe', env: process.env })
 
 let pass = 0

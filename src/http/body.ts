@@ -71,14 +71,16 @@ export function unknownProperties(schema: unknown, value: unknown, path = ''): {
  * Hooks for a JSON route: `...jsonBody(config.maxBodyBytes, Schema)`.
  * - `parse` reads the body as JSON whatever its Content-Type (curl's `-d` sends form encoding by
  *   default), within the size limit (400/413). The trailing `'json'` only tells the OpenAPI generator
- *   the media type; the function always answers first.
+ *   the media type; the function always answers first. With `optional`, an empty body reads as `{}`.
  * - `beforeHandle` refuses unknown properties (422). It runs after authentication and schema
  *   validation, so an anonymous caller learns nothing about the schema.
  */
-export function jsonBody(limit: number, schema: TSchema) {
+export function jsonBody(limit: number, schema: TSchema, opts: { optional?: boolean } = {}) {
   const unknownOf = new WeakMap<Request, { path: string; message: string }[]>()
   const parser = async ({ request }: { request: Request }) => {
-    const value = parseJsonBody(await readLimited(request, limit))
+    const bytes = await readLimited(request, limit)
+    if (opts.optional && bytes.byteLength === 0) return {}
+    const value = parseJsonBody(bytes)
     const unknown = unknownProperties(schema, value)
     if (unknown.length) unknownOf.set(request, unknown)
     return value

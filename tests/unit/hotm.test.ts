@@ -1,7 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import type { Payload } from '../../src/events/catalog.ts'
 import { hotmFrame, isRefreshCommand, memoryTopic, tagGroupKey } from '../../src/modules/realtime/hotm.ts'
-import { originAllowed } from '../../src/modules/realtime/ws.ts'
 
 describe('hotmFrame', () => {
   const cases: [string, Payload, string | null][] = [
@@ -45,14 +44,4 @@ describe('topics and groups', () => {
     expect(tagGroupKey(['a'])).not.toBe(tagGroupKey(['a', 'b']))
   })
   test('memory topics are distinct per memory', () => expect(memoryTopic('a')).not.toBe(memoryTopic('b')))
-})
-
-describe('originAllowed', () => {
-  const cases: [string[] | undefined, string | null, boolean][] = [
-    [undefined, 'https://any.example', true],
-    [['https://hotm.example'], 'https://hotm.example', true],
-    [['https://hotm.example'], 'https://evil.example', false],
-    [['https://hotm.example'], null, true], // not a browser
-  ]
-  for (const [allowed, origin, want] of cases) test(`${origin} with ${allowed} → ${want}`, () => expect(originAllowed(allowed, origin)).toBe(want))
 })

@@ -4,7 +4,6 @@ import { ApiError } from '../../src/http/errors.ts'
 import type { ResyncReason } from '../../src/modules/realtime/sse-frames.ts'
 import {
   matches,
-  originAllowed,
   parseEntityId,
   parseLastEventId,
   parseRowTags,
@@ -15,6 +14,7 @@ import {
   type EventFacts,
   type StreamFilter,
 } from '../../src/modules/realtime/sse-filter.ts'
+import { originAllowed } from '../../src/http/origin.ts'
 
 function status(fn: () => unknown): number | 'ok' {
   try {

@@ -1,11 +1,11 @@
 import type { Database } from 'bun:sqlite'
-import { Elysia, t, type TSchema } from 'elysia'
+import { Elysia, t } from 'elysia'
 import { decodeJwt } from 'jose'
 import { hasScope } from '../../auth/principal.ts'
 import { signToken } from '../../auth/sign.ts'
 import type { AppContext } from '../../context.ts'
-import { parseJsonBody, readLimited, unknownProperties } from '../../http/body.ts'
-import { forbidden, notFound, unprocessable } from '../../http/errors.ts'
+import { jsonBody } from '../../http/body.ts'
+import { forbidden, notFound } from '../../http/errors.ts'
 import { ErrorBody } from '../../http/schemas.ts'
 
 export const MintStreamToken = t.Object(
@@ -17,32 +17,6 @@ export const MintStreamToken = t.Object(
   { additionalProperties: false, examples: [{ ttl_s: 120 }] },
 )
 
-/**
- * Like the shared `jsonBody` hooks, except that the body may be left out entirely (it is read as `{}`):
- * JSON whatever the Content-Type, within the size limit (400/413), unknown properties refused with 422
- * after authentication.
- */
-function optionalJsonBody(limit: number, schema: TSchema) {
-  const unknownOf = new WeakMap<Request, { path: string; message: string }[]>()
-  return {
-    parse: [
-      async ({ request }: { request: Request }) => {
-        const bytes = await readLimited(request, limit)
-        if (bytes.byteLength === 0) return {}
-        const value = parseJsonBody(bytes)
-        const unknown = unknownProperties(schema, value)
-        if (unknown.length) unknownOf.set(request, unknown)
-        return value
-      },
-      'json' as const,
-    ],
-    beforeHandle({ request }: { request: Request }): void {
-      const unknown = unknownOf.get(request)
-      if (unknown) throw unprocessable(`invalid request body: ${unknown[0]!.path} is not a known property`, unknown.slice(0, 10))
-    },
-  }
-}
-
 export const StreamToken = t.Object(
   {
     token: t.String({ description: 'JWT with audience `event-stream`, scope `read`; accepted only by /api/v1/events and /api/v1/ws' }),
@@ -50,6 +24,7 @@ export const StreamToken = t.Object(
     expires_at: t.String({ format: 'date-time' }),
   },
   {
+    additionalProperties: false,
     examples: [
       { token: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.…', token_id: '0193a0c4-2f1e-7b7d-8f3c-1a2b3c4d5e6f', expires_at: '2026-11-27T10:05:00.000Z' },
     ],
@@ -128,7 +103,7 @@ export function streamTokensController(ctx: AppContext, openTokenIds: () => read
       },
       {
         auth: 'read',
-        ...optionalJsonBody(ctx.config.maxBodyBytes, MintStreamToken),
+        ...jsonBody(ctx.config.maxBodyBytes, MintStreamToken, { optional: true }),
         body: 'MintStreamToken',
         response: { 201: 'StreamToken', ...mintErrors },
         detail: {

@@ -5,6 +5,7 @@ import type { AppContext } from '../../context.ts'
 import type { PublishedEvent } from '../../events/bus.ts'
 import { queueStatusOf } from '../../events/queue-status.ts'
 import { ApiError } from '../../http/errors.ts'
+import { originAllowed } from '../../http/origin.ts'
 import { ErrorBody } from '../../http/schemas.ts'
 import { hotmFrame, isRefreshCommand, memoryTopic, tagGroupKey } from './hotm.ts'
 
@@ -187,11 +188,6 @@ export class WsHub {
     this.unsubscribe()
     for (const c of [...this.conns.values()]) c.ws.close(...CLOSE.SERVER_RESTART)
   }
-}
-
-/** `Origin` allow-list for browser clients (SPEC §1 MATRIC_ALLOWED_ORIGINS); requests without Origin are not browsers. */
-export function originAllowed(allowed: readonly string[] | undefined, origin: string | null): boolean {
-  return !allowed || !origin || allowed.includes(origin)
 }
 
 /** Elysia types the raw socket with an older Bun declaration; at runtime it is Bun's ServerWebSocket. */
