@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { apiRequest, type RequestInit } from './http.ts'
 
 const ROOT = join(import.meta.dir, '..', '..')
 
@@ -11,6 +12,8 @@ export interface ServerProcess {
   /** stderr so far. */
   stderr(): string
   kill(signal?: NodeJS.Signals | number): Promise<number>
+  /** fetch against the process, as TestServer.request. */
+  request(path: string, init?: RequestInit): Promise<Response>
 }
 
 /**
@@ -59,6 +62,7 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 15_00
     url: `http://127.0.0.1:${port}`,
     lines,
     stderr: () => err,
+    request: (path, init) => apiRequest(`http://127.0.0.1:${port}`, path, init),
     kill: async (signal = 'SIGTERM') => {
       proc.kill(signal)
       return proc.exited

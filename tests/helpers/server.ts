@@ -6,6 +6,7 @@ import { signToken, type TokenClaims } from '../../src/auth/sign.ts'
 import { loadConfig, type Config } from '../../src/config.ts'
 import { createContext, type AppContext, type ContextOptions } from '../../src/context.ts'
 import { createLogger, type Logger } from '../../src/telemetry/log.ts'
+import { apiRequest, type RequestInit } from './http.ts'
 
 export const TEST_SECRET = 'test-secret-for-matric-realtime-0123456789abcdef'
 
@@ -20,7 +21,7 @@ export interface TestServer {
   /** Signs a token with the server's secret. Defaults: sub "tester", scope "admin", memory "default", 1 h. */
   token(claims?: Partial<TokenClaims>): Promise<string>
   /** fetch against the server with an optional bearer token and JSON body. */
-  request(path: string, init?: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> }): Promise<Response>
+  request(path: string, init?: RequestInit): Promise<Response>
   stop(): Promise<void>
 }
 
@@ -63,16 +64,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     wsUrl: `ws://127.0.0.1:${port}/api/v1/ws`,
     dataDir,
     token: (c = {}) => signToken(key, { sub: 'tester', scope: 'admin', memory: 'default', ttlS: 3600, ...c }),
-    request: (path, init = {}) =>
-      fetch(url + path, {
-        method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-        headers: {
-          ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
-          ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
-          ...init.headers,
-        },
-        body: init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body),
-      }),
+    request: (path, init) => apiRequest(url, path, init),
     stop: async () => {
       await ctx.worker.stop(2000)
       await ctx.close()

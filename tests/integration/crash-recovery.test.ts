@@ -44,11 +44,7 @@ async function start(): Promise<ServerProcess> {
 }
 
 function api(p: ServerProcess, path: string, body?: unknown): Promise<Response> {
-  return fetch(p.url + path, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
+  return p.request(path, { token: tok, body })
 }
 
 describe('crash recovery', () => {

@@ -39,11 +39,7 @@ async function start(dataDir: string): Promise<ServerProcess> {
 }
 
 function api(p: ServerProcess, path: string, body?: unknown): Promise<Response> {
-  return fetch(p.url + path, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
+  return p.request(path, { token: tok, body })
 }
 
 async function publishMany(p: ServerProcess, n: number): Promise<string[]> {

@@ -76,16 +76,7 @@ export interface WebhookPatch {
   max_retries?: number
 }
 
-export interface NewDelivery {
-  id: string
-  webhook_id: string
-  memory: string
-  event_id: string
-  event_type: string
-  legacy_type: string
-  body: string
-  traceparent: string | null
-}
+export type NewDelivery = Pick<DeliveryRow, 'id' | 'webhook_id' | 'memory' | 'event_id' | 'event_type' | 'legacy_type' | 'body' | 'traceparent'>
 
 /** What an attempt did to its delivery and webhook, written in one transaction. */
 export interface AttemptRecord {
