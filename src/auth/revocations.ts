@@ -26,8 +26,9 @@ export class Revocations {
     return () => this.listeners.delete(listener)
   }
 
+  /** Forgets revocations of tokens expired for over a minute (beyond the verifier's clock tolerance). */
   prune(nowS = Math.floor(Date.now() / 1000)): void {
-    const rows = this.db.query('DELETE FROM revoked_tokens WHERE expires_at < ? RETURNING jti').all(nowS) as { jti: string }[]
+    const rows = this.db.query('DELETE FROM revoked_tokens WHERE expires_at < ? RETURNING jti').all(nowS - 60) as { jti: string }[]
     for (const r of rows) this.cache.delete(r.jti)
   }
 }

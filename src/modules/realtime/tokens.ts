@@ -85,7 +85,9 @@ export function streamTokensController(ctx: AppContext, openTokenIds: () => read
       '',
       async ({ body, set, principal }) => {
         const nowS = Math.floor(Date.now() / 1000)
+        // Housekeeping on the (rare) mint path: forget expired tokens and expired revocations.
         store.prune(nowS, openTokenIds())
+        ctx.revocations.prune(nowS)
         const jti = crypto.randomUUID()
         const token = await signToken(ctx.secret.key, {
           sub: principal.sub,
