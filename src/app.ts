@@ -53,6 +53,10 @@ export function createApp(ctx: AppContext) {
       // Thrown, not returned, so the error handler, access log and request span all see it.
       if (len > config.maxBodyBytes) throw new ApiError(413, `request body of ${len} bytes exceeds the limit of ${config.maxBodyBytes} bytes`)
     })
+    // Group commit: a request that published events answers once they are in the event log (see EventBus).
+    .onAfterHandle({ as: 'global' }, async () => {
+      if (ctx.bus.pending) await ctx.bus.committed()
+    })
     .use(
       openapi({
         path: '/docs',

@@ -115,6 +115,9 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
     close: async () => {
       if (closed) return
       closed = true
+      // Events already published are logged and delivered before the transports close.
+      queueStatus.stop()
+      bus.flush()
       for (const fn of closers.reverse()) {
         try {
           await fn()
@@ -122,7 +125,7 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
           logger.error('shutdown step failed', { err })
         }
       }
-      queueStatus.stop()
+      bus.flush() // anything a shutdown hook published (nothing reaches the transports now; it is logged)
       // After the modules' hooks (their last spans are ended), before the store goes away.
       await tracing.shutdown()
       await metrics.shutdown()

@@ -36,6 +36,41 @@ export interface VerifierOptions {
 
 const ASYMMETRIC = ['RS256', 'ES256'] as const
 
+/** Verified tokens remembered (clients reuse one token for many requests; a signature check is the costly part). */
+export const VERIFIED_CACHE_SIZE = 1024
+
+/**
+ * Remembers the principal of tokens that verified, until their `exp` (plus the clock tolerance), least
+ * recently used first out. Only successes are cached; revocation is still checked on every use.
+ */
+export class VerifiedTokens {
+  private entries = new Map<string, { principal: Principal; untilMs: number }>()
+
+  constructor(
+    private max = VERIFIED_CACHE_SIZE,
+    private now: () => number = Date.now,
+  ) {}
+
+  get(token: string): Principal | undefined {
+    const e = this.entries.get(token)
+    if (!e) return undefined
+    this.entries.delete(token)
+    if (e.untilMs <= this.now()) return undefined
+    this.entries.set(token, e) // most recently used last
+    return e.principal
+  }
+
+  set(token: string, principal: Principal, toleranceS: number): void {
+    const untilMs = principal.exp === undefined ? Infinity : (principal.exp + toleranceS) * 1000
+    this.entries.set(token, { principal, untilMs })
+    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!)
+  }
+
+  get size(): number {
+    return this.entries.size
+  }
+}
+
 /**
  * HS256 against the local secret; RS256/ES256 against the configured JWKS. Any other `alg`
  * (including `none`) is refused before a key is looked at.
@@ -43,42 +78,57 @@ const ASYMMETRIC = ['RS256', 'ES256'] as const
 export function createVerifier(opts: VerifierOptions): Verifier {
   const jwks = opts.jwksUrl ? createRemoteJWKSet(new URL(opts.jwksUrl), { cooldownDuration: 30_000, timeoutDuration: 5000 }) : undefined
   const tolerance = opts.clockToleranceS ?? 5
+  const verified = new VerifiedTokens()
+  // Imported once: handing jose the raw secret would import the HMAC key again on every verification.
+  let hmacKey: Promise<CryptoKey> | undefined
+  const localKey = () => (hmacKey ??= crypto.subtle.importKey('raw', new Uint8Array(opts.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']))
 
   return {
     async verify(token) {
-      let alg: string | undefined
-      try {
-        alg = decodeProtectedHeader(token).alg
-      } catch {
-        throw new AuthError('malformed token')
+      const known = verified.get(token)
+      if (known) {
+        if (known.jti && opts.isRevoked(known.jti)) throw new AuthError('token has been revoked')
+        return known
       }
-      let payload: JWTPayload
-      try {
-        if (alg === 'HS256') {
-          payload = (await jwtVerify(token, opts.secret, { algorithms: ['HS256'], clockTolerance: tolerance })).payload
-        } else if (alg && (ASYMMETRIC as readonly string[]).includes(alg)) {
-          if (!jwks) throw new AuthError(`${alg} tokens are not accepted (no JWKS configured)`)
-          try {
-            payload = (await jwtVerify(token, jwks, { algorithms: [...ASYMMETRIC], clockTolerance: tolerance })).payload
-          } catch (e) {
-            const ae = jwksError(e)
-            if (ae instanceof AuthUnavailableError) opts.onJwksUnavailable?.(e)
-            throw ae
-          }
-        } else {
-          throw new AuthError(`token algorithm ${JSON.stringify(alg ?? null)} is not accepted`)
-        }
-      } catch (e) {
-        throw toAuthError(e)
-      }
-      if (payload.jti && opts.isRevoked(payload.jti)) throw new AuthError('token has been revoked')
-      try {
-        return principalFromClaims(payload as Record<string, unknown>)
-      } catch (e) {
-        if (e instanceof ClaimsError) throw new AuthError(e.message)
-        throw e
-      }
+      const principal = await verifyFresh(token)
+      verified.set(token, principal, tolerance)
+      return principal
     },
+  }
+
+  async function verifyFresh(token: string): Promise<Principal> {
+    let alg: string | undefined
+    try {
+      alg = decodeProtectedHeader(token).alg
+    } catch {
+      throw new AuthError('malformed token')
+    }
+    let payload: JWTPayload
+    try {
+      if (alg === 'HS256') {
+        payload = (await jwtVerify(token, await localKey(), { algorithms: ['HS256'], clockTolerance: tolerance })).payload
+      } else if (alg && (ASYMMETRIC as readonly string[]).includes(alg)) {
+        if (!jwks) throw new AuthError(`${alg} tokens are not accepted (no JWKS configured)`)
+        try {
+          payload = (await jwtVerify(token, jwks, { algorithms: [...ASYMMETRIC], clockTolerance: tolerance })).payload
+        } catch (e) {
+          const ae = jwksError(e)
+          if (ae instanceof AuthUnavailableError) opts.onJwksUnavailable?.(e)
+          throw ae
+        }
+      } else {
+        throw new AuthError(`token algorithm ${JSON.stringify(alg ?? null)} is not accepted`)
+      }
+    } catch (e) {
+      throw toAuthError(e)
+    }
+    if (payload.jti && opts.isRevoked(payload.jti)) throw new AuthError('token has been revoked')
+    try {
+      return principalFromClaims(payload as Record<string, unknown>)
+    } catch (e) {
+      if (e instanceof ClaimsError) throw new AuthError(e.message)
+      throw e
+    }
   }
 }
 

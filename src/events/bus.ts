@@ -2,7 +2,7 @@ import type { Logger } from '../telemetry/log.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import type { Tracing } from '../telemetry/tracing.ts'
 import { EVENT_TYPES, type Actor, type Envelope, type EventType, type LegacyType, type Payload } from './catalog.ts'
-import type { EventLog } from './log.ts'
+import type { EventLog, EventRow } from './log.ts'
 
 /** What a source hands the bus. The bus fills in id, time and the dotted type. */
 export interface EventDraft {
@@ -52,18 +52,30 @@ export function buildEnvelope(d: EventDraft, eventId: string, occurredAt: string
   return env
 }
 
+type PublishSpan = ReturnType<Tracing['startPublish']>
+
 /**
- * The one publish path (SPEC §4): envelope built once → appended to the durable event log → handed to
- * every transport (WebSocket, SSE, webhook outbox) in emission order. Publishing is synchronous so the
- * order within a memory is the order of emission. A failing log write or subscriber is logged and
- * counted, never thrown back to the request that caused the event.
+ * The one publish path (SPEC §4): envelope built and serialised once → appended to the durable event log
+ * → handed to every transport (WebSocket, SSE, webhook outbox) in emission order.
+ *
+ * Group commit: `publish` queues the event and returns; once per event-loop turn `flush` appends every
+ * queued event to the log in one transaction and only then hands them to the subscribers. A transport
+ * therefore never sees an event that is not durable (SSE replay and live delivery meet without a gap),
+ * while a burst of events costs one commit instead of one each. Within a memory the delivery order is the
+ * emission order. `prepare` hooks run at publish time, for transports that must snapshot state as of the
+ * emission (per-tag-group queue counts). A failing log write or subscriber is logged and counted, never
+ * thrown back to the request that caused the event.
  *
  * With tracing on, each publish is an `event.publish` span — a child of the HTTP request being handled,
- * else a root span — and its traceparent travels on the event so webhook deliveries continue the trace.
- * With tracing off the only cost is one boolean check.
+ * else a root span — ending once the event is delivered; its traceparent travels on the event so webhook
+ * deliveries continue the trace. With tracing off the only cost is one boolean check.
  */
 export class EventBus {
   private subscribers: { name: string; fn: Subscriber }[] = []
+  private preparers: { name: string; fn: Subscriber }[] = []
+  private queue: { event: PublishedEvent; row: Omit<EventRow, 'seq'>; span: PublishSpan | undefined }[] = []
+  private scheduled: ReturnType<typeof setImmediate> | undefined
+  private waiters: (() => void)[] = []
 
   constructor(
     private log: EventLog,
@@ -75,11 +87,21 @@ export class EventBus {
   }
 
   subscribe(name: string, fn: Subscriber): () => void {
+    return this.register(this.subscribers, name, fn)
+  }
+
+  /** Runs `fn` synchronously when an event is published, before it is queued for delivery. Keep it cheap. */
+  prepare(name: string, fn: Subscriber): () => void {
+    return this.register(this.preparers, name, fn)
+  }
+
+  private register(list: { name: string; fn: Subscriber }[], name: string, fn: Subscriber): () => void {
     const entry = { name, fn }
     this.metrics.busErrorSource(name)
-    this.subscribers.push(entry)
+    list.push(entry)
     return () => {
-      this.subscribers = this.subscribers.filter((s) => s !== entry)
+      const i = list.indexOf(entry)
+      if (i >= 0) list.splice(i, 1)
     }
   }
 
@@ -89,24 +111,8 @@ export class EventBus {
     const json = JSON.stringify(envelope)
     const tags = draft.tags ?? null
     const span = this.tracing?.enabled ? this.tracing.startPublish(envelope.event_id, envelope.event_type, draft.memory) : undefined
-    let seq = 0
-    try {
-      seq = this.log.append({
-        event_id: envelope.event_id,
-        memory: draft.memory,
-        event_type: envelope.event_type,
-        entity_id: draft.entityId ?? null,
-        tags: tags ? JSON.stringify(tags) : null,
-        envelope: json,
-        created_ms: Date.now(),
-      })
-    } catch (err) {
-      this.metrics.busError('log')
-      span?.fail('log')
-      this.logger.error('event log write failed', { event_id: envelope.event_id, event_type: envelope.event_type, err })
-    }
     const event: PublishedEvent = {
-      seq,
+      seq: 0,
       envelope,
       json,
       memory: draft.memory,
@@ -116,18 +122,74 @@ export class EventBus {
       t0,
       traceparent: span?.traceparent,
     }
+    const row = {
+      event_id: envelope.event_id,
+      memory: draft.memory,
+      event_type: envelope.event_type,
+      entity_id: draft.entityId ?? null,
+      tags: tags ? JSON.stringify(tags) : null,
+      envelope: json,
+      created_ms: Date.now(),
+    }
     this.metrics.eventPublished(event.eventType)
     if (this.logger.enabled('debug')) this.logger.debug('event published', { event_id: envelope.event_id, event_type: envelope.event_type, memory: draft.memory, payload: draft.payload })
-    for (const s of this.subscribers) {
+    for (const p of this.preparers) this.call(p, event, span)
+    this.queue.push({ event, row, span })
+    this.scheduled ??= setImmediate(this.flush)
+    return event
+  }
+
+  /**
+   * Appends every queued event to the log (one transaction) and delivers them. Runs once per event-loop
+   * turn by itself; call it directly where a reply must follow every event already published (the
+   * WebSocket `refresh` answer, shutdown).
+   */
+  flush = (): void => {
+    if (this.scheduled) clearImmediate(this.scheduled)
+    this.scheduled = undefined
+    while (this.queue.length) {
+      const batch = this.queue
+      this.queue = []
       try {
-        s.fn(event)
+        const seqs = this.log.appendBatch(batch.map((q) => q.row))
+        for (let i = 0; i < batch.length; i++) batch[i]!.event.seq = seqs[i]!
       } catch (err) {
-        this.metrics.busError(s.name)
-        span?.fail(s.name)
-        this.logger.error('event subscriber failed', { subscriber: s.name, event_id: envelope.event_id, event_type: envelope.event_type, err })
+        // Delivered anyway, live only (seq 0): losing the log must not lose the live event.
+        this.metrics.busError('log')
+        for (const q of batch) q.span?.fail('log')
+        this.logger.error('event log write failed', { events: batch.length, first_event_id: batch[0]!.event.envelope.event_id, err })
+      }
+      for (const { event, span } of batch) {
+        for (const s of this.subscribers) this.call(s, event, span)
+        span?.end()
       }
     }
-    span?.end()
-    return event
+    const waiters = this.waiters
+    this.waiters = []
+    for (const w of waiters) w()
+  }
+
+  /**
+   * Resolves once every event published so far is logged and delivered. A request that emitted events
+   * awaits it before answering, so a 2xx means its events are durable (writers share the commit).
+   */
+  committed(): Promise<void> {
+    if (!this.queue.length) return Promise.resolve()
+    return new Promise((resolve) => this.waiters.push(resolve))
+  }
+
+  /** Events published but not yet delivered. */
+  get pending(): number {
+    return this.queue.length
+  }
+
+  private call(s: { name: string; fn: Subscriber }, event: PublishedEvent, span: PublishSpan | undefined): void {
+    try {
+      s.fn(event)
+    } catch (err) {
+      this.metrics.busError(s.name)
+      span?.fail(s.name)
+      this.logger.error('event subscriber failed', { subscriber: s.name, event_id: event.envelope.event_id, event_type: event.eventType, err })
+    }
   }
 }

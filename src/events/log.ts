@@ -27,6 +27,7 @@ export class EventLog {
   private seqOfId: Statement
   private byMemoryAfter: Statement | undefined
   private appendsSincePrune = 0
+  private appendTx: (rows: readonly Omit<EventRow, 'seq'>[]) => number[]
 
   constructor(
     private db: Database,
@@ -37,13 +38,24 @@ export class EventLog {
     )
     this.bySeqAfter = db.query('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?')
     this.seqOfId = db.query('SELECT seq FROM events WHERE event_id = ?')
+    this.appendTx = db.transaction((rows: readonly Omit<EventRow, 'seq'>[]): number[] => {
+      const seqs = rows.map((e) => (this.insert.get(e.event_id, e.memory, e.event_type, e.entity_id, e.tags, e.envelope, e.created_ms) as { seq: number }).seq)
+      this.appendsSincePrune += rows.length
+      if (this.appendsSincePrune >= 500) this.prune()
+      return seqs
+    })
+  }
+
+  /** Appends events in one transaction (with the periodic prune); returns their seqs in order. */
+  appendBatch(rows: readonly Omit<EventRow, 'seq'>[]): number[] {
+    return this.appendTx(rows)
   }
 
   append(e: Omit<EventRow, 'seq'>): number {
-    const row = this.insert.get(e.event_id, e.memory, e.event_type, e.entity_id, e.tags, e.envelope, e.created_ms) as { seq: number }
-    if (++this.appendsSincePrune >= 500) this.prune()
-    return row.seq
+    return this.appendTx([e])[0]!
   }
+
+
 
   /** seq of a logged event id, or null when unknown or pruned. */
   seqOf(eventId: string): number | null {

@@ -17,12 +17,12 @@ import { Metrics } from '../../src/telemetry/metrics.ts'
 /** An event log whose next appends can be made to fail (the bus then delivers with seq 0). */
 class FlakyLog extends EventLog {
   failNext = 0
-  override append(e: Omit<EventRow, 'seq'>): number {
+  override appendBatch(rows: readonly Omit<EventRow, 'seq'>[]): number[] {
     if (this.failNext > 0) {
       this.failNext--
       throw new Error('disk full')
     }
-    return super.append(e)
+    return super.appendBatch(rows)
   }
 }
 
@@ -52,7 +52,12 @@ afterEach(async () => {
   db.close()
 })
 
-const emit = (memory = 'm') => bus.publish({ memory, entityType: 'job', entityId: `j${++n}`, payload: { type: 'JobQueued', job_id: `j${n}`, job_type: 'Import' } })
+/** Publishes one event and delivers it at once (the bus otherwise delivers once per event-loop turn). */
+const emit = (memory = 'm') => {
+  const e = bus.publish({ memory, entityType: 'job', entityId: `j${++n}`, payload: { type: 'JobQueued', job_id: `j${n}`, job_type: 'Import' } })
+  bus.flush()
+  return e
+}
 
 function openStream(over: Partial<Omit<OpenStream, 'filter'>> & { filter?: Partial<StreamFilter>; principal?: Principal } = {}) {
   const ac = new AbortController()

@@ -46,7 +46,7 @@ describe('Tracing off (no OTLP endpoint)', () => {
 
   test('the bus does no span work: events carry no traceparent', () => {
     const t = new Tracing(readTelemetryConfig({}, []), { logger: quiet, serviceVersion: '1' })
-    const log = { append: () => 1 } as unknown as EventLog
+    const log = { appendBatch: (rows: unknown[]) => rows.map(() => 1) } as unknown as EventLog
     const bus = new EventBus(log, new Metrics(), quiet, t)
     const e = bus.publish({ memory: 'm', payload: { type: 'QueueStatus', total_jobs: 0, running: 0, pending: 0 } })
     expect(e.traceparent).toBeUndefined()
@@ -141,12 +141,13 @@ describe('request and publish spans', () => {
 describe('EventBus with tracing', () => {
   test('PublishedEvent.traceparent is the event.publish span; a failing subscriber marks it', async () => {
     const { t, spans } = tracing()
-    const log = { append: () => 7 } as unknown as EventLog
+    const log = { appendBatch: (rows: unknown[]) => rows.map(() => 7) } as unknown as EventLog
     const bus = new EventBus(log, new Metrics(), quiet, t)
     bus.subscribe('broken', () => {
       throw new Error('subscriber bug')
     })
     const e = await inTask(() => bus.publish({ memory: 'm1', payload: { type: 'NoteDeleted', note_id: 'n1' } }))
+    bus.flush() // the span ends once the event is delivered
     const [s] = await spans()
     expect(e.traceparent).toBe(`00-${s!.spanContext().traceId}-${s!.spanContext().spanId}-01`)
     expect(s!.attributes).toEqual({ 'matric.event_id': e.envelope.event_id, 'matric.event_type': 'note.deleted', 'matric.memory': 'm1' })

@@ -47,13 +47,29 @@ export class WsHub {
   private byMemory = new Map<string, Set<Conn>>()
   private groups = new Map<string, Map<string, TagGroup>>()
   private sweepPending = new Set<string>()
+  /** Per-tag-group QueueStatus frames, counted when the memory-wide QueueStatus was published. */
+  private groupCounts = new WeakMap<PublishedEvent, Map<TagGroup, string>>()
   private unsubscribe: () => void
+  private unprepare: () => void
 
   constructor(
     private ctx: AppContext,
     private server: () => Server<unknown> | null,
   ) {
     this.unsubscribe = ctx.bus.subscribe('ws', (e) => this.onEvent(e))
+    this.unprepare = ctx.bus.prepare('ws', (e) => this.snapshotGroupCounts(e))
+  }
+
+  /**
+   * A memory-wide QueueStatus carries counts as of its emission; tag-restricted clients need their own counts
+   * as of the same moment (delivery comes one commit later, after later events may have changed the store).
+   */
+  private snapshotGroupCounts(e: PublishedEvent): void {
+    const groups = e.legacyType === 'QueueStatus' ? this.groups.get(e.memory) : undefined
+    if (!groups) return
+    const frames = new Map<TagGroup, string>()
+    for (const g of groups.values()) frames.set(g, this.queueStatusFrame(e.memory, g.tags))
+    this.groupCounts.set(e, frames)
   }
 
   get count(): number {
@@ -70,7 +86,9 @@ export class WsHub {
     const groups = this.groups.get(e.memory)
     if (groups) {
       if (e.legacyType === 'QueueStatus') {
-        for (const g of groups.values()) sent += this.publish(server, e.memory, g.topic, this.queueStatusFrame(e.memory, g.tags))
+        const frames = this.groupCounts.get(e)
+        // A group that formed after the emission gets its counts now (it asked for none earlier).
+        for (const g of groups.values()) sent += this.publish(server, e.memory, g.topic, frames?.get(g) ?? this.queueStatusFrame(e.memory, g.tags))
       } else if (e.tags) {
         for (const g of groups.values()) if (canSeeTags(g.tags, e.tags)) sent += this.publish(server, e.memory, g.topic, frame)
       }
@@ -148,6 +166,8 @@ export class WsHub {
     const conn = this.conns.get(ws)
     if (!conn) return
     if (isRefreshCommand(message)) {
+      // Deliver every event already published first: the counts below include their effects.
+      this.ctx.bus.flush()
       ws.send(this.queueStatusFrame(conn.memory, conn.principal.tags))
       this.closeIfSlow(ws)
     } else {
@@ -186,6 +206,7 @@ export class WsHub {
   /** Server shutdown: every socket is closed with 1012 so clients reconnect elsewhere / later. */
   shutdown(): void {
     this.unsubscribe()
+    this.unprepare()
     for (const c of [...this.conns.values()]) c.ws.close(...CLOSE.SERVER_RESTART)
   }
 }
