@@ -23,15 +23,37 @@ interface TagGroup {
   members: number
 }
 
-interface Conn {
-  ws: ServerWebSocket<unknown>
-  memory: string
-  principal: Principal
-  group: TagGroup | null
-  expiry: ReturnType<typeof setTimeout> | undefined
-}
+type Socket = ServerWebSocket<Connection>
 
-type Socket = ServerWebSocket<unknown>
+/**
+ * One client connection; it is the socket's `data`. Bun's WebSocket callbacks reach it through Elysia's
+ * server-wide handler, which calls `ws.data.open(ws)`, `.message(ws, msg)` and `.close(ws)`: the upgrade is
+ * done here rather than with `.ws()` so a connection holds only this small object (not the request context).
+ */
+export class Connection {
+  ws!: Socket
+  group: TagGroup | null = null
+  expiry: ReturnType<typeof setTimeout> | undefined
+
+  constructor(
+    private hub: WsHub,
+    readonly memory: string,
+    readonly principal: Principal,
+  ) {}
+
+  open(ws: Socket): void {
+    this.ws = ws
+    this.hub.open(this)
+  }
+
+  message(_ws: Socket, message: string | Buffer): void {
+    this.hub.message(this, message)
+  }
+
+  close(): void {
+    this.hub.close(this)
+  }
+}
 
 /** setTimeout's ceiling (≈ 24.8 days); longer token lifetimes re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -43,8 +65,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1
  * (slow-consumer sweep), at shutdown, and on their own callbacks.
  */
 export class WsHub {
-  private conns = new Map<Socket, Conn>()
-  private byMemory = new Map<string, Set<Conn>>()
+  private conns = new Set<Connection>()
+  private byMemory = new Map<string, Set<Connection>>()
   private groups = new Map<string, Map<string, TagGroup>>()
   private sweepPending = new Set<string>()
   /** Per-tag-group QueueStatus frames, counted when the memory-wide QueueStatus was published. */
@@ -125,7 +147,7 @@ export class WsHub {
   private closeIfSlow(ws: Socket): boolean {
     if (ws.getBufferedAmount() <= this.ctx.config.ws.backpressureLimit) return false
     this.ctx.metrics.wsSlowConsumer()
-    this.ctx.logger.info('closing slow WebSocket consumer', { buffered: ws.getBufferedAmount(), memory: this.conns.get(ws)?.memory })
+    this.ctx.logger.info('closing slow WebSocket consumer', { buffered: ws.getBufferedAmount(), memory: ws.data.memory })
     ws.close(...CLOSE.SLOW_CONSUMER)
     return true
   }
@@ -136,22 +158,22 @@ export class WsHub {
       throw new ApiError(503, `too many WebSocket connections (limit ${this.ctx.config.ws.maxConnections})`, undefined, { 'retry-after': '5' })
   }
 
-  open(ws: Socket, principal: Principal, memory: string): void {
-    const conn: Conn = { ws, memory, principal, group: null, expiry: undefined }
+  open(conn: Connection): void {
+    const { ws, memory, principal } = conn
     if (principal.tags) {
       conn.group = this.joinGroup(memory, principal.tags)
       ws.subscribe(conn.group.topic)
     } else {
       ws.subscribe(memoryTopic(memory))
     }
-    this.conns.set(ws, conn)
+    this.conns.add(conn)
     let set = this.byMemory.get(memory)
     if (!set) this.byMemory.set(memory, (set = new Set()))
     set.add(conn)
     this.armExpiry(conn)
   }
 
-  private armExpiry(conn: Conn): void {
+  private armExpiry(conn: Connection): void {
     const exp = conn.principal.exp
     if (exp === undefined) return
     const ms = exp * 1000 - Date.now()
@@ -162,23 +184,19 @@ export class WsHub {
     conn.expiry = setTimeout(() => (ms > MAX_TIMER_MS ? this.armExpiry(conn) : conn.ws.close(...CLOSE.TOKEN_EXPIRED)), Math.min(ms, MAX_TIMER_MS))
   }
 
-  message(ws: Socket, message: unknown): void {
-    const conn = this.conns.get(ws)
-    if (!conn) return
+  message(conn: Connection, message: unknown): void {
     if (isRefreshCommand(message)) {
       // Deliver every event already published first: the counts below include their effects.
       this.ctx.bus.flush()
-      ws.send(this.queueStatusFrame(conn.memory, conn.principal.tags))
-      this.closeIfSlow(ws)
+      conn.ws.send(this.queueStatusFrame(conn.memory, conn.principal.tags))
+      this.closeIfSlow(conn.ws)
     } else {
       this.ctx.metrics.wsMessageIgnored()
     }
   }
 
-  close(ws: Socket): void {
-    const conn = this.conns.get(ws)
-    if (!conn) return
-    this.conns.delete(ws)
+  close(conn: Connection): void {
+    if (!this.conns.delete(conn)) return
     clearTimeout(conn.expiry)
     const set = this.byMemory.get(conn.memory)
     set?.delete(conn)
@@ -207,12 +225,12 @@ export class WsHub {
   shutdown(): void {
     this.unsubscribe()
     this.unprepare()
-    for (const c of [...this.conns.values()]) c.ws.close(...CLOSE.SERVER_RESTART)
+    for (const c of [...this.conns]) c.ws.close(...CLOSE.SERVER_RESTART)
   }
 }
 
-/** Elysia types the raw socket with an older Bun declaration; at runtime it is Bun's ServerWebSocket. */
-const rawSocket = (raw: unknown) => raw as Socket
+/** `Sec-WebSocket-Protocol: bearer, <jwt>`: the client must get `bearer` back. */
+const BEARER_OFFERED = /(^|,)\s*bearer\s*(,|$)/i
 
 /** GET /api/v1/ws — the HotM WebSocket endpoint. */
 export function wsController(ctx: AppContext, server: () => Server<unknown> | null) {
@@ -224,41 +242,28 @@ export function wsController(ctx: AppContext, server: () => Server<unknown> | nu
     .use(ctx.authPlugin)
     .get(
       '/api/v1/ws',
-      () => {
-        throw new ApiError(426, 'this endpoint speaks WebSocket: send an HTTP/1.1 upgrade request', undefined, { upgrade: 'websocket' })
+      ({ request, server: srv, principal, memory }) => {
+        // Everything that can refuse happens before the upgrade, as plain HTTP: auth (the macro), origin, cap.
+        if (!originAllowed(ctx.config.allowedOrigins, request.headers.get('origin')))
+          throw new ApiError(403, `origin ${request.headers.get('origin')} is not allowed`)
+        if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket' || !srv)
+          throw new ApiError(426, 'this endpoint speaks WebSocket: send an HTTP/1.1 upgrade request', undefined, { upgrade: 'websocket' })
+        hub.admit()
+        const offered = request.headers.get('sec-websocket-protocol')
+        const headers = offered && BEARER_OFFERED.test(offered) ? { 'sec-websocket-protocol': 'bearer' } : undefined
+        if (!(srv as Server<Connection>).upgrade(request, { data: new Connection(hub, memory, principal), headers }))
+          throw new ApiError(400, 'WebSocket upgrade failed: malformed handshake')
       },
       {
+        streamAuth: 'read',
         detail: {
-          summary: 'HotM WebSocket (upgrade only)',
+          summary: 'HotM WebSocket',
           description:
             'Live job and note events in the HotM protocol (see docs/websocket.md). Authenticate with a bearer header, `?token=`, the ' +
             '`matric_token` cookie or `Sec-WebSocket-Protocol: bearer, <jwt>`; 401/403/503 are answered before the upgrade. ' +
-            'A plain GET without an upgrade gets 426.',
+            'A GET without an upgrade gets 426.',
         },
-        response: { 426: ErrorBody },
+        response: { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 426: ErrorBody, 503: ErrorBody },
       },
     )
-    .ws('/api/v1/ws', {
-      streamAuth: 'read',
-      detail: { hide: true },
-      beforeHandle({ request }) {
-        if (!originAllowed(ctx.config.allowedOrigins, request.headers.get('origin')))
-          throw new ApiError(403, `origin ${request.headers.get('origin')} is not allowed`)
-        hub.admit()
-      },
-      upgrade({ request, set }) {
-        // A client that sent its token as `Sec-WebSocket-Protocol: bearer, <jwt>` must get `bearer` back.
-        const offered = request.headers.get('sec-websocket-protocol')
-        if (offered && /(^|,)\s*bearer\s*(,|$)/i.test(offered)) set.headers['sec-websocket-protocol'] = 'bearer'
-      },
-      open(ws) {
-        hub.open(rawSocket(ws.raw), ws.data.principal, ws.data.memory)
-      },
-      message(ws, message) {
-        hub.message(rawSocket(ws.raw), message)
-      },
-      close(ws) {
-        hub.close(rawSocket(ws.raw))
-      },
-    })
 }
