@@ -28,22 +28,10 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api'
-import { ExportResultCode, TraceState, type ExportResult } from '@opentelemetry/core'
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
-import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources'
-import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
-  BasicTracerProvider,
-  BatchSpanProcessor,
-  ParentBasedSampler,
-  TraceIdRatioBasedSampler,
-  type ReadableSpan,
-  type Sampler,
-  type SpanExporter,
-} from '@opentelemetry/sdk-trace-base'
+import { TraceState } from '@opentelemetry/core'
+import type { BasicTracerProvider, SpanExporter } from '@opentelemetry/sdk-trace-base'
 import type { Logger } from './log.ts'
-import type { SamplerName, TelemetryConfig } from './otel-env.ts'
+import type { TelemetryConfig } from './otel-env.ts'
 import { formatTraceparent, parseTraceparent } from './traceparent.ts'
 
 export interface DeliveryAttrs {
@@ -90,8 +78,6 @@ export interface RequestSpan {
   end(route: string | undefined, status: number): void
 }
 
-type ExporterConfig = NonNullable<ConstructorParameters<typeof OTLPTraceExporter>[0]>
-
 const NOOP_DELIVERY: DeliverySpan = Object.freeze({ traceparent: undefined, end: () => {} })
 
 /** Methods kept as span names; anything else is `_OTHER` (bounded cardinality, per HTTP semantic conventions). */
@@ -100,65 +86,6 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 
 interface Scope {
   context: Context
   open: boolean
-}
-
-export function buildSampler(name: SamplerName, ratio: number): Sampler {
-  switch (name) {
-    case 'always_on':
-      return new AlwaysOnSampler()
-    case 'always_off':
-      return new AlwaysOffSampler()
-    case 'traceidratio':
-      return new TraceIdRatioBasedSampler(ratio)
-    case 'parentbased_always_off':
-      return new ParentBasedSampler({ root: new AlwaysOffSampler() })
-    case 'parentbased_traceidratio':
-      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) })
-    case 'parentbased_always_on':
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() })
-  }
-}
-
-/** The endpoint as it may appear in a log line: no credentials, no query. */
-function safeEndpoint(url: string): string {
-  try {
-    const u = new URL(url)
-    return u.origin + u.pathname
-  } catch {
-    return '[invalid url]'
-  }
-}
-
-/** Wraps the OTLP exporter to log when exports start failing and when they recover (not once per batch). */
-class ReportingExporter implements SpanExporter {
-  private failing = false
-
-  constructor(
-    private inner: SpanExporter,
-    private logger: Logger,
-    private endpoint: string,
-  ) {}
-
-  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    this.inner.export(spans, (result) => {
-      if (result.code !== ExportResultCode.SUCCESS) {
-        if (!this.failing) this.logger.warn('trace export failed; spans are dropped until the receiver answers', { endpoint: this.endpoint, spans: spans.length, err: result.error })
-        this.failing = true
-      } else if (this.failing) {
-        this.failing = false
-        this.logger.info('trace export recovered', { endpoint: this.endpoint })
-      }
-      done(result)
-    })
-  }
-
-  shutdown(): Promise<void> {
-    return this.inner.shutdown()
-  }
-
-  forceFlush(): Promise<void> {
-    return this.inner.forceFlush?.() ?? Promise.resolve()
-  }
 }
 
 /** `host`/`port` of a URL for span attributes; empty when unparsable. */
@@ -195,34 +122,9 @@ export class Tracing {
     this.shutdownTimeoutMs = Math.min(cfg.traces.timeoutMs, 5000)
     this.enabled = endpoint !== undefined || opts.exporter !== undefined
     if (!this.enabled) return
-    const exporter =
-      opts.exporter ??
-      new ReportingExporter(
-        new OTLPTraceExporter({
-          url: endpoint,
-          headers: cfg.traces.headers,
-          timeoutMillis: cfg.traces.timeoutMs,
-          // The exporter's CompressionAlgorithm enum has exactly these string values.
-          compression: cfg.traces.compression as ExporterConfig['compression'],
-        }),
-        opts.logger,
-        safeEndpoint(endpoint!),
-      )
-    const b = cfg.traces.batch
-    this.provider = new BasicTracerProvider({
-      resource: defaultResource().merge(
-        resourceFromAttributes({ ...cfg.resourceAttributes, 'service.name': cfg.serviceName, 'service.version': opts.serviceVersion }),
-      ),
-      sampler: buildSampler(cfg.traces.sampler, cfg.traces.samplerRatio),
-      spanProcessors: [
-        new BatchSpanProcessor(exporter, {
-          scheduledDelayMillis: b.scheduledDelayMs,
-          exportTimeoutMillis: b.exportTimeoutMs,
-          maxQueueSize: b.maxQueueSize,
-          maxExportBatchSize: b.maxExportBatchSize,
-        }),
-      ],
-    })
+    // The trace SDK and the OTLP exporter are loaded only when tracing is on.
+    const { createTracerProvider } = require('./tracing-sdk.ts') as typeof import('./tracing-sdk.ts')
+    this.provider = createTracerProvider(cfg, opts)
     this.tracer = this.provider.getTracer('matric-realtime', opts.serviceVersion)
     this.scopes = new AsyncLocalStorage<Scope>()
   }
