@@ -114,7 +114,8 @@ export class Worker {
       const done = this.d.jobs.complete(job.id, new Date().toISOString(), duration)
       if (!done) return
       this.d.service.emit('JobCompleted', done, { duration_ms: duration })
-      if (result.noteChanged) this.d.noteEvents.updated(note.id)
+      // SPEC §4: a job that completes with a note changes the note's state, so a NoteUpdated follows.
+      this.d.noteEvents.updated(note.id)
       for (const other of result.otherNotesChanged ?? []) this.d.noteEvents.updated(other)
       for (const next of result.followUps ?? []) this.d.service.enqueueOnce(job.memory, next, note.id)
     } catch (err) {

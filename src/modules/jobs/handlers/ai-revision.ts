@@ -82,7 +82,7 @@ export const aiRevision: JobHandler = async ({ note, notes, config, progress, si
   notes.clearEmbedding(note.id)
   progress(100, 'revision stored')
   // New content: its embedding and links are recomputed.
-  return { noteChanged: true, followUps: ['embedding'] }
+  return { followUps: ['embedding'] }
 }
 
 function shortCause(e: FetchError): string {

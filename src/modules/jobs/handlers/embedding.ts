@@ -8,5 +8,5 @@ export const embedding: JobHandler = async ({ note, notes, progress }) => {
   progress(70, 'vector computed')
   notes.setEmbedding(note.id, vector)
   progress(100, 'embedding stored')
-  return { noteChanged: false, followUps: ['linking'] }
+  return { followUps: ['linking'] }
 }

@@ -13,5 +13,5 @@ export const linking: JobHandler = async ({ note, notes, config, progress }) => 
   progress(80, `${matches.length} similar note(s) found`)
   const changed = notes.replaceLinks(note.id, matches)
   progress(100, 'links stored')
-  return { noteChanged: true, otherNotesChanged: changed }
+  return { otherNotesChanged: changed }
 }

@@ -5,15 +5,15 @@ import type { JobHandler } from './types.ts'
 export const titleGeneration: JobHandler = async ({ note, notes, progress }) => {
   if (note.title) {
     progress(100, 'note already has a title')
-    return { noteChanged: false }
+    return {}
   }
   progress(30, 'reading content')
   const title = extractTitle(note.content)
   if (!title) {
     progress(100, 'no title could be derived')
-    return { noteChanged: false }
+    return {}
   }
   notes.update(note.id, { title }, new Date().toISOString())
   progress(100, 'title set')
-  return { noteChanged: true }
+  return {}
 }

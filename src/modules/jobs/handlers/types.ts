@@ -14,8 +14,6 @@ export interface HandlerContext {
 }
 
 export interface HandlerResult {
-  /** The job's note changed: a NoteUpdated follows JobCompleted. */
-  noteChanged: boolean
   /** Other notes whose state changed (linking partners). */
   otherNotesChanged?: string[]
   /** Jobs to queue for the same note after this one completes. */
