@@ -90,7 +90,13 @@ export class EventLog {
   prune(now = Date.now()): number {
     this.appendsSincePrune = 0
     const cutoff = now - this.retention.hours * 3600_000
-    const r1 = this.db.query('DELETE FROM events WHERE created_ms < ?').run(cutoff)
+    // seq order is creation order: the first row young enough bounds the old ones (no index on created_ms).
+    const r1 = this.db
+      .query(
+        `DELETE FROM events WHERE seq < COALESCE((SELECT seq FROM events WHERE created_ms >= ? ORDER BY seq LIMIT 1),
+                                                  (SELECT MAX(seq) + 1 FROM events))`,
+      )
+      .run(cutoff)
     const r2 = this.db
       .query('DELETE FROM events WHERE seq <= (SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?)')
       .run(this.retention.count)

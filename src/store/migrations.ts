@@ -156,4 +156,10 @@ export const MIGRATIONS: Migration[] = [
   CREATE INDEX stream_tokens_expires ON stream_tokens(expires_at);
   `,
   },
+  {
+    // Retention by age walks the log in seq order (creation order), so the created_ms index only cost
+    // every append and every prune a b-tree update.
+    id: '030_events_drop_created_index',
+    sql: `DROP INDEX IF EXISTS events_created;`,
+  },
 ]

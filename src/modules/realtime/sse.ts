@@ -51,12 +51,6 @@ export interface OpenStream {
 
 type CloseReason = 'client' | 'revoked' | 'shutdown' | 'error'
 
-interface Pending {
-  bytes: Uint8Array
-  /** performance.now() at the event's creation; NaN for frames that are not live events. */
-  t0: number
-}
-
 /**
  * One SSE stream. States: `replay` (catching up from the durable log, paced by the client's reads),
  * `live` (fed by the bus through a bounded queue), `closed`.
@@ -65,7 +59,7 @@ class SseStream {
   state: 'replay' | 'live' | 'closed'
   readonly body: ReadableStream<Uint8Array>
   private ctrl!: ReadableStreamDefaultController<Uint8Array>
-  private queue: (Pending | undefined)[] = []
+  private queue: (Uint8Array | undefined)[] = []
   private head = 0
   /** Live events dropped since the queue overflowed; reported in `events.lagged` once the queue drains. */
   private dropped = 0
@@ -111,10 +105,13 @@ class SseStream {
     return this.queue.length - this.head
   }
 
-  /** The bus delivered an event this stream's filter accepts; `bytes` is the frame shared by every stream. */
-  onLive(e: PublishedEvent, bytes: () => Uint8Array): void {
-    if (this.state === 'live') this.pushLive(bytes(), e.t0)
-    else if (this.state === 'replay' && e.seq === 0) {
+  /**
+   * The bus delivered an event this stream's filter accepts; `bytes` is the frame shared by every stream.
+   * True when the frame was written or queued for this client.
+   */
+  onLive(e: PublishedEvent, bytes: () => Uint8Array): boolean {
+    if (this.state === 'live') return this.pushLive(bytes())
+    if (this.state === 'replay' && e.seq === 0) {
       // Logged events are picked up by the replay itself (see pull); only unlogged ones need holding.
       if (this.unlogged.length < this.hub.config.queueLimit) this.unlogged.push(e)
       else {
@@ -122,29 +119,28 @@ class SseStream {
         this.hub.metrics.sseEventsLagged(1)
       }
     }
+    return false
   }
 
-  private pushLive(bytes: Uint8Array, t0: number): void {
+  private pushLive(bytes: Uint8Array): boolean {
     // Once lagging, drop until the client has drained the queue, so the gap is one contiguous run
     // that `events.lagged` marks exactly where it happened.
     if (this.dropped > 0) return this.drop()
-    if (this.queued === 0 && (this.ctrl.desiredSize ?? 0) > 0) {
-      this.write(bytes, t0)
-      return
-    }
+    if (this.queued === 0 && (this.ctrl.desiredSize ?? 0) > 0) return this.write(bytes)
     if (this.queued < this.hub.config.queueLimit) {
-      this.queue.push({ bytes, t0 })
-      return
+      this.queue.push(bytes)
+      return true
     }
-    this.drop()
+    return this.drop()
   }
 
-  private drop(): void {
+  private drop(): false {
     this.dropped++
     this.hub.metrics.sseEventsLagged(1)
+    return false
   }
 
-  private write(bytes: Uint8Array, t0: number): boolean {
+  private write(bytes: Uint8Array): boolean {
     try {
       this.ctrl.enqueue(bytes)
     } catch {
@@ -152,12 +148,11 @@ class SseStream {
       this.close('client')
       return false
     }
-    if (!Number.isNaN(t0)) this.hub.metrics.eventLatency('sse', performance.now() - t0)
     return true
   }
 
   keepalive(): void {
-    if (this.state !== 'closed' && this.queued === 0 && this.dropped === 0 && (this.ctrl.desiredSize ?? 0) > 0) this.write(KEEPALIVE_BYTES, NaN)
+    if (this.state !== 'closed' && this.queued === 0 && this.dropped === 0 && (this.ctrl.desiredSize ?? 0) > 0) this.write(KEEPALIVE_BYTES)
   }
 
   /** The client read: move queued frames on, or replay the next page of the log. */
@@ -168,9 +163,9 @@ class SseStream {
 
   private pump(): void {
     while (this.queued > 0 && (this.ctrl.desiredSize ?? 0) > 0) {
-      const p = this.queue[this.head]!
+      const bytes = this.queue[this.head]!
       this.queue[this.head++] = undefined
-      if (!this.write(p.bytes, p.t0)) return
+      if (!this.write(bytes)) return
     }
     if (this.queued === 0) {
       this.queue = []
@@ -179,7 +174,7 @@ class SseStream {
         // Caught up: say how much was lost; the client may resume from its last id to recover it.
         const n = this.dropped
         this.dropped = 0
-        this.write(encoder.encode(laggedFrame(n)), NaN)
+        this.write(encoder.encode(laggedFrame(n)))
       }
     } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head)
@@ -203,7 +198,7 @@ class SseStream {
         for (const row of rows) {
           this.cursor = row.seq
           if (!matches(this.filter, rowFacts(row, this.needTags))) continue
-          if (!this.write(encoder.encode(eventFrame(row.event_id, row.event_type, row.envelope)), NaN)) return
+          if (!this.write(encoder.encode(eventFrame(row.event_id, row.event_type, row.envelope)))) return
           this.lastId = row.event_id
           wrote++
         }
@@ -222,7 +217,7 @@ class SseStream {
   private checkOvertaken(): void {
     const oldest = this.hub.log.oldest()
     if (!oldest || oldest.seq <= this.cursor + 1) return
-    this.write(encoder.encode(resyncFrame('replay_overtaken', this.lastId ?? '')), NaN)
+    this.write(encoder.encode(resyncFrame('replay_overtaken', this.lastId ?? '')))
     this.cursor = oldest.seq - 1
   }
 
@@ -230,10 +225,10 @@ class SseStream {
     this.state = 'live'
     const held = this.unlogged
     this.unlogged = []
-    for (const e of held) this.pushLive(encoder.encode(eventFrame(e.envelope.event_id, e.eventType, e.json)), e.t0)
+    for (const e of held) this.pushLive(encoder.encode(eventFrame(e.envelope.event_id, e.eventType, e.json)))
     if (this.unloggedDropped > 0) {
       // Unlogged events cannot be replayed later: say how many were lost, right where they would have been.
-      this.pushLive(encoder.encode(laggedFrame(this.unloggedDropped)), NaN)
+      this.pushLive(encoder.encode(laggedFrame(this.unloggedDropped)))
       this.unloggedDropped = 0
     }
   }
@@ -324,15 +319,18 @@ export class SseHub {
     const facts: EventFacts = { memory: e.memory, eventType: e.eventType, entityId: e.envelope.entity_id, tags: e.tags }
     let bytes: Uint8Array | undefined
     const frameBytes = () => (bytes ??= encoder.encode(eventFrame(e.envelope.event_id, e.eventType, e.json)))
+    let taken = false
     for (const s of set) {
       if (!matches(s.filter, facts)) continue
       try {
-        s.onLive(e, frameBytes)
+        if (s.onLive(e, frameBytes)) taken = true
       } catch (err) {
         this.logger.error('SSE stream failed to take an event', { err, event_id: e.envelope.event_id })
         s.close('error')
       }
     }
+    // Once per event, like the WebSocket transport (frames a slow client queues are not timed again).
+    if (taken) this.metrics.eventLatency('sse', performance.now() - e.t0)
   }
 
   /** A revoked token cuts the streams opened with it (expiry does not: see docs/sse.md). */
