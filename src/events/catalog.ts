@@ -1,4 +1,5 @@
 import { t, type Static, type TSchema } from 'elysia'
+import { JsonInt } from '../http/schemas.ts'
 
 /**
  * The event catalog (SPEC §4): one TypeBox schema per payload, the single source of truth for
@@ -13,9 +14,9 @@ const tags = t.Array(t.String({ minLength: 1, maxLength: 128 }), { maxItems: 100
 export const QueueStatusPayload = t.Object(
   {
     type: t.Literal('QueueStatus'),
-    total_jobs: t.Integer({ minimum: 0 }),
-    running: t.Integer({ minimum: 0 }),
-    pending: t.Integer({ minimum: 0 }),
+    total_jobs: JsonInt({ minimum: 0 }),
+    running: JsonInt({ minimum: 0 }),
+    pending: JsonInt({ minimum: 0 }),
   },
   { additionalProperties: false },
 )
@@ -33,8 +34,8 @@ export const JobProgressPayload = t.Object(
     job_id: id,
     job_type: jobType,
     note_id: noteId,
-    progress: t.Integer({ minimum: 0, maximum: 100 }),
-    progress_percent: t.Integer({ minimum: 0, maximum: 100 }),
+    progress: JsonInt({ minimum: 0, maximum: 100 }),
+    progress_percent: JsonInt({ minimum: 0, maximum: 100 }),
     message: t.Optional(t.String({ maxLength: 1000 })),
   },
   { additionalProperties: false },
@@ -45,7 +46,7 @@ export const JobCompletedPayload = t.Object(
     job_id: id,
     job_type: jobType,
     note_id: noteId,
-    duration_ms: t.Optional(t.Integer({ minimum: 0 })),
+    duration_ms: t.Optional(JsonInt({ minimum: 0 })),
   },
   { additionalProperties: false },
 )

@@ -1,4 +1,13 @@
+import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
+
+/**
+ * An integer in a JSON body, response or event. Elysia's `t.Integer` also accepts numeric strings through a
+ * transform, and one transform anywhere in a schema makes Elysia decode every request (or encode every
+ * response) dynamically on top of the compiled check. JSON carries real numbers; query parameters, which
+ * arrive as strings, keep `t.Integer`.
+ */
+export const JsonInt = Type.Integer
 
 /** The error body of every 4xx/5xx response. */
 export const ErrorBody = t.Object(

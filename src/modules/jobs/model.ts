@@ -1,4 +1,5 @@
 import { t, type Static } from 'elysia'
+import { JsonInt } from '../../http/schemas.ts'
 
 export const JobTypeName = t.Union(
   [t.Literal('title_generation'), t.Literal('embedding'), t.Literal('linking'), t.Literal('ai_revision')],
@@ -20,16 +21,16 @@ export const Job = t.Object(
     note_id: t.Union([t.String({ format: 'uuid' }), t.Null()]),
     job_type: JobTypeName,
     status: JobStatus,
-    priority: t.Integer(),
-    progress_percent: t.Integer({ minimum: 0, maximum: 100 }),
+    priority: JsonInt(),
+    progress_percent: JsonInt({ minimum: 0, maximum: 100 }),
     progress_message: t.Union([t.String(), t.Null()]),
-    retry_count: t.Integer({ minimum: 0 }),
-    max_retries: t.Integer({ minimum: 0 }),
+    retry_count: JsonInt({ minimum: 0 }),
+    max_retries: JsonInt({ minimum: 0 }),
     error: t.Union([t.String(), t.Null()]),
     created_at: t.String({ format: 'date-time' }),
     started_at: t.Union([t.String({ format: 'date-time' }), t.Null()]),
     completed_at: t.Union([t.String({ format: 'date-time' }), t.Null()]),
-    duration_ms: t.Union([t.Integer(), t.Null()]),
+    duration_ms: t.Union([JsonInt(), t.Null()]),
   },
   {
     // explicit for a stable OpenAPI document (see notes/model.ts)
@@ -61,7 +62,7 @@ export const CreateJob = t.Object(
   {
     job_type: JobTypeName,
     note_id: t.Optional(t.String({ format: 'uuid' })),
-    priority: t.Optional(t.Integer({ minimum: -100, maximum: 100, description: 'Higher runs first; default depends on the job type' })),
+    priority: t.Optional(JsonInt({ minimum: -100, maximum: 100, description: 'Higher runs first; default depends on the job type' })),
   },
   { additionalProperties: false, examples: [{ job_type: 'ai_revision', note_id: '0193a0c4-2f1e-7b7d-8f3c-1a2b3c4d5e6f' }] },
 )
@@ -69,11 +70,11 @@ export type CreateJob = Static<typeof CreateJob>
 
 export const JobStats = t.Object(
   {
-    total_jobs: t.Integer({ description: 'pending + running (same semantics as QueueStatus)' }),
-    running: t.Integer(),
-    pending: t.Integer(),
-    completed: t.Integer(),
-    failed: t.Integer(),
+    total_jobs: JsonInt({ description: 'pending + running (same semantics as QueueStatus)' }),
+    running: JsonInt(),
+    pending: JsonInt(),
+    completed: JsonInt(),
+    failed: JsonInt(),
   },
   { additionalProperties: false, examples: [{ total_jobs: 3, running: 1, pending: 2, completed: 40, failed: 1 }] },
 )

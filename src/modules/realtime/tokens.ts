@@ -1,5 +1,6 @@
 import type { Database } from 'bun:sqlite'
 import { Elysia, t } from 'elysia'
+import { JsonInt } from '../../http/schemas.ts'
 import { decodeJwt } from 'jose'
 import { hasScope } from '../../auth/principal.ts'
 import { signToken } from '../../auth/sign.ts'
@@ -11,7 +12,7 @@ import { ErrorBody } from '../../http/schemas.ts'
 export const MintStreamToken = t.Object(
   {
     ttl_s: t.Optional(
-      t.Integer({ minimum: 1, description: 'Lifetime in seconds; capped at the server maximum (MATRIC_STREAM_TOKEN_TTL_S, default 300)' }),
+      JsonInt({ minimum: 1, description: 'Lifetime in seconds; capped at the server maximum (MATRIC_STREAM_TOKEN_TTL_S, default 300)' }),
     ),
   },
   { additionalProperties: false, examples: [{ ttl_s: 120 }] },

@@ -1,4 +1,5 @@
 import { t, type Static } from 'elysia'
+import { JsonInt } from '../../http/schemas.ts'
 
 // Response schemas state additionalProperties explicitly (Elysia would otherwise add it in place on first use,
 // changing the OpenAPI document); request schemas refuse unknown properties.
@@ -16,7 +17,7 @@ const eventNames = t.Array(t.String({ minLength: 1, maxLength: 64 }), {
     '(everything except `queue.status` and `job.progress`, which must be named or selected by prefix).',
 })
 const url = t.String({ minLength: 1, maxLength: 2048, description: 'http(s) URL without credentials; private targets are refused unless MATRIC_WEBHOOK_ALLOW_PRIVATE=true' })
-const maxRetries = t.Integer({ minimum: 0, maximum: 10, description: 'Retries after the first attempt (default 3)' })
+const maxRetries = JsonInt({ minimum: 0, maximum: 10, description: 'Retries after the first attempt (default 3)' })
 const description = t.String({ maxLength: 500 })
 
 const webhookFields = {
@@ -25,10 +26,10 @@ const webhookFields = {
   events: t.Array(t.String()),
   description: t.Union([t.String(), t.Null()]),
   memory: t.String(),
-  max_retries: t.Integer({ minimum: 0, maximum: 10 }),
+  max_retries: JsonInt({ minimum: 0, maximum: 10 }),
   is_active: t.Boolean(),
   disabled_reason: t.Union([t.String(), t.Null()], { description: 'Why the webhook was disabled (null while active)' }),
-  consecutive_failures: t.Integer({ minimum: 0, description: 'Failed deliveries since the last success; disabled at MATRIC_WEBHOOK_DISABLE_AFTER' }),
+  consecutive_failures: JsonInt({ minimum: 0, description: 'Failed deliveries since the last success; disabled at MATRIC_WEBHOOK_DISABLE_AFTER' }),
   created_at: t.String({ format: 'date-time' }),
   updated_at: t.String({ format: 'date-time' }),
 }
@@ -116,10 +117,10 @@ export const DeliveryAttempt = t.Object(
     delivery_id: t.String({ format: 'uuid', description: 'Stable across retries; sent as x-matric-delivery and webhook-id' }),
     event_id: t.String(),
     event_type: t.String({ description: 'dotted event type' }),
-    attempt: t.Integer({ minimum: 1 }),
-    status_code: t.Optional(t.Integer({ description: 'HTTP status, absent when the receiver did not answer' })),
+    attempt: JsonInt({ minimum: 1 }),
+    status_code: t.Optional(JsonInt({ description: 'HTTP status, absent when the receiver did not answer' })),
     error: t.Optional(t.String({ description: 'Why the attempt failed (absent on success)' })),
-    duration_ms: t.Integer({ minimum: 0 }),
+    duration_ms: JsonInt({ minimum: 0 }),
     response_excerpt: t.String({ description: 'First bytes of the response body (at most 4 KiB)' }),
     created_at: t.String({ format: 'date-time' }),
     success: t.Boolean(),
@@ -159,9 +160,9 @@ export const Delivery = t.Object(
     event_id: t.String(),
     event_type: t.String(),
     status: DeliveryStatus,
-    attempts: t.Integer({ minimum: 0 }),
+    attempts: JsonInt({ minimum: 0 }),
     next_attempt_at: t.Union([t.String({ format: 'date-time' }), t.Null()], { description: 'When the next attempt is due (null once finished)' }),
-    last_status_code: t.Union([t.Integer(), t.Null()]),
+    last_status_code: t.Union([JsonInt(), t.Null()]),
     last_error: t.Union([t.String(), t.Null()]),
     created_at: t.String({ format: 'date-time' }),
     updated_at: t.String({ format: 'date-time' }),
