@@ -23,7 +23,6 @@ export interface Retention {
  */
 export class EventLog {
   private insert: Statement
-  private bySeqAfter: Statement
   private seqOfId: Statement
   private byMemoryAfter: Statement | undefined
   private appendsSincePrune = 0
@@ -36,7 +35,6 @@ export class EventLog {
     this.insert = db.query(
       'INSERT INTO events (event_id, memory, event_type, entity_id, tags, envelope, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq',
     )
-    this.bySeqAfter = db.query('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?')
     this.seqOfId = db.query('SELECT seq FROM events WHERE event_id = ?')
     this.appendTx = db.transaction((rows: readonly Omit<EventRow, 'seq'>[]): number[] => {
       const seqs = rows.map((e) => (this.insert.get(e.event_id, e.memory, e.event_type, e.entity_id, e.tags, e.envelope, e.created_ms) as { seq: number }).seq)
@@ -51,11 +49,10 @@ export class EventLog {
     return this.appendTx(rows)
   }
 
+  /** One event in its own transaction (what a commit per event costs: bench/micro.ts). */
   append(e: Omit<EventRow, 'seq'>): number {
     return this.appendTx([e])[0]!
   }
-
-
 
   /** seq of a logged event id, or null when unknown or pruned. */
   seqOf(eventId: string): number | null {
@@ -63,10 +60,6 @@ export class EventLog {
     return r ? r.seq : null
   }
 
-  /** Events with seq greater than `afterSeq`, oldest first (all memories; callers filter). */
-  after(afterSeq: number, limit = 1000): EventRow[] {
-    return this.bySeqAfter.all(afterSeq, limit) as EventRow[]
-  }
 
   /**
    * Events of one memory with seq greater than `afterSeq`, oldest first (SSE replay pages; uses the
@@ -82,10 +75,6 @@ export class EventLog {
     return this.db.query('SELECT seq, created_ms FROM events ORDER BY seq LIMIT 1').get() as { seq: number; created_ms: number } | null
   }
 
-  lastSeq(): number {
-    const r = this.db.query('SELECT MAX(seq) AS s FROM events').get() as { s: number | null }
-    return r.s ?? 0
-  }
 
   prune(now = Date.now()): number {
     this.appendsSincePrune = 0

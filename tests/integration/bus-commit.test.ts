@@ -17,6 +17,6 @@ test('a 2xx for a request that emitted events means its events are already in th
   const note = await s.request('/api/v1/notes', { token, body: { content: 'durable note' } })
   expect(note.status).toBe(201)
   const { id } = (await note.json()) as { id: string }
-  const logged = s.ctx.eventLog.after(0, 1000).filter((r) => r.entity_id === id)
+  const logged = s.ctx.eventLog.afterInMemory('default', 0, 1000).filter((r) => r.entity_id === id)
   expect(logged.map((r) => r.event_type)).toContain('note.created')
 })
