@@ -25,9 +25,9 @@ import { WebhookStore } from './store.ts'
 const errors = { 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 404: 'ErrorBody', 422: 'ErrorBody' } as const
 
 /**
- * Elysia rewrites route schemas in place when it compiles a route (e.g. adds `additionalProperties:
- * false` to response objects), so module-level schema objects shared by several apps in one process
- * would change the OpenAPI document of the next app. Each controller gets its own copies.
+ * Elysia rewrites schemas in place: `.model()` stamps a `$id` on each registered schema (which would then
+ * also appear where that schema is nested, e.g. Webhook inside WebhookList) and compiling a route adds
+ * `additionalProperties: false` to responses. Each controller registers its own copies.
  */
 const fresh = <T extends TSchema>(schema: T): T => CloneType(schema)
 
