@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox'
+import { CloneType, Type, type TSchema } from '@sinclair/typebox'
 import { t } from 'elysia'
 
 /**
@@ -19,3 +19,12 @@ export const ErrorBody = t.Object(
   // explicit for a stable OpenAPI document (see notes/model.ts)
   { additionalProperties: false, examples: [{ error: 'forbidden', message: "token lacks the 'write' scope" }] },
 )
+
+/**
+ * Copies of schemas for `.model()`. Elysia rewrites schemas in place: `.model()` stamps a `$id` on each
+ * registered schema (which would then also appear where it is nested, e.g. Note inside NoteList, and in the
+ * next app built in the same process) and compiling a route adds `additionalProperties: false` to responses.
+ */
+export function ownModels<T extends Record<string, TSchema>>(models: T): T {
+  return Object.fromEntries(Object.entries(models).map(([name, schema]) => [name, CloneType(schema)])) as T
+}

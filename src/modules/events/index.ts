@@ -4,7 +4,7 @@ import { EventPayload, type Payload } from '../../events/catalog.ts'
 import type { EventDraft } from '../../events/bus.ts'
 import { selectMemory } from '../../auth/principal.ts'
 import { jsonBody } from '../../http/body.ts'
-import { ErrorBody } from '../../http/schemas.ts'
+import { ErrorBody, ownModels } from '../../http/schemas.ts'
 
 export const PublishEvent = t.Object(
   {
@@ -33,7 +33,7 @@ function entityOf(ctx: AppContext, memory: string, p: Payload): Pick<EventDraft,
 export function eventsController(ctx: AppContext) {
   return new Elysia({ prefix: '/api/v1/events', tags: ['events'] })
     .use(ctx.authPlugin)
-    .model({ PublishEvent, Published, ErrorBody })
+    .model(ownModels({ PublishEvent, Published, ErrorBody }))
     .post(
       '',
       ({ body, set, principal, memory: requestMemory }) => {

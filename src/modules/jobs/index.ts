@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context.ts'
 import { jsonBody } from '../../http/body.ts'
-import { ErrorBody } from '../../http/schemas.ts'
+import { ErrorBody, ownModels } from '../../http/schemas.ts'
 import { CreateJob, Job, JobList, JobParams, JobStats, ListJobsQuery } from './model.ts'
 
 const errors = { 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 404: 'ErrorBody', 422: 'ErrorBody' } as const
@@ -11,7 +11,7 @@ export function jobsController(ctx: AppContext) {
   const svc = ctx.jobService
   return new Elysia({ prefix: '/api/v1/jobs', tags: ['jobs'] })
     .use(ctx.authPlugin)
-    .model({ Job, JobList, JobStats, CreateJob, ErrorBody })
+    .model(ownModels({ Job, JobList, JobStats, CreateJob, ErrorBody }))
     .post(
       '',
       ({ body, set, principal, memory }) => {

@@ -2,7 +2,7 @@ import { Elysia, t } from 'elysia'
 import type { Authenticated } from '../../auth/plugin.ts'
 import type { AppContext } from '../../context.ts'
 import { jsonBody } from '../../http/body.ts'
-import { ErrorBody } from '../../http/schemas.ts'
+import { ErrorBody, ownModels } from '../../http/schemas.ts'
 import { CreateNote, ListNotesQuery, Note, NoteList, NoteParams, PatchNote, PutTags } from './model.ts'
 import type { Caller } from './service.ts'
 
@@ -17,7 +17,7 @@ export function notesController(ctx: AppContext) {
   const svc = ctx.noteService
   return new Elysia({ prefix: '/api/v1/notes', tags: ['notes'] })
     .use(ctx.authPlugin)
-    .model({ Note, NoteList, CreateNote, PatchNote, PutTags, ErrorBody })
+    .model(ownModels({ Note, NoteList, CreateNote, PatchNote, PutTags, ErrorBody }))
     .post('', ({ body, set, principal, memory }) => ((set.status = 201), svc.create(callerOf({ principal, memory }), body)), {
       auth: 'write',
       ...jsonBody(ctx.config.maxBodyBytes, CreateNote),

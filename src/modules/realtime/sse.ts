@@ -5,7 +5,7 @@ import type { AppContext } from '../../context.ts'
 import type { EventBus, PublishedEvent } from '../../events/bus.ts'
 import type { EventLog } from '../../events/log.ts'
 import { ApiError, forbidden } from '../../http/errors.ts'
-import { ErrorBody } from '../../http/schemas.ts'
+import { ErrorBody, ownModels } from '../../http/schemas.ts'
 import type { Logger } from '../../telemetry/log.ts'
 import type { Metrics } from '../../telemetry/metrics.ts'
 import type { Revocations } from '../../auth/revocations.ts'
@@ -495,7 +495,7 @@ export function sseController(ctx: AppContext) {
 
   const streams = new Elysia({ prefix: '/api/v1/events', tags: ['events'] })
     .use(ctx.authPlugin)
-    .model({ ErrorBody })
+    .model(ownModels({ ErrorBody }))
     .get('', handler, route('Stream events (Server-Sent Events)'))
     .get('/stream', handler, route('Stream events (alias of GET /api/v1/events)'))
   // Siblings, not nested: a nested instance would inherit the `/api/v1/events` prefix.

@@ -7,7 +7,7 @@ import { signToken } from '../../auth/sign.ts'
 import type { AppContext } from '../../context.ts'
 import { jsonBody } from '../../http/body.ts'
 import { forbidden, notFound } from '../../http/errors.ts'
-import { ErrorBody } from '../../http/schemas.ts'
+import { ErrorBody, ownModels } from '../../http/schemas.ts'
 
 export const MintStreamToken = t.Object(
   {
@@ -81,7 +81,7 @@ export function streamTokensController(ctx: AppContext, openTokenIds: () => read
 
   return new Elysia({ name: 'matric-stream-tokens', prefix: '/api/v1/events/tokens', tags: ['events'] })
     .use(ctx.authPlugin)
-    .model({ MintStreamToken, StreamToken, ErrorBody })
+    .model(ownModels({ MintStreamToken, StreamToken, ErrorBody }))
     .post(
       '',
       async ({ body, set, principal }) => {

@@ -1,8 +1,8 @@
-import { CloneType, type TSchema } from '@sinclair/typebox'
+import { CloneType } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
 import type { AppContext } from '../../context.ts'
 import { jsonBody } from '../../http/body.ts'
-import { ErrorBody } from '../../http/schemas.ts'
+import { ErrorBody, ownModels } from '../../http/schemas.ts'
 import {
   CreateWebhook,
   DeliveriesQuery,
@@ -24,12 +24,6 @@ import { WebhookStore } from './store.ts'
 
 const errors = { 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 404: 'ErrorBody', 422: 'ErrorBody' } as const
 
-/**
- * Elysia rewrites schemas in place: `.model()` stamps a `$id` on each registered schema (which would then
- * also appear where that schema is nested, e.g. Webhook inside WebhookList) and compiling a route adds
- * `additionalProperties: false` to responses. Each controller registers its own copies.
- */
-const fresh = <T extends TSchema>(schema: T): T => CloneType(schema)
 
 /**
  * REST: /api/v1/webhooks (SPEC §7, admin scope). Creating the controller also starts the delivery
@@ -43,19 +37,19 @@ export function webhooksController(ctx: AppContext) {
   outbox.start()
   ctx.onClose(() => outbox.stop())
 
-  const models = {
-    Webhook: fresh(Webhook),
-    WebhookWithSecret: fresh(WebhookWithSecret),
-    WebhookList: fresh(WebhookList),
-    CreateWebhook: fresh(CreateWebhook),
-    PatchWebhook: fresh(PatchWebhook),
-    RotatedSecret: fresh(RotatedSecret),
-    DeliveryAttempt: fresh(DeliveryAttempt),
-    DeliveryAttemptList: fresh(DeliveryAttemptList),
-    Delivery: fresh(Delivery),
-    ErrorBody: fresh(ErrorBody),
-  }
-  const params = fresh(WebhookParams)
+  const models = ownModels({
+    Webhook,
+    WebhookWithSecret,
+    WebhookList,
+    CreateWebhook,
+    PatchWebhook,
+    RotatedSecret,
+    DeliveryAttempt,
+    DeliveryAttemptList,
+    Delivery,
+    ErrorBody,
+  })
+  const params = CloneType(WebhookParams) // rewritten in place when routes compile, like models (see ownModels)
 
   return new Elysia({ prefix: '/api/v1/webhooks', tags: ['webhooks'] })
     .use(ctx.authPlugin)
@@ -83,7 +77,7 @@ export function webhooksController(ctx: AppContext) {
     )
     .get('', ({ principal, memory }) => svc.list(principal, memory), {
       auth: 'admin',
-      query: fresh(MemoryQuery),
+      query: MemoryQuery,
       response: { 200: 'WebhookList', ...errors },
       detail: { summary: 'List the webhooks of the request memory' },
     })
@@ -120,7 +114,7 @@ export function webhooksController(ctx: AppContext) {
     .get('/:id/deliveries', ({ params, query, principal }) => svc.attempts(principal, params.id, query.limit ?? 50), {
       auth: 'admin',
       params,
-      query: fresh(DeliveriesQuery),
+      query: DeliveriesQuery,
       response: { 200: 'DeliveryAttemptList', ...errors },
       detail: { summary: 'Attempt log of a webhook, newest first' },
     })
@@ -150,7 +144,7 @@ export function webhooksController(ctx: AppContext) {
       },
       {
         auth: 'admin',
-        params: fresh(DeliveryParams),
+        params: DeliveryParams,
         response: { 202: 'Delivery', ...errors, 409: 'ErrorBody' },
         detail: {
           summary: 'Retry a delivery now',
