@@ -4,7 +4,7 @@ import { decodeJwt } from 'jose'
 import { signToken } from '../../src/auth/sign.ts'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { waitFor } from '../helpers/wait.ts'
-import { SseClient } from './sse-client.ts'
+import { SseClient } from '../helpers/sse-client.ts'
 
 let s: TestServer
 let admin: string

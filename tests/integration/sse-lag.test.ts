@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { PublishedEvent } from '../../src/events/bus.ts'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { waitFor } from '../helpers/wait.ts'
-import { dataOf, SseClient } from './sse-client.ts'
+import { dataOf, SseClient } from '../helpers/sse-client.ts'
 
 let s: TestServer
 let token: string

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { REPLAY_PAGE } from '../../src/modules/realtime/sse.ts'
 import { startServer, type TestServer } from '../helpers/server.ts'
-import { dataOf, SseClient, type SseFrame } from './sse-client.ts'
+import { dataOf, SseClient, type SseFrame } from '../helpers/sse-client.ts'
 
 let s: TestServer
 let admin: string

@@ -2,7 +2,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { waitFor } from '../helpers/wait.ts'
-import { dataOf, SseClient, type SseFrame } from './sse-client.ts'
+import { dataOf, SseClient, type SseFrame } from '../helpers/sse-client.ts'
 
 let s: TestServer
 let admin: string

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { waitFor, within } from '../helpers/wait.ts'
 import { WsClient } from '../helpers/ws-client.ts'
-import { parseExposition, sampleValue, SPEC_FAMILIES, type Family } from './telemetry-exposition.ts'
+import { parseExposition, sampleValue, SPEC_FAMILIES, type Family } from '../helpers/prometheus-exposition.ts'
 
 let s: TestServer
 let admin: string

@@ -7,7 +7,7 @@ import { dbCheck } from '../../src/modules/system/index.ts'
 import { responseStatus, pathOf } from '../../src/telemetry/http.ts'
 import { createLogger } from '../../src/telemetry/log.ts'
 import { LATENCY_BUCKETS_MS, Metrics } from '../../src/telemetry/metrics.ts'
-import { ExpositionError, parseExposition, sampleValue, SPEC_FAMILIES } from '../integration/telemetry-exposition.ts'
+import { ExpositionError, parseExposition, sampleValue, SPEC_FAMILIES } from '../helpers/prometheus-exposition.ts'
 
 const metrics: Metrics[] = []
 const fresh = () => {

@@ -3,7 +3,7 @@
  * frames as they arrive (the WHATWG field grammar: `field: value`, comments start with `:`, a blank line
  * ends a frame). Reading can be held back to simulate a client that stops reading.
  */
-import { within } from '../helpers/wait.ts'
+import { within } from './wait.ts'
 
 export interface SseFrame {
   id?: string
