@@ -6,9 +6,10 @@
  *   bun bench/loadgen.ts '<Spec JSON>'
  */
 import { signToken } from '../src/auth/sign.ts'
-import { CpuMeter, loadAverage, RssSampler, rssMb } from './lib/proc.ts'
-import { burst, health, metrics, metricSum, paced, publisher, settle, until, type PublishStats } from './lib/drive.ts'
+import { burst, health, metrics, metricSum, paced, publisher, settle, until, type PublishOne, type PublishStats } from './lib/drive.ts'
+import type { Clients } from './lib/fleet.ts'
 import { parseStamp } from './lib/frame.ts'
+import { CpuMeter, loadAverage, RssSampler, rssMb, type CpuWindow } from './lib/proc.ts'
 import { isFlat, rssTrend } from './lib/soak.ts'
 import { emptyResult, RESULT_PREFIX, type RunResult, type Scenario, type Spec, type Target } from './lib/spec.ts'
 import { sseFleet, type SseClients } from './lib/sse-fleet.ts'
@@ -34,45 +35,83 @@ function finishCommon(r: RunResult, stats: PublishStats): void {
   if (stats.late) r.notes.push(`publisher fell behind its schedule for ${stats.late} events (load generator saturated)`)
 }
 
+/** Opens `want` WebSocket clients and waits for the server to count them; returns how many opened. */
+async function openWs(t: Target, fleet: WsClients, want: number, r: RunResult): Promise<number> {
+  const opened = await fleet.open(want)
+  r.clients = opened
+  if (opened < want) r.notes.push(`only ${opened}/${want} clients connected`)
+  await waitConnections(t, 'ws', opened)
+  return opened
+}
+
+/** The uncounted warm-up: WARMUP_EVENTS events until each of the `clients` has them all, then forgotten. */
+async function warmUp(fleet: Clients, publish: PublishOne, window: number, clients: number): Promise<void> {
+  await burst(publish, WARMUP_EVENTS, window, WARMUP_SEQ)
+  await settle(() => fleet.warmupReceived >= WARMUP_EVENTS * clients, () => fleet.warmupReceived, 2000, 30_000)
+  fleet.reset()
+}
+
+/** Waits until the fleet has `expected` measured deliveries, or nothing arrived for 3 s, or `maxMs`. */
+function deliveries(fleet: Clients, expected: number, maxMs: number): Promise<boolean> {
+  return settle(() => fleet.received >= expected, () => fleet.received, 3000, maxMs)
+}
+
+/** What a fleet received of the measured events: each of the `opened` clients must have every one exactly. */
+function deliveryResult(r: RunResult, fleet: Clients, stats: PublishStats, opened: number, t0: number): void {
+  r.events = stats.sent
+  r.delivered = fleet.received
+  r.lossless = r.delivered === r.expected && fleet.complete(stats.sent) === opened && stats.errors === 0
+  r.seconds = (fleet.lastReceiptAt - t0) / 1000
+  r.deliveriesPerS = r.seconds > 0 ? fleet.received / r.seconds : null
+  r.latency = fleet.latency.summary()
+}
+
+/** CPU over the measurement window: the server's, the load generator's and the rest of the machine's. */
+function cpuResult(r: RunResult, w: CpuWindow): void {
+  r.serverCpuPct = w.serverCpuPct
+  r.clientCpuPct = w.clientCpuPct
+  r.otherCpuPct = w.otherCpuPct
+}
+
+/** CPU over the window, and the server's RSS now and at its peak while `rss` sampled. */
+function usageResult(r: RunResult, w: CpuWindow, pid: number, rss: RssSampler): void {
+  cpuResult(r, w)
+  r.serverRssMb = rssMb(pid)
+  r.serverRssPeakMb = rss.peak
+}
+
+/** Waits until the server's job queue has nothing pending or running. */
+function jobsDrained(t: Target, timeoutMs: number): Promise<boolean> {
+  return until(async () => {
+    const st = (await (await fetch(`${t.http}/api/v1/jobs/stats`, { headers: adminHeaders(t) })).json()) as { pending: number; running: number }
+    return st.pending + st.running === 0
+  }, timeoutMs)
+}
+
+/** WebSocket frames the server says it has written, all event types (`matric_ws_events_sent_total`). */
+const wsFramesSent = (metricsText: string): number => metricSum(metricsText, 'matric_ws_events_sent_total') ?? 0
+
 // ---------------------------------------------------------------- WebSocket fan-out (closed loop)
 
 async function wsFanout(spec: Spec, s: Extract<Scenario, { kind: 'ws-fanout' }>, r: RunResult): Promise<void> {
   const t = spec.target
   const rss = new RssSampler(t.pid).start()
   const fleet = wsFleet(spec.client, { url: t.wsUrl, headers: readHeaders(t) })
-  const opened = await fleet.open(s.clients)
-  r.clients = opened
-  if (opened < s.clients) r.notes.push(`only ${opened}/${s.clients} clients connected`)
-  await waitConnections(t, 'ws', opened)
-
-  const warm = newStats()
-  await burst(publisher(t, s.bytes, warm), WARMUP_EVENTS, s.window, WARMUP_SEQ)
-  await settle(() => fleet.warmupReceived >= WARMUP_EVENTS * opened, () => fleet.warmupReceived, 2000, 30_000)
-  fleet.reset()
+  const opened = await openWs(t, fleet, s.clients, r)
+  await warmUp(fleet, publisher(t, s.bytes, newStats()), s.window, opened)
 
   const stats = newStats()
-  const cpu = new CpuMeter(t.pid)
-  cpu.start()
+  const cpu = new CpuMeter(t.pid).start()
   const t0 = performance.now()
   await burst(publisher(t, s.bytes, stats), s.events, s.window)
   const publishS = (performance.now() - t0) / 1000
   r.expected = stats.sent * opened
-  await settle(() => fleet.received >= r.expected, () => fleet.received, 3000, 180_000)
+  await deliveries(fleet, r.expected, 180_000)
   const w = cpu.stop()
   rss.stop()
 
-  r.events = stats.sent
-  r.delivered = fleet.received
-  r.lossless = r.delivered === r.expected && fleet.complete(stats.sent) === opened && stats.errors === 0
-  const span = (fleet.lastReceiptAt - t0) / 1000
-  r.seconds = span
-  r.deliveriesPerS = span > 0 ? fleet.received / span : null
-  r.latency = fleet.latency.summary()
-  r.serverCpuPct = w.serverCpuPct
-  r.clientCpuPct = w.clientCpuPct
-  r.otherCpuPct = w.otherCpuPct
-  r.serverRssMb = rssMb(t.pid)
-  r.serverRssPeakMb = rss.peak
+  deliveryResult(r, fleet, stats, opened, t0)
+  usageResult(r, w, t.pid, rss)
   r.extra = {
     publishSeconds: publishS,
     eventsPerS: stats.sent / publishS,
@@ -92,38 +131,21 @@ async function wsRate(spec: Spec, s: Extract<Scenario, { kind: 'ws-rate' }>, r: 
   const t = spec.target
   const rss = new RssSampler(t.pid).start()
   const fleet = wsFleet(spec.client, { url: t.wsUrl, headers: readHeaders(t) })
-  const opened = await fleet.open(s.clients)
-  r.clients = opened
-  if (opened < s.clients) r.notes.push(`only ${opened}/${s.clients} clients connected`)
-  await waitConnections(t, 'ws', opened)
-
-  const warm = newStats()
-  await burst(publisher(t, s.bytes, warm), WARMUP_EVENTS, 1, WARMUP_SEQ)
-  await settle(() => fleet.warmupReceived >= WARMUP_EVENTS * opened, () => fleet.warmupReceived, 2000, 30_000)
-  fleet.reset()
+  const opened = await openWs(t, fleet, s.clients, r)
+  await warmUp(fleet, publisher(t, s.bytes, newStats()), 1, opened)
 
   const stats = newStats()
-  const cpu = new CpuMeter(t.pid)
-  cpu.start()
+  const cpu = new CpuMeter(t.pid).start()
   const t0 = performance.now()
   await paced(publisher(t, s.bytes, stats), s.rate, s.seconds, stats)
   r.expected = stats.sent * opened
   const drainStart = performance.now()
-  await settle(() => fleet.received >= r.expected, () => fleet.received, 3000, 120_000)
+  await deliveries(fleet, r.expected, 120_000)
   const w = cpu.stop()
   rss.stop()
 
-  r.events = stats.sent
-  r.delivered = fleet.received
-  r.lossless = r.delivered === r.expected && fleet.complete(stats.sent) === opened && stats.errors === 0
-  r.seconds = (fleet.lastReceiptAt - t0) / 1000
-  r.deliveriesPerS = r.seconds > 0 ? fleet.received / r.seconds : null
-  r.latency = fleet.latency.summary()
-  r.serverCpuPct = w.serverCpuPct
-  r.clientCpuPct = w.clientCpuPct
-  r.otherCpuPct = w.otherCpuPct
-  r.serverRssMb = rssMb(t.pid)
-  r.serverRssPeakMb = rss.peak
+  deliveryResult(r, fleet, stats, opened, t0)
+  usageResult(r, w, t.pid, rss)
   r.extra = {
     drainAfterLastPublishS: (fleet.lastReceiptAt - drainStart) / 1000,
     reordered: fleet.reordered,
@@ -157,8 +179,7 @@ async function wsIdle(spec: Spec, s: Extract<Scenario, { kind: 'ws-idle' }>, r: 
   await Bun.sleep(1000)
   const before = await medianRss(t.pid)
 
-  const cpu = new CpuMeter(t.pid)
-  cpu.start()
+  const cpu = new CpuMeter(t.pid).start()
   const t0 = performance.now()
   const fleet = wsFleet(spec.client, { url: t.wsUrl, headers: readHeaders(t) })
   const opened = await fleet.open(s.clients, 200, 60_000)
@@ -173,14 +194,12 @@ async function wsIdle(spec: Spec, s: Extract<Scenario, { kind: 'ws-idle' }>, r: 
   const stats = newStats()
   await burst(publisher(t, 200, stats), 1, 1)
   r.expected = opened
-  await settle(() => fleet.received >= opened, () => fleet.received, 3000, 30_000)
+  await deliveries(fleet, opened, 30_000)
   r.delivered = fleet.received
   r.events = stats.sent
   r.lossless = r.delivered === r.expected && opened === s.clients
   r.serverRssMb = after
-  r.serverCpuPct = w.serverCpuPct
-  r.clientCpuPct = w.clientCpuPct
-  r.otherCpuPct = w.otherCpuPct
+  cpuResult(r, w)
   r.seconds = connectS
   r.extra = {
     rssBeforeMb: before,
@@ -206,32 +225,19 @@ async function sseRate(spec: Spec, s: Extract<Scenario, { kind: 'sse-rate' }>, r
   if (!opened) throw new Error(`no SSE stream opened (statuses ${JSON.stringify(Object.fromEntries(fleet.statuses))})`)
   await waitConnections(t, 'sse', opened)
 
-  const warm = newStats()
-  await burst(publisher(t, s.bytes, warm, 'sse'), WARMUP_EVENTS, 1, WARMUP_SEQ)
-  await settle(() => fleet.warmupReceived >= WARMUP_EVENTS * opened, () => fleet.warmupReceived, 2000, 30_000)
-  fleet.reset()
+  await warmUp(fleet, publisher(t, s.bytes, newStats(), 'sse'), 1, opened)
 
   const stats = newStats()
-  const cpu = new CpuMeter(t.pid)
-  cpu.start()
+  const cpu = new CpuMeter(t.pid).start()
   const t0 = performance.now()
   await paced(publisher(t, s.bytes, stats, 'sse'), s.rate, s.seconds, stats)
   r.expected = stats.sent * opened
-  await settle(() => fleet.received >= r.expected, () => fleet.received, 3000, 120_000)
+  await deliveries(fleet, r.expected, 120_000)
   const w = cpu.stop()
   rss.stop()
 
-  r.events = stats.sent
-  r.delivered = fleet.received
-  r.lossless = r.delivered === r.expected && fleet.complete(stats.sent) === opened && stats.errors === 0
-  r.seconds = (fleet.lastReceiptAt - t0) / 1000
-  r.deliveriesPerS = r.seconds > 0 ? fleet.received / r.seconds : null
-  r.latency = fleet.latency.summary()
-  r.serverCpuPct = w.serverCpuPct
-  r.clientCpuPct = w.clientCpuPct
-  r.otherCpuPct = w.otherCpuPct
-  r.serverRssMb = rssMb(t.pid)
-  r.serverRssPeakMb = rss.peak
+  deliveryResult(r, fleet, stats, opened, t0)
+  usageResult(r, w, t.pid, rss)
   r.frameBytes = fleet.frameBytes
   r.extra = { reordered: fleet.reordered, lagged: fleet.lagged, resyncs: fleet.resyncs, endedUnexpectedly: fleet.endedUnexpectedly }
   finishCommon(r, stats)
@@ -297,8 +303,7 @@ async function webhook(spec: Spec, s: Extract<Scenario, { kind: 'webhook' }>, r:
 
     const rss = new RssSampler(t.pid).start()
     const stats = newStats()
-    const cpu = new CpuMeter(t.pid)
-    cpu.start()
+    const cpu = new CpuMeter(t.pid).start()
     const t0 = performance.now()
     await burst(publisher(t, s.bytes, stats), s.events, s.window)
     const publishS = (performance.now() - t0) / 1000
@@ -314,11 +319,7 @@ async function webhook(spec: Spec, s: Extract<Scenario, { kind: 'webhook' }>, r:
     r.seconds = (lastArrival - t0) / 1000
     r.deliveriesPerS = r.seconds > 0 ? seqs.size / r.seconds : null
     r.latency = latency.summary()
-    r.serverCpuPct = w.serverCpuPct
-    r.clientCpuPct = w.clientCpuPct
-    r.otherCpuPct = w.otherCpuPct
-    r.serverRssMb = rssMb(t.pid)
-    r.serverRssPeakMb = rss.peak
+    usageResult(r, w, t.pid, rss)
     const h = await health(t)
     const m = await metrics(t)
     r.extra = {
@@ -390,6 +391,10 @@ function noteContent(i: number): string {
   return words.join(' ')
 }
 
+function postNote(t: Target, i: number, tags: string[]): Promise<Response> {
+  return fetch(`${t.http}/api/v1/notes`, { method: 'POST', headers: adminHeaders(t), body: JSON.stringify({ content: noteContent(i), tags }) })
+}
+
 async function pipeline(spec: Spec, s: Extract<Scenario, { kind: 'pipeline' }>, r: RunResult): Promise<void> {
   const t = spec.target
   const firstSeen = new Map<string, Float64Array>()
@@ -411,18 +416,17 @@ async function pipeline(spec: Spec, s: Extract<Scenario, { kind: 'pipeline' }>, 
   r.clients = opened
   await waitConnections(t, 'ws', opened)
   frames = new Int32Array(s.clients)
-  const sentBefore = metricSum(await metrics(t), 'matric_ws_events_sent_total') ?? 0
+  const sentBefore = wsFramesSent(await metrics(t))
 
   const posted = new Map<string, number>()
   const stats = newStats()
-  const cpu = new CpuMeter(t.pid)
-  cpu.start()
+  const cpu = new CpuMeter(t.pid).start()
   const t0 = performance.now()
   await paced(
     async (i) => {
       const start = performance.now()
       try {
-        const res = await fetch(`${t.http}/api/v1/notes`, { method: 'POST', headers: adminHeaders(t), body: JSON.stringify({ content: noteContent(i), tags: ['bench'] }) })
+        const res = await postNote(t, i, ['bench'])
         if (res.status !== 201) {
           stats.errors++
           stats.firstError ??= `HTTP ${res.status}`
@@ -439,10 +443,7 @@ async function pipeline(spec: Spec, s: Extract<Scenario, { kind: 'pipeline' }>, 
     s.notes / s.rate,
     stats,
   )
-  const drained = await until(async () => {
-    const st = (await (await fetch(`${t.http}/api/v1/jobs/stats`, { headers: adminHeaders(t) })).json()) as { pending: number; running: number }
-    return st.pending + st.running === 0
-  }, 120_000)
+  const drained = await jobsDrained(t, 120_000)
   const drainedAt = performance.now()
   // Let the last frames (and any queue-status correction) arrive, then compare with what the server says it sent.
   let total = 0
@@ -450,7 +451,7 @@ async function pipeline(spec: Spec, s: Extract<Scenario, { kind: 'pipeline' }>, 
   const w = cpu.stop()
   rss.stop()
 
-  const sent = (metricSum(await metrics(t), 'matric_ws_events_sent_total') ?? 0) - sentBefore
+  const sent = wsFramesSent(await metrics(t)) - sentBefore
   const perClient = sent / Math.max(1, opened)
   let complete = 0
   for (let i = 0; i < opened; i++) if (frames[i] === perClient) complete++
@@ -467,11 +468,7 @@ async function pipeline(spec: Spec, s: Extract<Scenario, { kind: 'pipeline' }>, 
   r.seconds = (drainedAt - t0) / 1000
   r.deliveriesPerS = r.seconds > 0 ? total / r.seconds : null
   r.latency = lat.summary()
-  r.serverCpuPct = w.serverCpuPct
-  r.clientCpuPct = w.clientCpuPct
-  r.otherCpuPct = w.otherCpuPct
-  r.serverRssMb = rssMb(t.pid)
-  r.serverRssPeakMb = rss.peak
+  usageResult(r, w, t.pid, rss)
   r.extra = {
     notesPosted: stats.sent,
     framesPerClient: perClient,
@@ -548,7 +545,7 @@ async function soak(spec: Spec, s: Extract<Scenario, { kind: 'soak' }>, r: RunRe
     while (!stopping) {
       const tags = i % 2 ? ['soak-a'] : ['soak-b']
       try {
-        const res = await fetch(`${t.http}/api/v1/notes`, { method: 'POST', headers: adminHeaders(t), body: JSON.stringify({ content: noteContent(i++), tags }) })
+        const res = await postNote(t, i++, tags)
         if (res.status === 201) {
           live.push(((await res.json()) as { id: string }).id)
           notesPosted++
@@ -560,15 +557,14 @@ async function soak(spec: Spec, s: Extract<Scenario, { kind: 'soak' }>, r: RunRe
   })()
 
   const stats = newStats()
-  const cpu = new CpuMeter(t.pid)
-  cpu.start()
+  const cpu = new CpuMeter(t.pid).start()
   const t0 = performance.now()
   await paced(publisher(t, 256, stats), s.rate, s.seconds, stats)
   stopping = true
   await Promise.all([churn, notes])
-  await settle(() => steady.received >= stats.sent * r.clients, () => steady.received, 3000, 30_000)
+  await deliveries(steady, stats.sent * r.clients, 30_000)
   const sseOpen = steadySse ? steadySse.size - steadySse.openFailures : 0
-  if (steadySse) await settle(() => steadySse.received >= stats.sent * sseOpen, () => steadySse.received, 3000, 30_000)
+  if (steadySse) await deliveries(steadySse, stats.sent * sseOpen, 30_000)
   const w = cpu.stop()
   const runS = (performance.now() - t0) / 1000
 
@@ -578,9 +574,7 @@ async function soak(spec: Spec, s: Extract<Scenario, { kind: 'soak' }>, r: RunRe
   r.latency = steady.latency.summary()
   r.seconds = runS
   r.deliveriesPerS = steady.received / runS
-  r.serverCpuPct = w.serverCpuPct
-  r.clientCpuPct = w.clientCpuPct
-  r.otherCpuPct = w.otherCpuPct
+  cpuResult(r, w)
   r.serverRssPeakMb = rss.peak
 
   // Everything closes; the gauges must return to zero and the jobs must drain.
@@ -594,10 +588,7 @@ async function soak(spec: Spec, s: Extract<Scenario, { kind: 'soak' }>, r: RunRe
     const h = await health(t)
     return h.connections.ws === 0 && (h.connections.sse ?? 0) === 0
   }, 15_000)
-  const drained = await until(async () => {
-    const st = (await (await fetch(`${t.http}/api/v1/jobs/stats`, { headers: adminHeaders(t) })).json()) as { pending: number; running: number }
-    return st.pending + st.running === 0
-  }, 60_000)
+  const drained = await jobsDrained(t, 60_000)
   await Bun.sleep(2500) // let a queue-status correction interval pass
   const h = await health(t)
   const m0 = await metrics(t)
@@ -609,22 +600,21 @@ async function soak(spec: Spec, s: Extract<Scenario, { kind: 'soak' }>, r: RunRe
   await burst(publisher(t, 256, one), 1, 1, 1_000_000_000)
   await Bun.sleep(300)
   const m1 = await metrics(t)
-  const sentToNobody = (metricSum(m1, 'matric_ws_events_sent_total') ?? 0) - (metricSum(m0, 'matric_ws_events_sent_total') ?? 0)
+  const sentToNobody = wsFramesSent(m1) - wsFramesSent(m0)
   const probe = wsFleet(spec.client, { url: t.wsUrl, headers: readHeaders(t) })
   await probe.open(1)
   await waitConnections(t, 'ws', 1)
   await burst(publisher(t, 256, one), 1, 1, 1_000_000_001)
-  await settle(() => probe.received >= 1, () => probe.received, 3000, 5000)
+  await deliveries(probe, 1, 5000)
   await Bun.sleep(300)
   const m2 = await metrics(t)
-  const sentToOne = (metricSum(m2, 'matric_ws_events_sent_total') ?? 0) - (metricSum(m1, 'matric_ws_events_sent_total') ?? 0)
+  const sentToOne = wsFramesSent(m2) - wsFramesSent(m1)
   probe.closeAll()
   await until(async () => (await health(t)).connections.ws === 0, 5000)
 
   // Timers and loops: an idle server with no clients should use (almost) no CPU.
   await Bun.sleep(1000)
-  const idle = new CpuMeter(t.pid)
-  idle.start()
+  const idle = new CpuMeter(t.pid).start()
   await Bun.sleep(2000)
   const idleCpu = idle.stop().serverCpuPct
   rss.stop()

@@ -102,12 +102,13 @@ export class CpuMeter {
 
   constructor(private pid: number) {}
 
-  start(): void {
+  start(): this {
     this.t0 = performance.now()
     this.k0 = sysTicks(this.pid)
     this.s0 = cpuTicks(this.pid)
     this.c0 = cpuTicks('self')
     this.m0 = machineBusy()
+    return this
   }
 
   stop(): CpuWindow {

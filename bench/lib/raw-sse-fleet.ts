@@ -1,6 +1,7 @@
 import type { Socket } from 'bun'
+import { RawFleet, type RawConn } from './fleet.ts'
 import { parseNumberBytes } from './raw-ws-fleet.ts'
-import { Samples } from './stats.ts'
+import type { SseClients } from './sse-fleet.ts'
 
 /**
  * N SSE streams on raw Bun.connect sockets: HTTP/1.1 request written by hand, chunked transfer decoding
@@ -69,118 +70,35 @@ export class ChunkedDecoder {
   }
 }
 
-interface Conn {
-  i: number
-  carry: Buffer | null
+interface Conn extends RawConn {
   headersDone: boolean
   decoder: ChunkedDecoder | null
-  closing: boolean
-  resolve: ((ok: boolean) => void) | null
 }
 
-export class RawSseFleet {
-  private conns: (Socket<Conn> | null)[] = []
-  counts = new Int32Array(0)
-  private lastSeq = new Float64Array(0)
-  readonly latency: Samples
-  received = 0
-  warmupReceived = 0
-  reordered = 0
+export class RawSseFleet extends RawFleet<Conn> implements SseClients {
   lagged = 0
   resyncs = 0
-  lastReceiptAt = 0
-  openFailures = 0
   endedUnexpectedly = 0
   frameBytes = 0
   readonly statuses = new Map<number, number>()
-  private host: string
-  private port: number
-  private request: string
 
-  constructor(url: string, headers: Record<string, string> = {}, sampleCapacity = 1 << 16) {
-    this.latency = new Samples(sampleCapacity)
-    const u = new URL(url)
-    this.host = u.hostname
-    this.port = Number(u.port)
-    const extra = Object.entries(headers)
-      .map(([k, v]) => `${k}: ${v}\r\n`)
-      .join('')
-    this.request = `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n${extra}\r\n`
+  constructor(url: string, headers: Record<string, string> = {}, sampleCapacity?: number) {
+    super(url, 'Accept: text/event-stream\r\n', headers, sampleCapacity)
   }
 
-  get size(): number {
-    return this.conns.length
+  protected newConn(i: number): Conn {
+    return { i, carry: null, headersDone: false, decoder: null, closing: false, resolve: null }
   }
 
-  async open(n: number, concurrency = 100, timeoutMs = 30_000): Promise<number> {
-    const first = this.conns.length
-    const counts = new Int32Array(first + n)
-    counts.set(this.counts)
-    this.counts = counts
-    const last = new Float64Array(first + n).fill(-1)
-    last.set(this.lastSeq)
-    this.lastSeq = last
-    for (let k = 0; k < n; k++) this.conns.push(null)
-    let next = first
-    let opened = 0
-    const lane = async () => {
-      while (next < first + n) {
-        const i = next++
-        if (await this.openOne(i, timeoutMs)) opened++
-        else this.openFailures++
-      }
-    }
-    await Promise.all(Array.from({ length: Math.min(concurrency, n) }, lane))
-    return opened
-  }
-
-  private openOne(i: number, timeoutMs: number): Promise<boolean> {
-    return new Promise<boolean>((resolve) => {
-      const conn: Conn = { i, carry: null, headersDone: false, decoder: null, closing: false, resolve: null }
-      const timer = setTimeout(() => finish(false), timeoutMs)
-      const finish = (ok: boolean) => {
-        if (!conn.resolve) return
-        conn.resolve = null
-        clearTimeout(timer)
-        resolve(ok)
-      }
-      conn.resolve = finish
-      const fleet = this
-      Bun.connect<Conn>({
-        hostname: this.host,
-        port: this.port,
-        data: conn,
-        socket: {
-          open(s) {
-            fleet.conns[i] = s
-            s.write(fleet.request)
-          },
-          data(s, chunk) {
-            fleet.onData(s, chunk)
-          },
-          close(s) {
-            fleet.onClose(s)
-          },
-          error(s) {
-            fleet.onClose(s)
-          },
-          connectError() {
-            finish(false)
-          },
-        },
-      }).catch(() => finish(false))
-    })
-  }
-
-  private onClose(s: Socket<Conn>): void {
+  protected onClose(s: Socket<Conn>): void {
     const c = s.data
-    if (this.conns[c.i] === s) this.conns[c.i] = null
+    if (this.slots[c.i] === s) this.slots[c.i] = null
     c.resolve?.(false)
     if (c.headersDone && !c.closing) this.endedUnexpectedly++
     c.closing = true
   }
 
-  private onData(s: Socket<Conn>, chunk: Buffer): void {
+  protected onData(s: Socket<Conn>, chunk: Buffer): void {
     const c = s.data
     if (!c.headersDone) {
       const buf = c.carry ? Buffer.concat([c.carry, chunk]) : chunk
@@ -245,49 +163,18 @@ export class RawSseFleet {
     const b = buf.indexOf(124, a)
     const d = b < 0 ? -1 : buf.indexOf(124, b + 1)
     if (b < 0 || d < 0 || d >= end) return
-    const seq = parseNumberBytes(buf, a, b)
-    const t = parseNumberBytes(buf, b + 1, d)
-    if (seq < 0) {
-      this.warmupReceived++
-      return
-    }
+    if (!this.receipt(i, parseNumberBytes(buf, a, b), parseNumberBytes(buf, b + 1, d), now)) return
     if (!this.frameBytes) {
       const dl = buf.indexOf('data: ', start)
       if (dl >= 0 && dl < end) this.frameBytes = end - dl - 6
     }
-    this.counts[i]!++
-    this.received++
-    this.lastReceiptAt = now
-    if (seq <= this.lastSeq[i]!) this.reordered++
-    this.lastSeq[i] = seq
-    this.latency.push(now - t)
-  }
-
-  reset(): void {
-    this.counts.fill(0)
-    this.lastSeq.fill(-1)
-    this.latency.clear()
-    this.received = 0
-    this.warmupReceived = 0
-    this.reordered = 0
-    this.lastReceiptAt = 0
-  }
-
-  complete(expected: number): number {
-    let k = 0
-    for (let i = 0; i < this.counts.length; i++) if (this.conns[i] && this.counts[i] === expected) k++
-    return k
   }
 
   closeOne(i: number): void {
-    const s = this.conns[i]
+    const s = this.slots[i]
     if (!s) return
     s.data.closing = true
-    this.conns[i] = null
+    this.slots[i] = null
     s.end()
-  }
-
-  closeAll(): void {
-    for (let i = 0; i < this.conns.length; i++) this.closeOne(i)
   }
 }

@@ -1,5 +1,5 @@
 import type { Socket } from 'bun'
-import { Samples } from './stats.ts'
+import { RawFleet, type RawConn } from './fleet.ts'
 import type { FleetOptions, WsClients } from './ws-fleet.ts'
 
 /**
@@ -14,14 +14,9 @@ const MARKER = Buffer.from('"message":"')
 const HANDSHAKE_END = Buffer.from('\r\n\r\n')
 const ZERO_MASK = Buffer.from([0, 0, 0, 0])
 
-interface Conn {
-  i: number
-  /** Bytes of an incomplete frame (or handshake) carried to the next read. */
-  carry: Buffer | null
+interface Conn extends RawConn {
   upgraded: boolean
-  closing: boolean
   closeCode: number
-  resolve: ((ok: boolean) => void) | null
 }
 
 /** Parses an unsigned decimal or a decimal fraction from bytes [a, b); NaN when malformed. */
@@ -60,103 +55,27 @@ export function clientFrame(opcode: number, payload: Uint8Array): Buffer {
   return Buffer.concat([head, ZERO_MASK, payload])
 }
 
-export class RawWsFleet implements WsClients {
-  private conns: (Socket<Conn> | null)[] = []
-  counts = new Int32Array(0)
-  private lastSeq = new Float64Array(0)
-  readonly latency: Samples
-  received = 0
-  warmupReceived = 0
-  reordered = 0
-  lastReceiptAt = 0
-  openFailures = 0
+export class RawWsFleet extends RawFleet<Conn> implements WsClients {
   readonly unexpectedCloses = new Map<number, number>()
   /** Status codes of refused handshakes. */
   readonly refused = new Map<number, number>()
-  private host: string
-  private port: number
-  private request: string
 
   constructor(private opts: FleetOptions) {
-    this.latency = new Samples(opts.sampleCapacity ?? 1 << 16)
-    const u = new URL(opts.url)
-    this.host = u.hostname
-    this.port = Number(u.port)
-    const extra = Object.entries(opts.headers ?? {})
-      .map(([k, v]) => `${k}: ${v}\r\n`)
-      .join('')
-    this.request =
-      `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`
+    super(
+      opts.url,
+      'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n',
+      opts.headers ?? {},
+      opts.sampleCapacity,
+    )
   }
 
-  get size(): number {
-    return this.conns.length
+  protected newConn(i: number): Conn {
+    return { i, carry: null, upgraded: false, closing: false, closeCode: 0, resolve: null }
   }
 
-  async open(n: number, concurrency = 100, timeoutMs = 30_000): Promise<number> {
-    const first = this.conns.length
-    const counts = new Int32Array(first + n)
-    counts.set(this.counts)
-    this.counts = counts
-    const last = new Float64Array(first + n).fill(-1)
-    last.set(this.lastSeq)
-    this.lastSeq = last
-    for (let k = 0; k < n; k++) this.conns.push(null)
-    let next = first
-    let opened = 0
-    const lane = async () => {
-      while (next < first + n) {
-        const i = next++
-        if (await this.openOne(i, timeoutMs)) opened++
-        else this.openFailures++
-      }
-    }
-    await Promise.all(Array.from({ length: Math.min(concurrency, n) }, lane))
-    return opened
-  }
-
-  private openOne(i: number, timeoutMs: number): Promise<boolean> {
-    return new Promise<boolean>((resolve) => {
-      const conn: Conn = { i, carry: null, upgraded: false, closing: false, closeCode: 0, resolve: null }
-      const timer = setTimeout(() => finish(false), timeoutMs)
-      const finish = (ok: boolean) => {
-        if (!conn.resolve) return
-        conn.resolve = null
-        clearTimeout(timer)
-        resolve(ok)
-      }
-      conn.resolve = finish
-      const fleet = this
-      Bun.connect<Conn>({
-        hostname: this.host,
-        port: this.port,
-        data: conn,
-        socket: {
-          open(s) {
-            fleet.conns[i] = s
-            s.write(fleet.request)
-          },
-          data(s, chunk) {
-            fleet.onData(s, chunk)
-          },
-          close(s) {
-            fleet.onClose(s)
-          },
-          error(s) {
-            fleet.onClose(s)
-          },
-          connectError() {
-            finish(false)
-          },
-        },
-      }).catch(() => finish(false))
-    })
-  }
-
-  private onClose(s: Socket<Conn>): void {
+  protected onClose(s: Socket<Conn>): void {
     const c = s.data
-    if (this.conns[c.i] === s) this.conns[c.i] = null
+    if (this.slots[c.i] === s) this.slots[c.i] = null
     if (!c.upgraded) {
       c.resolve?.(false)
       return
@@ -168,7 +87,7 @@ export class RawWsFleet implements WsClients {
     c.closing = true
   }
 
-  private onData(s: Socket<Conn>, chunk: Buffer): void {
+  protected onData(s: Socket<Conn>, chunk: Buffer): void {
     const c = s.data
     let buf = c.carry ? Buffer.concat([c.carry, chunk]) : chunk
     c.carry = null
@@ -233,46 +152,15 @@ export class RawWsFleet implements WsClients {
       this.opts.onOther?.(i, buf.toString('utf8', start, end), now)
       return
     }
-    const seq = parseNumberBytes(buf, a, b)
-    const t = parseNumberBytes(buf, b + 1, d)
-    if (seq < 0) {
-      this.warmupReceived++
-      return
-    }
-    this.counts[i]!++
-    this.received++
-    this.lastReceiptAt = now
-    if (seq <= this.lastSeq[i]!) this.reordered++
-    this.lastSeq[i] = seq
-    this.latency.push(now - t)
-  }
-
-  reset(): void {
-    this.counts.fill(0)
-    this.lastSeq.fill(-1)
-    this.latency.clear()
-    this.received = 0
-    this.warmupReceived = 0
-    this.reordered = 0
-    this.lastReceiptAt = 0
-  }
-
-  complete(expected: number): number {
-    let k = 0
-    for (let i = 0; i < this.counts.length; i++) if (this.conns[i] && this.counts[i] === expected) k++
-    return k
+    this.receipt(i, parseNumberBytes(buf, a, b), parseNumberBytes(buf, b + 1, d), now)
   }
 
   closeOne(i: number, code = 1000): void {
-    const s = this.conns[i]
+    const s = this.slots[i]
     if (!s) return
     s.data.closing = true
-    this.conns[i] = null
+    this.slots[i] = null
     s.write(clientFrame(0x8, Buffer.from([code >> 8, code & 0xff])))
     s.end()
-  }
-
-  closeAll(): void {
-    for (let i = 0; i < this.conns.length; i++) this.closeOne(i)
   }
 }
