@@ -1,20 +1,9 @@
 /** SPEC §3 notes: CRUD, tags, cursor pagination. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import type { Note } from '../../src/modules/notes/model.ts'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { waitFor } from '../helpers/wait.ts'
 
-interface Note {
-  id: string
-  memory: string
-  title: string | null
-  content: string
-  tags: string[]
-  has_ai_content: boolean
-  has_links: boolean
-  links: { note_id: string; score: number }[]
-  created_at: string
-  updated_at: string
-}
 interface Page {
   notes: Note[]
   next_cursor: string | null
