@@ -1,4 +1,4 @@
-import { ApiError, badRequest, forbidden } from '../http/errors.ts'
+import { badRequest, forbidden } from '../http/errors.ts'
 
 export type Scope = 'read' | 'write' | 'admin'
 
@@ -105,8 +105,4 @@ export function canSeeTags(restriction: readonly string[] | null, tags: readonly
 
 export function requireScope(p: Principal, s: Scope): void {
   if (!hasScope(p, s)) throw forbidden(`token lacks the '${s}' scope`)
-}
-
-export function isApiError(e: unknown): e is ApiError {
-  return e instanceof ApiError
 }

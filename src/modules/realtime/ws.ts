@@ -11,7 +11,6 @@ import { hotmFrame, isRefreshCommand, memoryTopic, tagGroupKey } from './hotm.ts
 
 export const CLOSE = {
   TOKEN_EXPIRED: [1008, 'token expired'],
-  TOO_BIG: 1009,
   SERVER_RESTART: [1012, 'server shutdown'],
   SLOW_CONSUMER: [1013, 'slow consumer'],
 } as const
