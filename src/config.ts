@@ -11,6 +11,8 @@ export interface Config {
   jwtSecret: string | undefined
   jwksUrl: string | undefined
   authMode: 'required' | 'off'
+  /** The tenant this deployment serves: `tenant_id` of every envelope; tokens naming another tenant are refused. */
+  tenantId: string
   allowedOrigins: string[] | undefined
   logLevel: LogLevel
   maxBodyBytes: number
@@ -88,6 +90,7 @@ export function loadConfig(env: Env = process.env): Config {
     jwtSecret: r.secret('MATRIC_JWT_SECRET', 32),
     jwksUrl: r.url('MATRIC_JWKS_URL'),
     authMode: r.oneOf('MATRIC_AUTH', ['required', 'off'] as const, 'required'),
+    tenantId: r.name('MATRIC_TENANT_ID', 'default'),
     allowedOrigins: r.origins('MATRIC_ALLOWED_ORIGINS'),
     logLevel: r.oneOf('MATRIC_LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
     maxBodyBytes: r.int('MATRIC_MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
@@ -152,6 +155,17 @@ class Reader {
 
   str(name: string, def: string): string {
     return this.optional(name) ?? def
+  }
+
+  /** An identifier: letters, digits, `_ . -`, 1–64 characters, starting with a letter or digit. */
+  name(name: string, def: string): string {
+    const raw = this.optional(name)
+    if (raw === undefined) return def
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(raw)) {
+      this.problems.push(`${name}=${JSON.stringify(raw)}: expected 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit`)
+      return def
+    }
+    return raw
   }
 
   num(name: string, def: number, min: number, max: number): number {

@@ -52,6 +52,16 @@ export function streamCredentials(headers: Headers, url: URL): Credentials {
   return { token: undefined, via: 'none' }
 }
 
+/**
+ * The memory a request names: `X-Matric-Memory`, or `X-Fortemi-Memory` (what the HotM UI sends), or `?memory=`.
+ * REST prefers the header, WebSocket and SSE the query (a URL is all EventSource can set).
+ */
+export function requestedMemory(request: Request, url: URL, prefer: 'header' | 'query'): string | null {
+  const header = request.headers.get('x-matric-memory') ?? request.headers.get('x-fortemi-memory')
+  const query = url.searchParams.get('memory')
+  return prefer === 'header' ? (header ?? query) : (query ?? header)
+}
+
 // A type alias, not an interface: Elysia's resolve() needs a type assignable to Record<string, unknown>.
 export type Authenticated = {
   principal: Principal
@@ -95,7 +105,7 @@ export function authPlugin(deps: AuthDeps) {
     return authenticate(
       deps,
       bearerFromHeader(request.headers.get('authorization')),
-      request.headers.get('x-matric-memory') ?? url.searchParams.get('memory'),
+      requestedMemory(request, url, 'header'),
       scope,
       false,
     )
@@ -119,7 +129,7 @@ export function authPlugin(deps: AuthDeps) {
       async resolve({ request }) {
         const url = new URL(request.url)
         const creds = streamCredentials(request.headers, url)
-        return authenticate(deps, creds.token, url.searchParams.get('memory') ?? request.headers.get('x-matric-memory'), scope, true)
+        return authenticate(deps, creds.token, requestedMemory(request, url, 'query'), scope, true)
       },
     }),
   })

@@ -13,6 +13,10 @@ export interface EventDraft {
   entityId?: string
   /** The tags of the note the event concerns (visibility for tag-restricted principals); null/absent = not note-scoped. */
   tags?: readonly string[] | null
+  /** Ties the events of one operation together (a note write, the jobs it queued and their events). */
+  correlationId?: string
+  /** The event_id of the event that directly caused this one. */
+  causationId?: string
 }
 
 /** An event after publication: built once, serialised once, shared by every transport. */
@@ -36,19 +40,22 @@ export type Subscriber = (event: PublishedEvent) => void
 
 const SYSTEM: Actor = Object.freeze({ kind: 'system' as const })
 
-/** Builds the envelope for a draft; pure apart from the id and clock passed in. */
-export function buildEnvelope(d: EventDraft, eventId: string, occurredAt: string): Envelope {
+/** Builds the envelope for a draft; pure apart from the id, clock and tenant passed in. */
+export function buildEnvelope(d: EventDraft, eventId: string, occurredAt: string, tenantId: string): Envelope {
   const env: Envelope = {
     event_id: eventId,
     event_type: EVENT_TYPES[d.payload.type],
     occurred_at: occurredAt,
     memory: d.memory,
+    tenant_id: tenantId,
     actor: d.actor ?? SYSTEM,
     payload_version: 1,
     payload: d.payload,
   }
   if (d.entityType) env.entity_type = d.entityType
   if (d.entityId) env.entity_id = d.entityId
+  if (d.correlationId) env.correlation_id = d.correlationId
+  if (d.causationId) env.causation_id = d.causationId
   return env
 }
 
@@ -76,12 +83,15 @@ export class EventBus {
   private queue: { event: PublishedEvent; row: Omit<EventRow, 'seq'>; span: PublishSpan | undefined }[] = []
   private scheduled: ReturnType<typeof setImmediate> | undefined
   private waiters: (() => void)[] = []
+  private idle: (() => void)[] = []
 
   constructor(
     private log: EventLog,
     private metrics: Metrics,
     private logger: Logger,
     private tracing?: Tracing,
+    /** `tenant_id` of every envelope (MATRIC_TENANT_ID). */
+    readonly tenantId = 'default',
   ) {
     metrics.busErrorSource('log')
   }
@@ -107,7 +117,7 @@ export class EventBus {
 
   publish(draft: EventDraft): PublishedEvent {
     const t0 = performance.now()
-    const envelope = buildEnvelope(draft, Bun.randomUUIDv7(), new Date().toISOString())
+    const envelope = buildEnvelope(draft, Bun.randomUUIDv7(), new Date().toISOString(), this.tenantId)
     const json = JSON.stringify(envelope)
     const tags = draft.tags ?? null
     const span = this.tracing?.enabled ? this.tracing.startPublish(envelope.event_id, envelope.event_type, draft.memory) : undefined
@@ -164,9 +174,30 @@ export class EventBus {
         span?.end()
       }
     }
+    const idle = this.idle
+    this.idle = []
+    for (const fn of idle) this.callIdle(fn)
     const waiters = this.waiters
     this.waiters = []
     for (const w of waiters) w()
+  }
+
+  /**
+   * Runs `fn` synchronously at a moment when every event published so far has been delivered: now when nothing
+   * is pending, else right after the flush that delivers the pending events. A transport that reads the store
+   * there (an SSE stream's opening queue counts) sees exactly the state its client's events add up to.
+   */
+  whenIdle(fn: () => void): void {
+    if (!this.queue.length) this.callIdle(fn)
+    else this.idle.push(fn)
+  }
+
+  private callIdle(fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      this.logger.error('bus idle callback failed', { err })
+    }
   }
 
   /**

@@ -32,7 +32,9 @@ export const JobProgressPayload = t.Object(
   {
     type: t.Literal('JobProgress'),
     job_id: id,
-    job_type: jobType,
+    // Always present on this server's own jobs; absent only when an external publisher reported progress of a
+    // job this server does not run and gave no type.
+    job_type: t.Optional(jobType),
     note_id: noteId,
     progress: JsonInt({ minimum: 0, maximum: 100 }),
     progress_percent: JsonInt({ minimum: 0, maximum: 100 }),
@@ -76,6 +78,31 @@ export const NoteCreatedPayload = t.Object(
   { additionalProperties: false },
 )
 export const NoteDeletedPayload = t.Object({ type: t.Literal('NoteDeleted'), note_id: id }, { additionalProperties: false })
+const pauseScope = t.String({
+  minLength: 1,
+  maxLength: 128,
+  description: '`global` when every memory was paused or resumed, `archive` when only the envelope `memory` was (Fortemi calls a memory an archive)',
+})
+export const JobsPausedPayload = t.Object({ type: t.Literal('JobsPaused'), scope: pauseScope }, { additionalProperties: false })
+export const JobsResumedPayload = t.Object({ type: t.Literal('JobsResumed'), scope: pauseScope }, { additionalProperties: false })
+
+/**
+ * JobProgress as other Fortemi components publish it (`POST /api/v1/events`): `progress` or `progress_percent`
+ * (at least one), `job_type` optional. The server completes it to the wire shape (both progress fields; the job
+ * type of a job it knows) before emitting: see `completeJobProgress`.
+ */
+export const JobProgressInput = t.Object(
+  {
+    type: t.Literal('JobProgress'),
+    job_id: id,
+    job_type: t.Optional(jobType),
+    note_id: noteId,
+    progress: t.Optional(JsonInt({ minimum: 0, maximum: 100 })),
+    progress_percent: t.Optional(JsonInt({ minimum: 0, maximum: 100 })),
+    message: t.Optional(t.String({ maxLength: 1000 })),
+  },
+  { additionalProperties: false },
+)
 
 export const EventPayload = t.Union(
   [
@@ -88,9 +115,32 @@ export const EventPayload = t.Union(
     NoteUpdatedPayload,
     NoteCreatedPayload,
     NoteDeletedPayload,
+    JobsPausedPayload,
+    JobsResumedPayload,
   ],
   { description: 'Event payload; `type` is the legacy (HotM) name' },
 )
+
+/**
+ * What external publishers may send: every payload but `QueueStatus` (the server owns the counts every
+ * client's counters are corrected to), with the lenient upstream JobProgress.
+ */
+export const PublishablePayload = t.Union(
+  [
+    JobQueuedPayload,
+    JobStartedPayload,
+    JobProgressInput,
+    JobCompletedPayload,
+    JobFailedPayload,
+    NoteUpdatedPayload,
+    NoteCreatedPayload,
+    NoteDeletedPayload,
+    JobsPausedPayload,
+    JobsResumedPayload,
+  ],
+  { description: 'Event payload (`type` = legacy name); `QueueStatus` is not publishable: the server owns the counts' },
+)
+export type PublishablePayload = Static<typeof PublishablePayload>
 
 export type QueueStatus = Static<typeof QueueStatusPayload>
 export type JobQueued = Static<typeof JobQueuedPayload>
@@ -101,6 +151,8 @@ export type JobFailed = Static<typeof JobFailedPayload>
 export type NoteUpdated = Static<typeof NoteUpdatedPayload>
 export type NoteCreated = Static<typeof NoteCreatedPayload>
 export type NoteDeleted = Static<typeof NoteDeletedPayload>
+export type JobsPaused = Static<typeof JobsPausedPayload>
+export type JobsResumed = Static<typeof JobsResumedPayload>
 export type Payload = Static<typeof EventPayload>
 export type LegacyType = Payload['type']
 
@@ -115,14 +167,11 @@ export const EVENT_TYPES = {
   NoteUpdated: 'note.updated',
   NoteCreated: 'note.created',
   NoteDeleted: 'note.deleted',
+  JobsPaused: 'jobs.paused',
+  JobsResumed: 'jobs.resumed',
 } as const satisfies Record<LegacyType, string>
 
 export type EventType = (typeof EVENT_TYPES)[LegacyType]
-
-export const LEGACY_BY_EVENT_TYPE = Object.fromEntries(Object.entries(EVENT_TYPES).map(([k, v]) => [v, k])) as Record<
-  EventType,
-  LegacyType
->
 
 export const PAYLOAD_SCHEMAS: Record<LegacyType, TSchema> = {
   QueueStatus: QueueStatusPayload,
@@ -134,6 +183,8 @@ export const PAYLOAD_SCHEMAS: Record<LegacyType, TSchema> = {
   NoteUpdated: NoteUpdatedPayload,
   NoteCreated: NoteCreatedPayload,
   NoteDeleted: NoteDeletedPayload,
+  JobsPaused: JobsPausedPayload,
+  JobsResumed: JobsResumedPayload,
 }
 
 /** The seven HotM protocol types: the only ones ever written to /api/v1/ws. */
@@ -148,7 +199,11 @@ export const HOTM_TYPES: ReadonlySet<LegacyType> = new Set([
 ])
 
 export const Actor = t.Object(
-  { kind: t.Union([t.Literal('system'), t.Literal('user')]), id: t.Optional(t.String()) },
+  {
+    kind: t.Union([t.Literal('system'), t.Literal('user')]),
+    id: t.Optional(t.String()),
+    name: t.Optional(t.String({ description: 'display name, when the publisher gave one' })),
+  },
   { additionalProperties: false },
 )
 export type Actor = Static<typeof Actor>
@@ -159,9 +214,12 @@ export const Envelope = t.Object(
     event_type: t.String({ description: 'dotted event type, e.g. job.completed' }),
     occurred_at: t.String({ format: 'date-time' }),
     memory: t.Optional(t.String()),
+    tenant_id: t.Optional(t.String({ description: 'the deployment tenant (MATRIC_TENANT_ID); always present on events of this server' })),
     actor: Actor,
     entity_type: t.Optional(t.String()),
     entity_id: t.Optional(t.String()),
+    correlation_id: t.Optional(t.String({ format: 'uuid', description: 'ties the events of one operation together (a note write and the jobs it queued)' })),
+    causation_id: t.Optional(t.String({ format: 'uuid', description: 'the event_id of the event that directly caused this one' })),
     payload_version: t.Literal(1),
     payload: EventPayload,
   },
@@ -173,9 +231,12 @@ export const Envelope = t.Object(
         event_type: 'job.completed',
         occurred_at: '2026-11-27T10:00:00.000Z',
         memory: 'default',
+        tenant_id: 'default',
         actor: { kind: 'system' },
         entity_type: 'job',
         entity_id: '0b6f1c1e-8a56-4a43-9d1c-5b6f7a8b9c0d',
+        correlation_id: '01936b2e-7a00-7cc3-9b1e-4f1d2a3b4c00',
+        causation_id: '01936b2e-7b10-7cc3-9b1e-4f1d2a3b4c10',
         payload_version: 1,
         payload: { type: 'JobCompleted', job_id: '0b6f1c1e-8a56-4a43-9d1c-5b6f7a8b9c0d', job_type: 'Embedding', duration_ms: 42 },
       },

@@ -25,6 +25,7 @@ export class EventLog {
   private insert: Statement
   private seqOfId: Statement
   private byMemoryAfter: Statement | undefined
+  private lastSeqStmt: Statement | undefined
   private appendsSincePrune = 0
   private appendTx: (rows: readonly Omit<EventRow, 'seq'>[]) => number[]
 
@@ -35,7 +36,7 @@ export class EventLog {
     this.insert = db.query(
       'INSERT INTO events (event_id, memory, event_type, entity_id, tags, envelope, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq',
     )
-    this.seqOfId = db.query('SELECT seq FROM events WHERE event_id = ?')
+    this.seqOfId = db.query('SELECT seq, memory, tags FROM events WHERE event_id = ?')
     this.appendTx = db.transaction((rows: readonly Omit<EventRow, 'seq'>[]): number[] => {
       const seqs = rows.map((e) => (this.insert.get(e.event_id, e.memory, e.event_type, e.entity_id, e.tags, e.envelope, e.created_ms) as { seq: number }).seq)
       this.appendsSincePrune += rows.length
@@ -54,10 +55,20 @@ export class EventLog {
     return this.appendTx([e])[0]!
   }
 
+  /** Where a logged event id is (its seq, memory and note tags), or null when unknown or pruned. */
+  positionOf(eventId: string): { seq: number; memory: string; tags: string | null } | null {
+    return this.seqOfId.get(eventId) as { seq: number; memory: string; tags: string | null } | null
+  }
+
   /** seq of a logged event id, or null when unknown or pruned. */
   seqOf(eventId: string): number | null {
-    const r = this.seqOfId.get(eventId) as { seq: number } | null
-    return r ? r.seq : null
+    return this.positionOf(eventId)?.seq ?? null
+  }
+
+  /** The newest seq in the log (0 when empty). */
+  lastSeq(): number {
+    this.lastSeqStmt ??= this.db.query('SELECT COALESCE(MAX(seq), 0) AS seq FROM events')
+    return (this.lastSeqStmt.get() as { seq: number }).seq
   }
 
 

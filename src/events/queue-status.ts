@@ -38,9 +38,10 @@ export class QueueStatusScheduler {
     )
   }
 
-  sendNow(memory: string): void {
+  /** Publishes the memory's counts now; returns the event id. */
+  sendNow(memory: string): string {
     this.lastSent.set(memory, performance.now())
-    this.bus.publish({ memory, payload: queueStatusOf(this.counts(memory)), entityType: 'queue' })
+    return this.bus.publish({ memory, payload: queueStatusOf(this.counts(memory)), entityType: 'queue' }).envelope.event_id
   }
 
   stop(): void {

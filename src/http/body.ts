@@ -58,6 +58,7 @@ export function unknownProperties(schema: unknown, value: unknown, path = ''): {
   if (typeof schema !== 'object' || schema === null || typeof value !== 'object' || value === null) return []
   const s = schema as { properties?: Record<string, unknown>; additionalProperties?: unknown; items?: unknown; anyOf?: unknown[] }
   if (Array.isArray(value)) return s.items ? value.flatMap((v, i) => unknownProperties(s.items, v, `${path}/${i}`)) : []
+  if (s.anyOf) return unknownInUnion(s.anyOf, value as Record<string, unknown>, path)
   if (!s.properties) return []
   const out: { path: string; message: string }[] = []
   for (const [k, v] of Object.entries(value)) {
@@ -67,6 +68,23 @@ export function unknownProperties(schema: unknown, value: unknown, path = ''): {
     } else out.push(...unknownProperties(sub, v, `${path}/${k}`))
   }
   return out
+}
+
+/**
+ * A union (the event payloads): clean when some branch has no unknown property; otherwise the complaints of the
+ * branch the value names by its `type` discriminator (or of the first object branch).
+ */
+function unknownInUnion(branches: unknown[], value: Record<string, unknown>, path: string): { path: string; message: string }[] {
+  let named: { path: string; message: string }[] | undefined
+  let first: { path: string; message: string }[] | undefined
+  for (const b of branches) {
+    const found = unknownProperties(b, value, path)
+    if (!found.length) return []
+    first ??= found
+    const discriminator = (b as { properties?: { type?: { const?: unknown } } }).properties?.type?.const
+    if (discriminator !== undefined && discriminator === value.type) named = found
+  }
+  return named ?? first ?? []
 }
 
 /**

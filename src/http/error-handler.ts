@@ -51,18 +51,32 @@ export function describeSchema(s: Schema): string {
   return 'a valid value'
 }
 
+/**
+ * A union of objects told apart by their `type` (the event payloads): when the value names a type outside it, say
+ * which types are accepted; when it names one of them, the value is that type's object with a bad field.
+ */
+function discriminatedUnionMessage(s: Schema, value: unknown): string | undefined {
+  const alts = Array.isArray(s.anyOf) ? s.anyOf.filter(isSchema) : []
+  const types = alts.map((a) => (isSchema(a.properties) && isSchema(a.properties.type) ? a.properties.type.const : undefined))
+  if (!types.length || types.some((t) => typeof t !== 'string')) return undefined
+  const given = isSchema(value) ? value.type : undefined
+  const list = types.map((t) => `'${String(t)}'`).join(', ')
+  if (typeof given !== 'string' || !types.includes(given)) return `Expected an object whose type is one of ${list}${typeof given === 'string' ? ` (got '${given.slice(0, 64)}')` : ''}`
+  return `Expected a valid ${given} object (see the event catalog in docs/sse.md)`
+}
+
 /** One validation error as `{path, message}`; a union failure says what the alternatives were. */
-export function describeIssue(e: { path?: unknown; message?: unknown; schema?: unknown }): Issue {
+export function describeIssue(e: { path?: unknown; message?: unknown; schema?: unknown; value?: unknown }): Issue {
   const path = typeof e.path === 'string' && e.path ? e.path : '/'
   let message = typeof e.message === 'string' ? e.message : 'invalid value'
-  if (message === 'Expected union value' && isSchema(e.schema)) message = `Expected ${describeSchema(e.schema)}`
+  if (message === 'Expected union value' && isSchema(e.schema)) message = discriminatedUnionMessage(e.schema, e.value) ?? `Expected ${describeSchema(e.schema)}`
   return { path, message }
 }
 
 /** Summarises a TypeBox validation error into `{path, message}` issues (at most 10). */
 export function validationIssues(err: ValidationError): Issue[] {
   try {
-    return err.all.slice(0, 10).map((e) => describeIssue(e as { path?: unknown; message?: unknown; schema?: unknown }))
+    return err.all.slice(0, 10).map((e) => describeIssue(e as { path?: unknown; message?: unknown; schema?: unknown; value?: unknown }))
   } catch {
     return []
   }

@@ -139,7 +139,7 @@ describe('authorisation (403) and memory selection', () => {
     await expectError(await s.request('/api/v1/jobs', { token: read, body: { job_type: 'embedding', note_id: crypto.randomUUID() } }), 403, 'forbidden')
     // write implies read
     expect((await s.request('/api/v1/jobs/stats', { token: write })).status).toBe(200)
-    const publish = { payload: { type: 'QueueStatus', total_jobs: 0, running: 0, pending: 0 } }
+    const publish = { payload: { type: 'JobProgress', job_id: 'ext-1', progress: 10 } }
     const admin = await expectError(await s.request('/api/v1/events', { token: write, body: publish }), 403, 'forbidden')
     expect(admin.message).toContain("'admin'")
     expect((await s.request('/api/v1/events', { token: await s.token({ scope: 'admin' }), body: publish })).status).toBe(202)
@@ -230,7 +230,7 @@ describe('MATRIC_AUTH=off', () => {
     expect(created.status).toBe(201)
     expect(((await created.json()) as { memory: string }).memory).toBe('anything')
     expect((await off.request('/api/v1/notes')).status).toBe(200)
-    const published = await off.request('/api/v1/events', { body: { payload: { type: 'QueueStatus', total_jobs: 0, running: 0, pending: 0 } } })
+    const published = await off.request('/api/v1/events', { body: { payload: { type: 'JobProgress', job_id: 'ext-1', progress: 10 } } })
     expect(published.status).toBe(202)
   })
 

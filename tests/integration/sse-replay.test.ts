@@ -42,7 +42,10 @@ async function publish(server: TestServer, token: string, payload: Record<string
 
 const queued = (id: string, extra: Record<string, unknown> = {}) => ({ type: 'JobQueued', job_id: id, job_type: 'Import', ...extra })
 const ids = (frames: SseFrame[]) => frames.map((f) => f.id)
-const synthetic = (c: SseClient) => c.frames.filter((f) => f.event !== undefined && f.id === undefined)
+/** Synthetic frames other than the opening queue.status (which every stream gets: see `opening`). */
+const synthetic = (c: SseClient) => c.frames.filter((f) => f.event !== undefined && f.id === undefined && f.event !== 'queue.status')
+/** The opening queue.status frames (no id): exactly one per stream, after the replay. */
+const opening = (c: SseClient) => c.frames.filter((f) => f.event === 'queue.status' && f.id === undefined)
 
 describe('Last-Event-ID replay', () => {
   test('reconnecting with the last id yields exactly the missed events, in order, then live ones', async () => {
@@ -62,6 +65,10 @@ describe('Last-Event-ID replay', () => {
     await again.eventCount(4, 'replayed + live events')
     expect(ids(again.events)).toEqual([...missed, live])
     expect(synthetic(again)).toEqual([])
+    // One opening queue.status, right after the replayed events and before the live one.
+    expect(opening(again).length).toBe(1)
+    const order = again.frames.filter((f) => f.event !== undefined).map((f) => f.id ?? f.event)
+    expect(order).toEqual([...missed, 'queue.status', live])
     expect(dataOf(again.events[0]!)).toMatchObject({ event_id: missed[0], payload: { job_id: 'c' } })
   })
 
@@ -78,20 +85,21 @@ describe('Last-Event-ID replay', () => {
   })
 
   test('replay applies the stream filters: types, entity and tag restriction', async () => {
-    const mark = await publish(s, admin, queued('mark'), 'r4')
     const note = async (tags: string[]) => {
       const res = await s.request('/api/v1/notes', { token: admin, headers: { 'x-matric-memory': 'r4' }, body: { title: 't', content: 'c', tags } })
       expect(res.status).toBe(201)
       return ((await res.json()) as { id: string }).id
     }
     const alpha = await note(['alpha'])
+    // A resume point the restricted principal may see (an event of one of its notes).
+    const mark = await publish(s, admin, queued('mark', { note_id: alpha }), 'r4')
     const beta = await note(['beta'])
     // JobFailed: the note pipeline running in the background never emits it, so these are the only ones.
     const fail = (jobId: string, noteId?: string) => ({ type: 'JobFailed', job_id: jobId, job_type: 'Import', error: 'x', ...(noteId ? { note_id: noteId } : {}) })
     const done1 = await publish(s, admin, fail('j-alpha', alpha), 'r4')
     await publish(s, admin, fail('j-beta', beta), 'r4')
     await publish(s, admin, fail('j-loose'), 'r4')
-    await publish(s, admin, { type: 'QueueStatus', total_jobs: 0, running: 0, pending: 0 }, 'r4')
+    s.ctx.queueStatus.sendNow('r4') // memory-wide: never visible to a tag-restricted principal
     const done2 = await publish(s, admin, fail('j-alpha-2', alpha), 'r4')
 
     const restricted = await s.token({ memory: 'r4', scope: 'read', tags: ['alpha'] })
@@ -176,6 +184,41 @@ describe('resync_required', () => {
     expect(ids(c.events)).toEqual([live])
     expect(c.frames.filter((x) => x.event === 'resync_required')).toHaveLength(1)
     expect(c.frames.findIndex((x) => x.event === 'resync_required')).toBeLessThan(c.frames.findIndex((x) => x.id === live))
+  })
+
+  test("another memory's event id, or a hidden note's, is unknown (no existence oracle)", async () => {
+    const elsewhere = await publish(s, admin, queued('other-memory'), 'rs-other')
+    const res = await s.request('/api/v1/notes', { token: admin, headers: { 'x-matric-memory': 'rs2' }, body: { content: 'secret', tags: ['hidden'] } })
+    const hiddenNote = ((await res.json()) as { id: string }).id
+    const hidden = await publish(s, admin, queued('hidden-job', { note_id: hiddenNote }), 'rs2')
+    const after = await publish(s, admin, queued('after'), 'rs2')
+    const restricted = await s.token({ memory: 'rs2', scope: 'read', tags: ['visible'] })
+    for (const [id, token] of [
+      [elsewhere, admin],
+      [hidden, restricted],
+    ] as const) {
+      const c = await stream(s, '?memory=rs2', { lastEventId: id, token })
+      const f = await c.frame((x) => x.event === 'resync_required', 'the resync frame')
+      expect(dataOf(f)).toEqual({ reason: 'unknown_event_id', last_known_id: id })
+      await c.frame((x) => x.event === 'queue.status', 'the opening counts')
+      expect(c.events.map((e) => e.id)).not.toContain(after) // nothing replayed
+    }
+  })
+
+  test('the opening queue.status cursor resumes exactly after it, also on a new connection', async () => {
+    const first = await stream(s, '?memory=rc')
+    const openingFrame = await first.frame((x) => x.event === 'queue.status', 'the opening counts')
+    const cursor = dataOf(openingFrame).event_id as string
+    expect(cursor).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    first.close()
+    const missed = [await publish(s, admin, queued('c1'), 'rc'), await publish(s, admin, queued('c2'), 'rc')]
+    const again = await stream(s, '?memory=rc', { lastEventId: cursor })
+    await again.eventCount(2, 'events after the cursor')
+    expect(ids(again.events)).toEqual(missed)
+    expect(synthetic(again)).toEqual([])
+    // A cursor is bound to its memory.
+    const wrong = await stream(s, '?memory=rc-other', { lastEventId: cursor })
+    expect(dataOf(await wrong.frame((x) => x.event === 'resync_required', 'resync on another memory'))).toMatchObject({ reason: 'unknown_event_id' })
   })
 
   test('an id pruned by retention yields resync_required with reason expired_event_id', async () => {

@@ -35,6 +35,13 @@ async function publish(payload: Record<string, unknown>, memory?: string): Promi
   return ((await res.json()) as { event_id: string }).event_id
 }
 
+/** A server-owned QueueStatus (external publishers may not send one); returns its id once it is durable. */
+async function queueStatus(memory = 'default'): Promise<string> {
+  const id = s.ctx.queueStatus.sendNow(memory)
+  await s.ctx.bus.committed()
+  return id
+}
+
 const job = (type: string, id: string, extra: Record<string, unknown> = {}) => ({ type, job_id: id, job_type: 'Import', ...extra })
 const idOf = (f: SseFrame) => f.id
 
@@ -87,13 +94,13 @@ describe('filters', () => {
       progress: await publish(job('JobProgress', 'f-1', { progress: 50, progress_percent: 50 })),
       completed: await publish(job('JobCompleted', 'f-1')),
       failed: await publish(job('JobFailed', 'f-2', { error: 'x' })),
-      queue: await publish({ type: 'QueueStatus', total_jobs: 0, running: 0, pending: 0 }),
+      queue: await queueStatus(),
       deleted: await publish({ type: 'NoteDeleted', note_id: 'n-gone' }),
     }
     // One event each stream selects, published last: once it arrived, everything before it has too.
     const barrier = await publish(job('JobFailed', 'barrier', { error: 'x' }))
     const noteBarrier = await publish({ type: 'NoteDeleted', note_id: 'barrier' })
-    const queueBarrier = await publish({ type: 'QueueStatus', total_jobs: 1, running: 0, pending: 1 })
+    const queueBarrier = await queueStatus()
     await prefix.frame((f) => f.id === barrier, 'barrier on the prefix stream')
     await legacy.frame((f) => f.id === noteBarrier, 'barrier on the legacy stream')
     await dotted.frame((f) => f.id === queueBarrier, 'barrier on the dotted stream')
@@ -168,7 +175,7 @@ describe('isolation', () => {
     const beta = await create(['beta'])
     const untagged = await create([])
     await publish(job('JobCompleted', 'beta-job', { note_id: beta }))
-    await publish({ type: 'QueueStatus', total_jobs: 0, running: 0, pending: 0 })
+    await queueStatus()
     await publish(job('JobCompleted', 'loose-job'))
     const marker = await publish(job('JobCompleted', 'alpha-marker', { note_id: alpha }))
     await restricted.frame((f) => f.id === marker, 'the alpha marker on the restricted stream')

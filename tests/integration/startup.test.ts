@@ -77,7 +77,7 @@ describe('first start without MATRIC_JWT_SECRET', () => {
     expect((await fetch(`${first.url}/api/v1/jobs/stats`, { headers: h })).status).toBe(200)
     const note = await fetch(`${first.url}/api/v1/notes?memory=elsewhere`, { method: 'POST', headers: h, body: JSON.stringify({ content: 'hi' }) })
     expect(note.status).toBe(201)
-    const publish = await fetch(`${first.url}/api/v1/events`, { method: 'POST', headers: h, body: JSON.stringify({ payload: { type: 'QueueStatus', total_jobs: 0, running: 0, pending: 0 } }) })
+    const publish = await fetch(`${first.url}/api/v1/events`, { method: 'POST', headers: h, body: JSON.stringify({ payload: { type: 'JobProgress', job_id: 'ext-1', progress: 10 } }) })
     expect(publish.status).toBe(202)
   })
 

@@ -125,7 +125,7 @@ describe('OTLP export', () => {
   })
 
   test('an event published outside any request is a root span', async () => {
-    const e = s.ctx.bus.publish({ memory: 'default', payload: { type: 'QueueStatus', total_jobs: 0, running: 0, pending: 0 } })
+    const e = s.ctx.bus.publish({ memory: 'default', payload: { type: 'JobProgress', job_id: 'ext-1', progress: 10, progress_percent: 10 } })
     const pub = await waitSpan((x) => x.attributes['matric.event_id'] === e.envelope.event_id, 'the root publish span')
     expect(pub.parentSpanId).toBe('')
     expect(e.traceparent).toBe(`00-${pub.traceId}-${pub.spanId}-01`)
@@ -184,7 +184,7 @@ describe('tracing off', () => {
     const plain = await startServer()
     try {
       expect(plain.ctx.tracing.enabled).toBe(false)
-      const e = plain.ctx.bus.publish({ memory: 'default', payload: { type: 'QueueStatus', total_jobs: 0, running: 0, pending: 0 } })
+      const e = plain.ctx.bus.publish({ memory: 'default', payload: { type: 'JobProgress', job_id: 'ext-1', progress: 10, progress_percent: 10 } })
       expect(e.traceparent).toBeUndefined()
       expect((await plain.request('/health')).status).toBe(200)
     } finally {

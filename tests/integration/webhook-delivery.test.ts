@@ -247,7 +247,7 @@ describe('filters and memories', () => {
       wildcard: await createHook('filters', { url: r.url + '/wildcard', events: ['*'] }),
       named: await createHook('filters', { url: r.url + '/named', events: ['note.deleted', 'queue.status', 'JobProgress'] }),
     }
-    await publish('filters', { type: 'QueueStatus', total_jobs: 1, running: 1, pending: 0 })
+    s.ctx.queueStatus.sendNow('filters')
     await publish('filters', { type: 'JobProgress', job_id: 'j', job_type: 'Embedding', progress: 50, progress_percent: 50 })
     await publish('filters', completed('j'))
     await publish('filters', { type: 'NoteCreated', note_id: 'n', tags: [] })

@@ -34,7 +34,7 @@ const fakeBus = {
 } as unknown as EventBus
 
 function event(memory: string, payload: Payload, traceparent?: string): PublishedEvent {
-  const envelope = buildEnvelope({ memory, payload }, Bun.randomUUIDv7(), new Date().toISOString())
+  const envelope = buildEnvelope({ memory, payload }, Bun.randomUUIDv7(), new Date().toISOString(), "default")
   return {
     seq: 0,
     envelope,

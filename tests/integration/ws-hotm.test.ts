@@ -36,15 +36,21 @@ afterAll(async () => {
 
 const stats = async (token = admin): Promise<Stats> => (await (await s.request('/api/v1/jobs/stats', { token })).json()) as Stats
 
-/** Every frame is one of the seven HotM types, `type` first, valid against the catalog schema. */
-function assertHotmFrame(raw: string): Frame {
-  const f = JSON.parse(raw) as Frame
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+/**
+ * Every frame is one of the seven HotM types, `type` first, valid against the catalog schema, with the envelope's
+ * `event_id` as its one extra field (absent only on `refresh` answers, which are not events).
+ */
+function assertHotmFrame(raw: string, opts: { refreshAnswer?: boolean } = {}): Frame {
+  const { event_id, ...f } = JSON.parse(raw) as Frame
   expect(HOTM_TYPES.has(f.type as LegacyType)).toBe(true)
   expect(Object.keys(f)[0]).toBe('type')
+  if (!opts.refreshAnswer || event_id !== undefined) expect(String(event_id)).toMatch(UUID)
   const type = f.type as LegacyType
   if (!Value.Check(PAYLOAD_SCHEMAS[type], f)) throw new Error(`frame does not match the ${type} schema: ${raw}`)
   return f
 }
+const bare = ({ event_id: _id, ...f }: Frame) => f
 
 describe('HotM protocol on /api/v1/ws', () => {
   test('a HotM counter client stays equal to /jobs/stats through a burst of jobs with retries and failures', async () => {
@@ -92,7 +98,7 @@ describe('HotM protocol on /api/v1/ws', () => {
       `HotM counters ${JSON.stringify(counters)} to equal ${JSON.stringify(final)}`,
     )
     expect(counters.total).toBe(0)
-    for (const raw of client.raw) assertHotmFrame(raw)
+    for (const raw of client.raw) assertHotmFrame(raw, { refreshAnswer: raw === client.raw[0] })
     client.close()
   }, 60_000)
 
@@ -101,7 +107,10 @@ describe('HotM protocol on /api/v1/ws', () => {
     const res = await s.request('/api/v1/notes', { token: admin, body: { content: '# Protocol check\nA note whose pipeline we watch.', tags: ['p'] } })
     const note = (await res.json()) as { id: string }
     const first = await client.next((f) => f.note_id === note.id, 'first frame of the note')
-    expect(first).toEqual({ type: 'NoteUpdated', note_id: note.id, tags: ['p'], has_ai_content: false, has_links: false })
+    expect(bare(first)).toEqual({ type: 'NoteUpdated', note_id: note.id, tags: ['p'], has_ai_content: false, has_links: false })
+    // The frame's event_id is the id of the note.created envelope that SSE and webhooks carry.
+    const logged = s.ctx.eventLog.positionOf(String(first.event_id))
+    expect(logged?.memory).toBe('default')
     // The pipeline ends with linking completed and a NoteUpdated after it.
     const linked = await client.next((f) => f.type === 'JobCompleted' && f.job_type === 'Linking' && f.note_id === note.id, 'linking completed')
     const idx = client.frames.indexOf(linked)
@@ -118,8 +127,8 @@ describe('HotM protocol on /api/v1/ws', () => {
     // Deleting sends nothing on the HotM socket; a marker published afterwards proves the order.
     expect((await s.request(`/api/v1/notes/${note.id}`, { token: admin, method: 'DELETE' })).status).toBe(204)
     const from = client.frames.length
-    await s.request('/api/v1/events', { token: admin, body: { payload: { type: 'QueueStatus', total_jobs: 0, running: 0, pending: 0 } } })
-    const marker = await client.after(from, (f) => f.type === 'QueueStatus', 'marker after delete')
+    const markerId = s.ctx.queueStatus.sendNow('default')
+    const marker = await client.after(from, (f) => f.type === 'QueueStatus' && f.event_id === markerId, 'marker after delete')
     expect(marker.type).toBe('QueueStatus')
     for (const raw of client.raw) assertHotmFrame(raw)
     expect(client.raw.some((r) => r.includes('NoteDeleted') || r.includes('NoteCreated') || r.includes('event_type'))).toBe(false)
@@ -145,7 +154,7 @@ describe('HotM protocol on /api/v1/ws', () => {
     a.send('refresh')
     const qs = await a.next((f) => f.type === 'QueueStatus', 'refresh answer')
     const st = await stats()
-    expect(qs).toEqual({ type: 'QueueStatus', total_jobs: st.total_jobs, running: st.running, pending: st.pending })
+    expect(qs).toEqual({ type: 'QueueStatus', total_jobs: st.total_jobs, running: st.running, pending: st.pending }) // no event_id: not an event
     // b gets the next broadcast but never a's refresh answer.
     await s.request('/api/v1/events', { token: admin, body: { payload: { type: 'JobQueued', job_id: 'marker-b', job_type: 'Import' } } })
     await b.next((f) => f.job_id === 'marker-b', 'marker on b')

@@ -38,6 +38,19 @@ describe('parseTypes', () => {
     [' job.failed , NoteUpdated ', ['job.failed', 'note.updated']],
     ['job.failed,', ['job.failed']],
     ['job,job.failed', ['job.queued', 'job.started', 'job.progress', 'job.completed', 'job.failed']],
+    ['jobs', ['jobs.paused', 'jobs.resumed']],
+    ['JobsPaused', ['jobs.paused']],
+    // Names of the upstream Fortemi catalog this server never emits: accepted, matching nothing.
+    ['collection', []],
+    ['tag.renamed,concept_scheme,archive', []],
+    ['events,resync_required,events.lagged', []],
+    ['TagMerged,index,readmodel,inference', []],
+    ['attachment.extraction.updated,note.tags.updated', []],
+    // HotM's default prefix list: only the types this server emits remain.
+    [
+      'note,job,jobs,queue,collection,tag,concept,concept_scheme,archive,attachment,events,resync_required,index,readmodel,inference',
+      ['job.queued', 'job.started', 'job.progress', 'job.completed', 'job.failed', 'jobs.paused', 'jobs.resumed', 'note.updated', 'note.created', 'note.deleted', 'queue.status'],
+    ],
   ]
   for (const [raw, want] of ok)
     test(`${JSON.stringify(raw)} → ${want ? want.join(',') : 'everything'}`, () => {
@@ -53,6 +66,9 @@ describe('parseTypes', () => {
     ['jobcompleted', /unknown event type/],
     ['job.', /unknown event type/],
     ['*', /unknown event type/],
+    ['collections', /unknown event type/],
+    ['tag.', /unknown event type/],
+    ['note.tags.up', /unknown event type/],
     [Array.from({ length: 51 }, () => 'job').join(','), /at most 50/],
   ]
   for (const [raw, msg] of bad)

@@ -9,6 +9,7 @@ import { Revocations } from '../../src/auth/revocations.ts'
 import { EventBus, type PublishedEvent } from '../../src/events/bus.ts'
 import { EventLog, type EventRow } from '../../src/events/log.ts'
 import { SseHub, type OpenStream } from '../../src/modules/realtime/sse.ts'
+import { CursorCodec } from '../../src/modules/realtime/cursor.ts'
 import type { StreamFilter } from '../../src/modules/realtime/sse-filter.ts'
 import { openDatabase } from '../../src/store/db.ts'
 import { createLogger } from '../../src/telemetry/log.ts'
@@ -27,6 +28,7 @@ class FlakyLog extends EventLog {
 }
 
 const HWM = 16 // STREAM_HIGH_WATER_MARK in sse.ts
+const JOB_EVENTS = new Set(['job.queued', 'job.started', 'job.progress', 'job.completed', 'job.failed'] as const)
 const QUEUE_LIMIT = 5
 
 let db: Database
@@ -36,15 +38,33 @@ let metrics: Metrics
 let revocations: Revocations
 let hub: SseHub
 let n = 0
+let counts = { pending: 0, running: 0 }
+let countsAsked: { memory: string; tags: readonly string[] | null }[] = []
+const cursors = new CursorCodec(new TextEncoder().encode('unit-test-secret'))
 
 beforeEach(() => {
+  counts = { pending: 0, running: 0 }
+  countsAsked = []
   db = openDatabase(':memory:')
   log = new FlakyLog(db, { count: 1_000_000, hours: 24 })
   metrics = new Metrics()
   const logger = createLogger('error', () => {})
   bus = new EventBus(log, metrics, logger)
   revocations = new Revocations(db)
-  hub = new SseHub({ bus, log, revocations, metrics, logger, config: { keepaliveMs: 60_000, queueLimit: QUEUE_LIMIT, retryMs: 1000, streamTokenTtlS: 300 } })
+  hub = new SseHub({
+    bus,
+    log,
+    revocations,
+    metrics,
+    logger,
+    config: { keepaliveMs: 60_000, queueLimit: QUEUE_LIMIT, retryMs: 1000, streamTokenTtlS: 300 },
+    cursors,
+    queueCounts: (memory, tags) => {
+      countsAsked.push({ memory, tags })
+      return counts
+    },
+    tenantId: 'default',
+  })
 })
 afterEach(async () => {
   hub.shutdown()
@@ -68,7 +88,8 @@ function openStream(over: Partial<Omit<OpenStream, 'filter'>> & { filter?: Parti
     preamble: [': hello\n\n'],
     signal: ac.signal,
     ...over,
-    filter: { memory: 'm', types: null, entityId: null, tags: null, ...over.filter },
+    // Job events only unless a test asks: the opening queue.status frame has tests of its own (below).
+    filter: { memory: 'm', types: JOB_EVENTS, entityId: null, tags: null, ...over.filter },
   })
   const reader = body.getReader()
   const decoder = new TextDecoder()
@@ -215,3 +236,75 @@ async function lagged(): Promise<number> {
   const m = /^matric_sse_events_lagged_total(?:\{[^}]*\})? (\d+)/m.exec(await metrics.scrape())
   return m ? Number(m[1]) : 0
 }
+
+describe('the opening queue.status frame', () => {
+  const everything = { types: null }
+
+  test('a live stream starts with the counts it may see, no id line, a resumable cursor as event_id', async () => {
+    emit()
+    emit()
+    counts = { pending: 3, running: 2 }
+    const s = openStream({ filter: { ...everything, tags: ['x'] } })
+    const [hello, opening] = await s.read(2)
+    expect(hello).toBe(': hello\n\n')
+    expect(idOf(opening!)).toBeUndefined()
+    expect(eventOf(opening!)).toBe('queue.status')
+    const env = dataOf(opening!)
+    expect(env).toMatchObject({ event_type: 'queue.status', memory: 'm', tenant_id: 'default', entity_type: 'queue', payload_version: 1 })
+    expect(env.payload).toEqual({ type: 'QueueStatus', total_jobs: 5, running: 2, pending: 3 })
+    expect(countsAsked).toEqual([{ memory: 'm', tags: ['x'] }])
+    expect(cursors.decode('m', env.event_id as string)).toBe(log.lastSeq())
+    // Resuming from the cursor replays exactly what came after it.
+    const later = emit()
+    expect(hub.resumePosition('m', null, env.event_id as string)).toBe(later.seq - 1)
+  })
+
+  test('after a replay it follows the replayed events', async () => {
+    const first = emit()
+    const rest = [emit(), emit()]
+    const s = openStream({ filter: everything, replayAfter: first.seq, lastEventId: first.envelope.event_id })
+    const frames = await s.read(4)
+    expect(frames.slice(1, 3).map(idOf)).toEqual(ids(rest))
+    expect(eventOf(frames[3]!)).toBe('queue.status')
+  })
+
+  test('events published but not yet delivered when the stream opens come first, then the counts', async () => {
+    const pending = bus.publish({ memory: 'm', entityType: 'job', entityId: 'jp', payload: { type: 'JobQueued', job_id: 'jp', job_type: 'Import' } })
+    const s = openStream({ filter: everything })
+    expect(countsAsked).toEqual([]) // not yet: the pending event is not delivered
+    bus.flush()
+    const frames = await s.read(3)
+    expect(idOf(frames[1]!)).toBe(pending.envelope.event_id)
+    expect(eventOf(frames[2]!)).toBe('queue.status')
+    expect(countsAsked.length).toBe(1)
+  })
+
+  test('not sent to streams that filter it out (types without queue, or one entity)', async () => {
+    const a = openStream({ filter: { types: new Set(['note.updated'] as const) } })
+    const b = openStream({ filter: { types: null, entityId: 'j1' } })
+    await a.read(1)
+    await b.read(1)
+    expect(countsAsked).toEqual([])
+  })
+})
+
+describe('resume positions', () => {
+  test('an event of this memory, visible to the principal', () => {
+    const e = emit('m')
+    expect(hub.resumePosition('m', null, e.envelope.event_id)).toBe(e.seq)
+  })
+  test('an event of another memory is unknown here', () => {
+    const e = emit('other')
+    expect(hub.resumePosition('m', null, e.envelope.event_id)).toBeNull()
+  })
+  test("a hidden note's event is unknown to a tag-restricted principal", () => {
+    const e = bus.publish({ memory: 'm', entityType: 'note', entityId: 'n1', tags: ['secret'], payload: { type: 'NoteDeleted', note_id: 'n1' } })
+    bus.flush()
+    expect(hub.resumePosition('m', ['public'], e.envelope.event_id)).toBeNull()
+    expect(hub.resumePosition('m', ['secret'], e.envelope.event_id)).toBe(e.seq)
+  })
+  test("another memory's cursor is unknown here", () => {
+    expect(hub.resumePosition('m', null, cursors.encode('other', 3))).toBeNull()
+    expect(hub.resumePosition('m', null, cursors.encode('m', 3))).toBe(3)
+  })
+})

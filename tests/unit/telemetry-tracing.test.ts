@@ -48,7 +48,7 @@ describe('Tracing off (no OTLP endpoint)', () => {
     const t = new Tracing(readTelemetryConfig({}, []), { logger: quiet, serviceVersion: '1' })
     const log = { appendBatch: (rows: unknown[]) => rows.map(() => 1) } as unknown as EventLog
     const bus = new EventBus(log, new Metrics(), quiet, t)
-    const e = bus.publish({ memory: 'm', payload: { type: 'QueueStatus', total_jobs: 0, running: 0, pending: 0 } })
+    const e = bus.publish({ memory: 'm', payload: { type: 'JobProgress', job_id: 'ext-1', progress: 10, progress_percent: 10 } })
     expect(e.traceparent).toBeUndefined()
   })
 })

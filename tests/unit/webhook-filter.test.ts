@@ -28,7 +28,7 @@ describe('compileEventFilter', () => {
 
   const unknown: [string[], string[]][] = [
     [['job.exploded'], ['job.exploded']],
-    [['jobs'], ['jobs']],
+    [['jobz'], ['jobz']],
     [['Job'], ['Job']],
     [['job.'], ['job.']],
     [[''], ['']],

@@ -1,23 +1,53 @@
 import { Elysia, t } from 'elysia'
 import type { AppContext } from '../../context.ts'
-import { EventPayload, type Payload } from '../../events/catalog.ts'
+import { JOB_TYPES, PublishablePayload, type JobProgress, type Payload } from '../../events/catalog.ts'
 import type { EventDraft } from '../../events/bus.ts'
 import { selectMemory } from '../../auth/principal.ts'
 import { jsonBody } from '../../http/body.ts'
+import { forbidden, unprocessable } from '../../http/errors.ts'
 import { ErrorBody, ownModels } from '../../http/schemas.ts'
+import type { JobStore } from '../jobs/store.ts'
 
 export const PublishEvent = t.Object(
   {
     memory: t.Optional(t.String({ description: 'Target memory; defaults to the request memory' })),
-    payload: EventPayload,
+    payload: PublishablePayload,
   },
   {
     additionalProperties: false,
-    examples: [{ memory: 'default', payload: { type: 'JobProgress', job_id: 'ext-42', job_type: 'Import', progress: 50, progress_percent: 50, message: 'halfway' } }],
+    examples: [{ memory: 'default', payload: { type: 'JobProgress', job_id: 'ext-42', job_type: 'Import', progress: 50, message: 'halfway' } }],
   },
 )
 
 export const Published = t.Object({ event_id: t.String() }, { additionalProperties: false, examples: [{ event_id: '01936b2e-7c7a-7cc3-9b1e-4f1d2a3b4c5d' }] })
+
+/**
+ * Completes an upstream JobProgress to the wire shape: both `progress` and `progress_percent` (one derived from
+ * the other), and the job type when the publisher left it out but the job is one of this memory's.
+ */
+export function completeJobProgress(p: PublishablePayload & { type: 'JobProgress' }, jobTypeOf: (jobId: string) => string | undefined): JobProgress {
+  const percent = p.progress_percent ?? p.progress
+  if (percent === undefined) throw unprocessable('invalid request body: JobProgress needs progress or progress_percent (0-100)')
+  if (p.progress !== undefined && p.progress_percent !== undefined && p.progress !== p.progress_percent)
+    throw unprocessable('invalid request body: JobProgress progress and progress_percent differ')
+  const jobType = p.job_type ?? jobTypeOf(p.job_id)
+  return {
+    type: 'JobProgress',
+    job_id: p.job_id,
+    ...(jobType !== undefined ? { job_type: jobType } : {}),
+    ...(p.note_id !== undefined ? { note_id: p.note_id } : {}),
+    progress: percent,
+    progress_percent: percent,
+    ...(p.message !== undefined ? { message: p.message } : {}),
+  }
+}
+
+function jobTypeIn(jobs: JobStore, memory: string) {
+  return (jobId: string): string | undefined => {
+    const job = jobs.get(jobId)
+    return job && job.memory === memory ? JOB_TYPES[job.job_type] : undefined
+  }
+}
 
 /** The note an external payload concerns, for visibility tags and the envelope's entity. */
 function entityOf(ctx: AppContext, memory: string, p: Payload): Pick<EventDraft, 'entityType' | 'entityId' | 'tags'> {
@@ -37,8 +67,11 @@ export function eventsController(ctx: AppContext) {
     .post(
       '',
       ({ body, set, principal, memory: requestMemory }) => {
+        // A tag-restricted principal may not speak for the notes it cannot see (nor for the memory as a whole).
+        if (principal.tags) throw forbidden('publishing events needs a principal without a tag restriction')
         const memory = body.memory === undefined ? requestMemory : selectMemory(principal, body.memory)
-        const e = ctx.bus.publish({ memory, payload: body.payload, actor: { kind: 'user', id: principal.sub }, ...entityOf(ctx, memory, body.payload) })
+        const payload: Payload = body.payload.type === 'JobProgress' ? completeJobProgress(body.payload, jobTypeIn(ctx.jobs, memory)) : body.payload
+        const e = ctx.bus.publish({ memory, payload, actor: { kind: 'user', id: principal.sub }, ...entityOf(ctx, memory, payload) })
         set.status = 202
         return { event_id: e.envelope.event_id }
       },
@@ -49,7 +82,10 @@ export function eventsController(ctx: AppContext) {
         response: { 202: 'Published', 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 422: 'ErrorBody' },
         detail: {
           summary: 'Publish an event',
-          description: 'The payload is validated against the event catalog and delivered on every transport like an internal event.',
+          description:
+            'The payload is validated against the event catalog and delivered on every transport like an internal event. Admin of the memory ' +
+            'without a tag restriction. `QueueStatus` is refused (the server owns the counts); a JobProgress may carry `progress` or ' +
+            '`progress_percent` and omit `job_type`: both progress fields are sent on every transport.',
         },
       },
     )

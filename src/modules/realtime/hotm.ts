@@ -1,11 +1,22 @@
 import { HOTM_TYPES, type NoteUpdated, type Payload } from '../../events/catalog.ts'
 
 /**
- * The HotM wire frame for a payload (SPEC §5): the bare payload object with `type` first, only for the seven
- * HotM types. `NoteCreated` goes out as `NoteUpdated` (a new note has no AI content and no links yet);
+ * The HotM wire frame for a payload (docs/websocket.md): the bare payload object with `type` first, only for the
+ * seven HotM types, plus the envelope's `event_id` last (when given) so a client that also reads SSE can
+ * de-duplicate. `NoteCreated` goes out as `NoteUpdated` (a new note has no AI content and no links yet);
  * `NoteDeleted` and any other type are not sent (null).
  */
-export function hotmFrame(p: Payload): string | null {
+export function hotmFrame(p: Payload, eventId?: string): string | null {
+  const json = hotmPayloadJson(p)
+  return json === null || eventId === undefined ? json : withEventId(json, eventId)
+}
+
+/** Appends `"event_id":…` to a frame's JSON object (the frame is built once per event, so no re-parse). */
+export function withEventId(frameJson: string, eventId: string): string {
+  return `${frameJson.slice(0, -1)},"event_id":${JSON.stringify(eventId)}}`
+}
+
+function hotmPayloadJson(p: Payload): string | null {
   if (p.type === 'NoteCreated') {
     const upd: NoteUpdated = {
       type: 'NoteUpdated',

@@ -1,5 +1,6 @@
 import { canSeeTags } from '../../auth/principal.ts'
 import { EVENT_TYPES, expandEventName, type EventType } from '../../events/catalog.ts'
+import { isFortemiEventName } from '../../events/fortemi-catalog.ts'
 import type { EventRow } from '../../events/log.ts'
 import { badRequest } from '../../http/errors.ts'
 import type { ResyncReason } from './sse-frames.ts'
@@ -30,8 +31,9 @@ const KNOWN_NAMES = [...Object.values(EVENT_TYPES), ...Object.keys(EVENT_TYPES)]
 /**
  * `?types=` → the set of dotted types, or null when the parameter is absent (everything).
  * Each comma-separated name may be dotted (`job.completed`), a prefix (`job` = `job.*`) or legacy
- * (`JobCompleted`); blanks around commas are ignored. Throws 400 when the list is empty or names an
- * unknown type.
+ * (`JobCompleted`); blanks around commas are ignored. Names of the upstream Fortemi catalog that this server
+ * never emits (`collection`, `tag.renamed`, `events.lagged`, …) are accepted and match nothing, so a client
+ * written for Fortemi subscribes unchanged. Throws 400 when the list is empty or a name is outside both catalogs.
  */
 export function parseTypes(raw: string | null | undefined): ReadonlySet<EventType> | null {
   if (raw === null || raw === undefined) return null
@@ -45,13 +47,13 @@ export function parseTypes(raw: string | null | undefined): ReadonlySet<EventTyp
   const unknown: string[] = []
   for (const n of names) {
     const types = expandEventName(n)
-    if (!types.length) unknown.push(n)
+    if (!types.length && !isFortemiEventName(n)) unknown.push(n)
     for (const t of types) out.add(t)
   }
   if (unknown.length)
     throw badRequest(
       `unknown event type${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => JSON.stringify(u.slice(0, 80))).join(', ')} in types; ` +
-        `use dotted names, a prefix (job, note, queue) or legacy names`,
+        `use dotted names, a prefix (job, jobs, note, queue) or legacy names of the event catalog`,
       { known: KNOWN_NAMES },
     )
   return out

@@ -10,8 +10,12 @@ import type { Logger } from '../../telemetry/log.ts'
 import type { Metrics } from '../../telemetry/metrics.ts'
 import type { Revocations } from '../../auth/revocations.ts'
 import { originAllowed } from '../../http/origin.ts'
-import { matches, parseEntityId, parseLastEventId, parseTypes, resyncReason, rowFacts, type EventFacts, type StreamFilter } from './sse-filter.ts'
-import { commentFrame, eventFrame, KEEPALIVE, laggedFrame, resyncFrame, retryFrame } from './sse-frames.ts'
+import { canSeeTags } from '../../auth/principal.ts'
+import { queueStatusOf, type QueueCounts } from '../../events/queue-status.ts'
+import type { Envelope } from '../../events/catalog.ts'
+import { CursorCodec } from './cursor.ts'
+import { matches, parseEntityId, parseLastEventId, parseRowTags, parseTypes, resyncReason, rowFacts, type EventFacts, type StreamFilter } from './sse-filter.ts'
+import { commentFrame, eventFrame, frame, KEEPALIVE, laggedFrame, resyncFrame, retryFrame } from './sse-frames.ts'
 import { streamTokensController } from './tokens.ts'
 
 const encoder = new TextEncoder()
@@ -34,6 +38,11 @@ export interface SseHubDeps {
   metrics: Metrics
   logger: Logger
   config: Config['sse']
+  /** Encodes the resumable `event_id` of the opening `queue.status` frame. */
+  cursors: CursorCodec
+  /** Pending/running counts a stream may see (its memory, within its tag restriction). */
+  queueCounts: (memory: string, tags: readonly string[] | null) => QueueCounts
+  tenantId: string
 }
 
 export interface OpenStream {
@@ -99,6 +108,7 @@ class SseStream {
     )
     if (opts.signal.aborted) queueMicrotask(this.onAbort)
     else opts.signal.addEventListener('abort', this.onAbort, { once: true })
+    if (this.state === 'live') hub.sendOpeningStatus(this)
   }
 
   private get queued(): number {
@@ -122,7 +132,7 @@ class SseStream {
     return false
   }
 
-  private pushLive(bytes: Uint8Array): boolean {
+  pushLive(bytes: Uint8Array): boolean {
     // Once lagging, drop until the client has drained the queue, so the gap is one contiguous run
     // that `events.lagged` marks exactly where it happened.
     if (this.dropped > 0) return this.drop()
@@ -223,6 +233,7 @@ class SseStream {
 
   private goLive(): void {
     this.state = 'live'
+    this.hub.sendOpeningStatus(this)
     const held = this.unlogged
     this.unlogged = []
     for (const e of held) this.pushLive(encoder.encode(eventFrame(e.envelope.event_id, e.eventType, e.json)))
@@ -262,6 +273,7 @@ export class SseHub {
   readonly metrics: Metrics
   readonly logger: Logger
   readonly log: EventLog
+  private deps: SseHubDeps
   private byMemory = new Map<string, Set<SseStream>>()
   private byJti = new Map<string, Set<SseStream>>()
   private streams = new Set<SseStream>()
@@ -274,6 +286,7 @@ export class SseHub {
     this.metrics = deps.metrics
     this.logger = deps.logger
     this.log = deps.log
+    this.deps = deps
     this.unsubscribe = [deps.bus.subscribe('sse', (e) => this.onEvent(e)), deps.revocations.onRevoke((jti) => this.onRevoke(jti))]
   }
 
@@ -298,6 +311,44 @@ export class SseHub {
       for (const st of this.streams) st.keepalive()
     }, this.config.keepaliveMs)
     return s.body
+  }
+
+  /**
+   * The synthetic `queue.status` frame that starts every stream (after `retry:` and any replay): the counts this
+   * stream may see, taken when every event published so far has been delivered, so counters that apply the job
+   * deltas from here on stay exact. No `id:` line (it is not a logged event); its `event_id` is a cursor of the
+   * log position, so a client that resumes from it misses nothing and gets nothing twice.
+   */
+  sendOpeningStatus(s: SseStream): void {
+    const f = s.filter
+    if (f.entityId !== null || (f.types && !f.types.has('queue.status'))) return
+    this.deps.bus.whenIdle(() => {
+      if (s.state !== 'live') return
+      const now = Date.now()
+      const envelope: Envelope = {
+        event_id: this.deps.cursors.encode(f.memory, this.log.lastSeq(), now),
+        event_type: 'queue.status',
+        occurred_at: new Date(now).toISOString(),
+        memory: f.memory,
+        tenant_id: this.deps.tenantId,
+        actor: { kind: 'system' },
+        entity_type: 'queue',
+        payload_version: 1,
+        payload: queueStatusOf(this.deps.queueCounts(f.memory, f.tags)),
+      }
+      s.pushLive(encoder.encode(frame({ event: 'queue.status', data: JSON.stringify(envelope) })))
+    })
+  }
+
+  /**
+   * The log position to replay after for a resume id, or null when it cannot be honoured: an event id of this
+   * memory that the stream's principal may see, or a cursor issued for this memory. Anything else — unknown,
+   * pruned, another memory's, a hidden note's — is treated alike, so a resume id reveals nothing.
+   */
+  resumePosition(memory: string, tags: readonly string[] | null, lastEventId: string): number | null {
+    const at = this.log.positionOf(lastEventId)
+    if (at) return at.memory === memory && canSeeTags(tags, parseRowTags(at.tags)) ? at.seq : null
+    return this.deps.cursors.decode(memory, lastEventId)
   }
 
   /** Called by a stream as it closes. */
@@ -439,6 +490,9 @@ export function sseController(ctx: AppContext) {
     metrics: ctx.metrics,
     logger: ctx.logger,
     config: config.sse,
+    cursors: new CursorCodec(ctx.secret.key),
+    queueCounts: (memory, tags) => ctx.jobs.counts(memory, tags),
+    tenantId: config.tenantId,
   })
   ctx.live.sseConnections = () => hub.count
   ctx.onClose(() => hub.shutdown())
@@ -461,7 +515,7 @@ export function sseController(ctx: AppContext) {
     const preamble = [retryFrame(config.sse.retryMs)]
     let replayAfter: number | null = null
     if (lastEventId !== null) {
-      replayAfter = ctx.eventLog.seqOf(lastEventId)
+      replayAfter = hub.resumePosition(memory, principal.tags, lastEventId)
       if (replayAfter === null) preamble.push(resyncFrame(resyncReason(lastEventId, ctx.eventLog.oldest()?.created_ms ?? null), lastEventId))
     }
     // Bun's idle timeout (Elysia: 30 s) would reset a quiet stream; keepalives are for proxies and dead peers.

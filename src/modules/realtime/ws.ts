@@ -7,7 +7,7 @@ import { queueStatusOf } from '../../events/queue-status.ts'
 import { ApiError } from '../../http/errors.ts'
 import { originAllowed } from '../../http/origin.ts'
 import { ErrorBody } from '../../http/schemas.ts'
-import { hotmFrame, isRefreshCommand, memoryTopic, tagGroupKey } from './hotm.ts'
+import { hotmFrame, isRefreshCommand, memoryTopic, tagGroupKey, withEventId } from './hotm.ts'
 
 export const CLOSE = {
   TOKEN_EXPIRED: [1008, 'token expired'],
@@ -89,7 +89,7 @@ export class WsHub {
     const groups = e.legacyType === 'QueueStatus' ? this.groups.get(e.memory) : undefined
     if (!groups) return
     const frames = new Map<TagGroup, string>()
-    for (const g of groups.values()) frames.set(g, this.queueStatusFrame(e.memory, g.tags))
+    for (const g of groups.values()) frames.set(g, withEventId(this.queueStatusFrame(e.memory, g.tags), e.envelope.event_id))
     this.groupCounts.set(e, frames)
   }
 
@@ -99,7 +99,7 @@ export class WsHub {
 
   private onEvent(e: PublishedEvent): void {
     const server = this.server()
-    const frame = server && hotmFrame(e.envelope.payload)
+    const frame = server && hotmFrame(e.envelope.payload, e.envelope.event_id)
     if (!server || !frame) return
     let sent = 0
     // Memory-wide events (tags null) reach unrestricted clients only; note-scoped ones also matching tag groups.
@@ -109,7 +109,8 @@ export class WsHub {
       if (e.legacyType === 'QueueStatus') {
         const frames = this.groupCounts.get(e)
         // A group that formed after the emission gets its counts now (it asked for none earlier).
-        for (const g of groups.values()) sent += this.publish(server, e.memory, g.topic, frames?.get(g) ?? this.queueStatusFrame(e.memory, g.tags))
+        for (const g of groups.values())
+          sent += this.publish(server, e.memory, g.topic, frames?.get(g) ?? withEventId(this.queueStatusFrame(e.memory, g.tags), e.envelope.event_id))
       } else if (e.tags) {
         for (const g of groups.values()) if (canSeeTags(g.tags, e.tags)) sent += this.publish(server, e.memory, g.topic, frame)
       }

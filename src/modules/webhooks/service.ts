@@ -120,6 +120,7 @@ export class WebhookService {
       { memory: row.memory, payload: queueStatusOf(this.d.queueCounts(row.memory)), actor: { kind: 'user', id: principal.sub }, entityType: 'queue' },
       Bun.randomUUIDv7(),
       new Date(this.now()).toISOString(),
+      this.d.config.tenantId,
     )
     const delivery = this.d.outbox.enqueueDirect({
       id: Bun.randomUUIDv7(),
