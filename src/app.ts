@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { AppContext } from './context.ts'
 import { errorHandler } from './http/error-handler.ts'
 import { ApiError } from './http/errors.ts'
+import { compatController } from './modules/compat/index.ts'
 import { eventsController } from './modules/events/index.ts'
 import { jobsController } from './modules/jobs/index.ts'
 import { notesController } from './modules/notes/index.ts'
@@ -83,6 +84,7 @@ export function createApp(ctx: AppContext) {
       return new Response(Bun.file(join(SWAGGER_DIST, params.file)), { headers: { 'cache-control': 'public, max-age=86400' } })
     })
     .use(systemController(ctx, ctx.live))
+    .use(compatController(ctx, { search: false, mcp: false }))
     .use(notesController(ctx))
     .use(jobsController(ctx))
     .use(eventsController(ctx))
