@@ -9,6 +9,7 @@ import { EventLog } from './events/log.ts'
 import { QueueStatusScheduler } from './events/queue-status.ts'
 import { JobService } from './modules/jobs/service.ts'
 import { JobStore } from './modules/jobs/store.ts'
+import { JobPauses } from './modules/jobs/pause.ts'
 import { Worker } from './modules/jobs/worker.ts'
 import type { JobHandler } from './modules/jobs/handlers/types.ts'
 import type { JobTypeName } from './events/catalog.ts'
@@ -42,10 +43,14 @@ export interface AppContext {
   noteEvents: NoteEvents
   noteService: NoteService
   jobService: JobService
+  /** Job processing pause/resume (global or per memory). */
+  jobPauses: JobPauses
   worker: Worker
   startedAt: number
   /** Live counts the transports register (health and gauges). */
   live: LiveCounts
+  /** The memories transports have clients on right now (each transport registers one source). */
+  openMemories: (() => Iterable<string>)[]
   /** Shutdown hooks, run in reverse order of registration. */
   onClose: (fn: () => void | Promise<void>) => void
   close: () => Promise<void>
@@ -87,6 +92,8 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
   const jobService = new JobService({ jobs, notes, bus, queueStatus, maxRetries: config.worker.maxRetries, wake: () => worker?.wake() })
   worker = new Worker({ config, jobs, notes, service: jobService, noteEvents, logger, handlers: opts.handlers })
   const noteService = new NoteService({ notes, jobs, jobService, events: noteEvents })
+  const openMemories: (() => Iterable<string>)[] = []
+  const jobPauses = new JobPauses(db, bus, () => worker?.wake(), () => openMemories.flatMap((f) => [...f()]))
 
   const closers: (() => void | Promise<void>)[] = []
   let closed = false
@@ -108,9 +115,11 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
     noteEvents,
     noteService,
     jobService,
+    jobPauses,
     worker,
     startedAt: Date.now(),
     live: { wsConnections: () => 0, sseConnections: () => 0, webhookQueueDepth: () => 0 },
+    openMemories,
     onClose: (fn) => void closers.push(fn),
     close: async () => {
       if (closed) return

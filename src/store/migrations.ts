@@ -162,4 +162,16 @@ export const MIGRATIONS: Migration[] = [
     id: '030_events_drop_created_index',
     sql: `DROP INDEX IF EXISTS events_created;`,
   },
+  {
+    // Job pause/resume: a row per paused scope ('*' = every memory, else a memory name). The worker claims
+    // nothing from a paused scope; running jobs finish.
+    id: '050_job_pauses',
+    sql: `
+  CREATE TABLE job_pauses (
+    scope TEXT PRIMARY KEY,
+    paused_at TEXT NOT NULL,
+    paused_by TEXT NOT NULL
+  );
+  `,
+  },
 ]

@@ -89,3 +89,25 @@ export const ListJobsQuery = t.Object({
 
 export const JobList = t.Object({ jobs: t.Array(Job) }, { additionalProperties: false })
 export const JobParams = t.Object({ id: t.String({ format: 'uuid' }) })
+
+export const JobPauseState = t.Object(
+  {
+    global: t.Union([t.Literal('running'), t.Literal('paused')], { description: 'paused = no memory claims new jobs' }),
+    archives: t.Record(t.String(), t.Literal('paused'), {
+      description: 'Paused memories (Fortemi calls a memory an archive), among those the caller may see; absent = running',
+    }),
+    queue: t.Object({ pending: JsonInt(), running: JsonInt() }, { additionalProperties: false, description: 'counts of the request memory, as the caller may see them' }),
+  },
+  { additionalProperties: false, examples: [{ global: 'running', archives: { research: 'paused' }, queue: { pending: 4, running: 0 } }] },
+)
+
+export const JobPauseResult = t.Object(
+  {
+    status: t.Union([t.Literal('paused'), t.Literal('resumed')]),
+    scope: t.Union([t.Literal('global'), t.Literal('archive')]),
+    archive: t.Optional(t.String({ description: 'the memory, for a per-memory pause' })),
+    changed: t.Boolean({ description: 'false when the scope already was in that state (no event is emitted then)' }),
+  },
+  { additionalProperties: false, examples: [{ status: 'paused', scope: 'archive', archive: 'research', changed: true }] },
+)
+export const PauseParams = t.Object({ memory: t.String({ description: 'memory (archive) name' }) })

@@ -23,6 +23,9 @@ export interface NewJob {
 const TAG_FILTER = `EXISTS (SELECT 1 FROM notes n, json_each(n.tags) t
   WHERE n.id = j.note_id AND t.value IN (SELECT value FROM json_each(?)))`
 
+/** Jobs of a paused memory (or of every memory, scope '*') are not claimed: see job_pauses and pause.ts. */
+const NOT_PAUSED = `NOT EXISTS (SELECT 1 FROM job_pauses p WHERE p.scope = '*' OR p.scope = jobs.memory)`
+
 /** Repository for the job queue. Every transition is one UPDATE guarded by the expected status. */
 export class JobStore {
   private insertStmt: Statement
@@ -43,7 +46,7 @@ export class JobStore {
     this.byId = db.query('SELECT * FROM jobs WHERE id = ?')
     this.claimStmt = db.query(
       `UPDATE jobs SET status = 'running', started_at = ?, progress_percent = 0, progress_message = NULL
-       WHERE id = (SELECT id FROM jobs WHERE status = 'pending' AND run_after <= ?
+       WHERE id = (SELECT id FROM jobs WHERE status = 'pending' AND run_after <= ? AND ${NOT_PAUSED}
                    ORDER BY priority DESC, created_at, id LIMIT 1)
        RETURNING *`,
     )
@@ -61,7 +64,7 @@ export class JobStore {
        WHERE id = ? AND status IN ('running', 'pending') RETURNING *`,
     )
     this.countsStmt = db.query(`SELECT status, COUNT(*) AS n FROM jobs j WHERE j.memory = ? GROUP BY status`)
-    this.nextDueStmt = db.query(`SELECT MIN(run_after) AS t FROM jobs WHERE status = 'pending'`)
+    this.nextDueStmt = db.query(`SELECT MIN(run_after) AS t FROM jobs WHERE status = 'pending' AND ${NOT_PAUSED}`)
   }
 
   insert(j: NewJob): Job {
@@ -77,7 +80,7 @@ export class JobStore {
     return toJob(this.claimStmt.get(nowIso, nowMs) as JobRow | null)
   }
 
-  /** ms epoch of the earliest pending job, or null when none is pending. */
+  /** ms epoch of the earliest claimable pending job (paused scopes excluded), or null when none. */
   nextDue(): number | null {
     return (this.nextDueStmt.get() as { t: number | null }).t
   }

@@ -294,6 +294,11 @@ export class SseHub {
     return this.streams.size
   }
 
+  /** Memories with an open stream. */
+  memories(): Iterable<string> {
+    return this.byMemory.keys()
+  }
+
   /** Token ids of open streams (their stream-token rows must outlive expiry so DELETE can still cut them). */
   openTokenIds(): string[] {
     return [...this.byJti.keys()]
@@ -495,6 +500,7 @@ export function sseController(ctx: AppContext) {
     tenantId: config.tenantId,
   })
   ctx.live.sseConnections = () => hub.count
+  ctx.openMemories.push(() => hub.memories())
   ctx.onClose(() => hub.shutdown())
 
   const checkOrigin = ({ request }: { request: Request }) => {

@@ -97,6 +97,11 @@ export class WsHub {
     return this.conns.size
   }
 
+  /** Memories with a connected socket. */
+  memories(): Iterable<string> {
+    return this.byMemory.keys()
+  }
+
   private onEvent(e: PublishedEvent): void {
     const server = this.server()
     const frame = server && hotmFrame(e.envelope.payload, e.envelope.event_id)
@@ -236,6 +241,7 @@ const BEARER_OFFERED = /(^|,)\s*bearer\s*(,|$)/i
 export function wsController(ctx: AppContext, server: () => Server<unknown> | null) {
   const hub = new WsHub(ctx, server)
   ctx.live.wsConnections = () => hub.count
+  ctx.openMemories.push(() => hub.memories())
   ctx.onClose(() => hub.shutdown())
 
   return new Elysia({ name: 'matric-ws', tags: ['events'] })
