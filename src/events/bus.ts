@@ -84,6 +84,8 @@ export class EventBus {
   private scheduled: ReturnType<typeof setImmediate> | undefined
   private waiters: (() => void)[] = []
   private idle: (() => void)[] = []
+  /** True while a flush delivers: later events of the batch are not delivered yet. */
+  private flushing = false
 
   constructor(
     private log: EventLog,
@@ -157,6 +159,7 @@ export class EventBus {
   flush = (): void => {
     if (this.scheduled) clearImmediate(this.scheduled)
     this.scheduled = undefined
+    this.flushing = true
     while (this.queue.length) {
       const batch = this.queue
       this.queue = []
@@ -174,6 +177,7 @@ export class EventBus {
         span?.end()
       }
     }
+    this.flushing = false
     const idle = this.idle
     this.idle = []
     for (const fn of idle) this.callIdle(fn)
@@ -188,7 +192,7 @@ export class EventBus {
    * there (an SSE stream's opening queue counts) sees exactly the state its client's events add up to.
    */
   whenIdle(fn: () => void): void {
-    if (!this.queue.length) this.callIdle(fn)
+    if (!this.queue.length && !this.flushing) this.callIdle(fn)
     else this.idle.push(fn)
   }
 

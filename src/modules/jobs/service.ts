@@ -71,6 +71,10 @@ export class JobService {
           ? { type: kind, ...base, error: extra?.error ?? 'failed' }
           : { type: kind, ...base }
     this.d.bus.publish({ memory: job.memory, payload, entityType: 'job', entityId: job.id, tags: this.tagsOf(job), actor })
+    // A trailing QueueStatus follows every burst of job events (at most one per memory per interval), so counters
+    // converge to the server's counts at idle even where a client reorders: HotM applies a QueueStatus up to 50 ms
+    // late, after job events that arrived meanwhile.
+    this.d.queueStatus.markDirty(job.memory)
   }
 
   emitProgress(job: Job, percent: number, message?: string): void {

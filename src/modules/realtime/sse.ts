@@ -320,28 +320,48 @@ export class SseHub {
 
   /**
    * The synthetic `queue.status` frame that starts every stream (after `retry:` and any replay): the counts this
-   * stream may see, taken when every event published so far has been delivered, so counters that apply the job
-   * deltas from here on stay exact. No `id:` line (it is not a logged event); its `event_id` is a cursor of the
-   * log position, so a client that resumes from it misses nothing and gets nothing twice.
+   * stream may see. No `id:` line (it is not a logged event); its `event_id` is a cursor of the log position, so a
+   * client that resumes from it misses nothing and gets nothing twice.
    */
   sendOpeningStatus(s: SseStream): void {
     const f = s.filter
     if (f.entityId !== null || (f.types && !f.types.has('queue.status'))) return
+    this.sendCounts(f.memory, [s])
+  }
+
+  /**
+   * Sends each stream its own counts, taken when every event published so far has been delivered, so counters
+   * that apply the job deltas from here on stay exact. Streams that share a tag restriction share one count query
+   * and one encoded frame.
+   */
+  private sendCounts(memory: string, streams: SseStream[]): void {
     this.deps.bus.whenIdle(() => {
-      if (s.state !== 'live') return
-      const now = Date.now()
-      const envelope: Envelope = {
-        event_id: this.deps.cursors.encode(f.memory, this.log.lastSeq(), now),
-        event_type: 'queue.status',
-        occurred_at: new Date(now).toISOString(),
-        memory: f.memory,
-        tenant_id: this.deps.tenantId,
-        actor: { kind: 'system' },
-        entity_type: 'queue',
-        payload_version: 1,
-        payload: queueStatusOf(this.deps.queueCounts(f.memory, f.tags)),
+      const byRestriction = new Map<string, SseStream[]>()
+      for (const s of streams) {
+        if (s.state !== 'live') continue
+        const key = s.filter.tags ? JSON.stringify([...new Set(s.filter.tags)].sort()) : ''
+        const list = byRestriction.get(key)
+        if (list) list.push(s)
+        else byRestriction.set(key, [s])
       }
-      s.pushLive(encoder.encode(frame({ event: 'queue.status', data: JSON.stringify(envelope) })))
+      if (!byRestriction.size) return
+      const now = Date.now()
+      const cursor = this.deps.cursors.encode(memory, this.log.lastSeq(), now)
+      for (const group of byRestriction.values()) {
+        const envelope: Envelope = {
+          event_id: cursor,
+          event_type: 'queue.status',
+          occurred_at: new Date(now).toISOString(),
+          memory,
+          tenant_id: this.deps.tenantId,
+          actor: { kind: 'system' },
+          entity_type: 'queue',
+          payload_version: 1,
+          payload: queueStatusOf(this.deps.queueCounts(memory, group[0]!.filter.tags)),
+        }
+        const bytes = encoder.encode(frame({ event: 'queue.status', data: JSON.stringify(envelope) }))
+        for (const s of group) s.pushLive(bytes)
+      }
     })
   }
 
@@ -387,6 +407,18 @@ export class SseHub {
     }
     // Once per event, like the WebSocket transport (frames a slow client queues are not timed again).
     if (taken) this.metrics.eventLatency('sse', performance.now() - e.t0)
+    if (e.legacyType === 'QueueStatus' && e.tags === null) this.correctRestricted(e.memory, set)
+  }
+
+  /**
+   * A memory-wide QueueStatus is invisible to tag-restricted streams (it counts jobs they may not see): they get
+   * their own counts instead, as a synthetic `queue.status`, so their counters are corrected too.
+   */
+  private correctRestricted(memory: string, set: Set<SseStream>): void {
+    let restricted: SseStream[] | undefined
+    for (const s of set)
+      if (s.filter.tags && s.filter.entityId === null && (!s.filter.types || s.filter.types.has('queue.status'))) (restricted ??= []).push(s)
+    if (restricted) this.sendCounts(memory, restricted)
   }
 
   /** A revoked token cuts the streams opened with it (expiry does not: see docs/sse.md). */
