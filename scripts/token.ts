@@ -9,7 +9,7 @@ import { resolveSecret } from '../src/auth/secret.ts'
 import { signToken } from '../src/auth/sign.ts'
 import { loadConfig } from '../src/config.ts'
 
-const USAGE = 'usage: npm run token -- --sub alice --scope "read write" --memory default [--tags a,b] [--ttl 3600]'
+const USAGE = 'usage: npm run token -- --sub alice --scope "read write" --memory default [--tags a,b] [--tenant t] [--ttl 3600]'
 const SCOPES = new Set(['read', 'write', 'admin'])
 
 class UsageError extends Error {}
@@ -34,6 +34,7 @@ try {
         scope: { type: 'string', default: 'read write' },
         memory: { type: 'string', default: 'default' },
         tags: { type: 'string' },
+        tenant: { type: 'string' },
         ttl: { type: 'string', default: '3600' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -53,6 +54,8 @@ try {
   if (!memories.length || memories.some((m) => m !== '*' && !MEMORY_RE.test(m))) fail(`--memory must be * or a comma list of memory names (got ${JSON.stringify(values.memory)})`)
   const tags = values.tags === undefined ? undefined : splitList(values.tags)
   if (tags && !tags.length) fail('--tags must list at least one tag')
+  const tenant = values.tenant?.trim()
+  if (values.tenant !== undefined && !tenant) fail('--tenant must not be empty')
   if (!/^\d+$/.test(values.ttl)) fail('--ttl must be a non-negative integer (seconds; 0 = no expiry)')
 
   const cfg = loadConfig()
@@ -62,6 +65,7 @@ try {
     scope: scopes.join(' '),
     memory: memories.includes('*') ? '*' : memories.length === 1 ? memories[0] : memories,
     tags,
+    tenant,
     ttlS: Number(values.ttl),
   })
   console.log(token)

@@ -106,7 +106,7 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
     secret,
     verifier,
     revocations,
-    authPlugin: authPlugin({ verifier, authMode: config.authMode }),
+    authPlugin: authPlugin({ verifier, authMode: config.authMode, tenantId: config.tenantId }),
     eventLog,
     bus,
     queueStatus,

@@ -1,11 +1,13 @@
 import { Elysia } from 'elysia'
-import { ApiError, unauthorized } from '../http/errors.ts'
+import { ApiError, forbidden, unauthorized } from '../http/errors.ts'
 import { LOCAL_PRINCIPAL, requireScope, selectMemory, type Principal, type Scope } from './principal.ts'
 import { AuthError, AuthUnavailableError, type Verifier } from './verify.ts'
 
 export interface AuthDeps {
   verifier: Verifier
   authMode: 'required' | 'off'
+  /** This deployment's tenant (MATRIC_TENANT_ID): a token issued for another tenant is refused. */
+  tenantId?: string
 }
 
 export const TOKEN_COOKIE = 'matric_token'
@@ -89,6 +91,8 @@ export async function authenticate(
       throw e
     }
     if (principal.stream && !allowStreamToken) throw unauthorized('stream tokens are only accepted on /api/v1/ws and /api/v1/events')
+    if (principal.tenant !== undefined && principal.tenant !== (deps.tenantId ?? 'default'))
+      throw forbidden(`token was issued for tenant '${principal.tenant.slice(0, 64)}', not the one this server serves`)
   }
   requireScope(principal, scope)
   return { principal, memory: selectMemory(principal, requestedMemory) }

@@ -16,6 +16,8 @@ export interface Principal {
   jti?: string
   /** true for short-lived read-only stream tokens (audience `event-stream`). */
   stream: boolean
+  /** The tenant the token was issued for (`tenant` or `tenant_id` claim); undefined = this deployment's. */
+  tenant?: string
 }
 
 export const STREAM_AUDIENCE = 'event-stream'
@@ -54,6 +56,8 @@ export function principalFromClaims(claims: Record<string, unknown>): Principal 
       throw new ClaimsError('tags claim must be an array of strings')
     tags = t as string[]
   }
+  const tenantClaim = claims.tenant ?? claims.tenant_id
+  if (tenantClaim !== undefined && (typeof tenantClaim !== 'string' || !tenantClaim)) throw new ClaimsError('tenant claim must be a non-empty string')
   const aud = claims.aud
   const stream = aud === STREAM_AUDIENCE || (Array.isArray(aud) && aud.includes(STREAM_AUDIENCE))
   return {
@@ -64,6 +68,7 @@ export function principalFromClaims(claims: Record<string, unknown>): Principal 
     exp: typeof claims.exp === 'number' ? claims.exp : undefined,
     jti: typeof claims.jti === 'string' ? claims.jti : undefined,
     stream,
+    ...(tenantClaim !== undefined ? { tenant: tenantClaim as string } : {}),
   }
 }
 

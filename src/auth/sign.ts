@@ -6,6 +6,8 @@ export interface TokenClaims {
   scope: string
   memory?: string | string[]
   tags?: string[]
+  /** Tenant the token is for (claim `tenant`). */
+  tenant?: string
   /** Seconds; 0 or undefined = no expiry. */
   ttlS?: number
   jti?: string
@@ -17,6 +19,7 @@ export async function signToken(secret: Uint8Array, c: TokenClaims): Promise<str
   const claims: Record<string, unknown> = { scope: c.scope }
   if (c.memory !== undefined) claims.memory = c.memory
   if (c.tags !== undefined) claims.tags = c.tags
+  if (c.tenant !== undefined) claims.tenant = c.tenant
   let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(c.sub).setIssuedAt()
   if (c.ttlS) jwt = jwt.setExpirationTime(Math.floor(Date.now() / 1000) + c.ttlS)
   if (c.jti) jwt = jwt.setJti(c.jti)

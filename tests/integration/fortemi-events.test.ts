@@ -111,3 +111,27 @@ describe('POST /api/v1/events with upstream payloads', () => {
     expect((await publish({ type: 'NoteDeleted', note_id: 'n' }, { token: await s.token({ scope: 'write' }) })).status).toBe(403)
   })
 })
+
+describe('tenant claim', () => {
+  test("a token for this deployment's tenant works on REST, SSE and the WebSocket; its stream tokens keep the tenant", async () => {
+    const token = await s.token({ memory: 't1', tenant: 'acme' })
+    expect((await s.request('/api/v1/notes', { token })).status).toBe(200)
+    const c = await SseClient.open(`${s.url}/api/v1/events?memory=t1`, { headers: { authorization: `Bearer ${token}` } })
+    expect(c.status).toBe(200)
+    c.close()
+    const ws = await WsClient.connect(`${s.wsUrl}?memory=t1&token=${token}`)
+    ws.close()
+    const minted = (await (await s.request('/api/v1/events/tokens', { token, body: {} })).json()) as { token: string }
+    const claims = JSON.parse(atob(minted.token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))) as Record<string, unknown>
+    expect(claims.tenant).toBe('acme')
+  })
+
+  test('a token issued for another tenant is refused everywhere with 403', async () => {
+    const token = await s.token({ memory: 't1', tenant: 'globex' })
+    const rest = await s.request('/api/v1/notes', { token })
+    expect(rest.status).toBe(403)
+    expect(((await rest.json()) as { message: string }).message).toContain("tenant 'globex'")
+    expect((await fetch(`${s.url}/api/v1/events?memory=t1`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(403)
+    expect((await fetch(`${s.wsUrl.replace('ws', 'http')}?memory=t1&token=${token}`, { headers: { upgrade: 'websocket', connection: 'upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' } })).status).toBe(403)
+  })
+})

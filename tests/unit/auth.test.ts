@@ -37,6 +37,9 @@ describe('principalFromClaims', () => {
     [{ sub: 'a', aud: 'event-stream', jti: 'j1', exp: 123 }, { stream: true, jti: 'j1', exp: 123 }],
     [{ sub: 'a', aud: ['other', 'event-stream'] }, { stream: true }],
     [{ sub: 'a', aud: 'api' }, { stream: false }],
+    [{ sub: 'a', tenant: 'acme' }, { tenant: 'acme' }],
+    [{ sub: 'a', tenant_id: 'acme' }, { tenant: 'acme' }],
+    [{ sub: 'a', tenant: 'acme', tenant_id: 'other' }, { tenant: 'acme' }],
   ])('%j', (claims, expected) => {
     const p = principalFromClaims(claims)
     const { scopeList, ...rest } = expected
@@ -53,6 +56,8 @@ describe('principalFromClaims', () => {
     [{ sub: 'a', tags: 'work' }, 'tags'],
     [{ sub: 'a', tags: [1] }, 'tags'],
     [{ sub: 'a', tags: Array.from({ length: 101 }, (_, i) => `t${i}`) }, 'tags'],
+    [{ sub: 'a', tenant: '' }, 'tenant'],
+    [{ sub: 'a', tenant: 7 }, 'tenant'],
   ])('%j is refused', (claims, word) => {
     expect(() => principalFromClaims(claims)).toThrow(ClaimsError)
     expect(() => principalFromClaims(claims)).toThrow(word)

@@ -95,6 +95,7 @@ export function streamTokensController(ctx: AppContext, openTokenIds: () => read
           scope: 'read',
           memory: principal.memories === '*' ? '*' : [...principal.memories],
           tags: principal.tags === null ? undefined : [...principal.tags],
+          tenant: principal.tenant,
           ttlS: streamTokenTtl(body.ttl_s, maxTtl),
           jti,
           stream: true,
