@@ -17,7 +17,12 @@ export interface EventDraft {
   correlationId?: string
   /** The event_id of the event that directly caused this one. */
   causationId?: string
+  /** A pre-minted UUIDv7 for this event (when the source must record the id before publishing). */
+  eventId?: string
 }
+
+/** The tracing ids a source passes along: the chain it belongs to and the event that caused it. */
+export type Trace = Pick<EventDraft, 'correlationId' | 'causationId'>
 
 /** An event after publication: built once, serialised once, shared by every transport. */
 export interface PublishedEvent {
@@ -119,7 +124,7 @@ export class EventBus {
 
   publish(draft: EventDraft): PublishedEvent {
     const t0 = performance.now()
-    const envelope = buildEnvelope(draft, Bun.randomUUIDv7(), new Date().toISOString(), this.tenantId)
+    const envelope = buildEnvelope(draft, draft.eventId ?? Bun.randomUUIDv7(), new Date().toISOString(), this.tenantId)
     const json = JSON.stringify(envelope)
     const tags = draft.tags ?? null
     const span = this.tracing?.enabled ? this.tracing.startPublish(envelope.event_id, envelope.event_type, draft.memory) : undefined

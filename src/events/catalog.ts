@@ -7,6 +7,12 @@ import { JsonInt } from '../http/schemas.ts'
  * Optional fields are omitted when absent, never null.
  */
 const id = t.String({ minLength: 1, maxLength: 128 })
+/**
+ * A UUID of any version and variant, the way Fortemi and the HotM client check `correlation_id` / `causation_id`
+ * (JSON Schema's `uuid` format would refuse some ids upstream components emit).
+ */
+export const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+export const AnyUuid = (description: string) => t.String({ pattern: UUID_PATTERN, maxLength: 36, description })
 const jobType = t.String({ minLength: 1, maxLength: 64, description: 'PascalCase job type, e.g. Embedding' })
 const noteId = t.Optional(id)
 const tags = t.Array(t.String({ minLength: 1, maxLength: 128 }), { maxItems: 100 })
@@ -218,8 +224,8 @@ export const Envelope = t.Object(
     actor: Actor,
     entity_type: t.Optional(t.String()),
     entity_id: t.Optional(t.String()),
-    correlation_id: t.Optional(t.String({ format: 'uuid', description: 'ties the events of one operation together (a note write and the jobs it queued)' })),
-    causation_id: t.Optional(t.String({ format: 'uuid', description: 'the event_id of the event that directly caused this one' })),
+    correlation_id: t.Optional(AnyUuid('ties the events of one operation together (a note write and the jobs it queued)')),
+    causation_id: t.Optional(AnyUuid('the event_id of the event that directly caused this one')),
     payload_version: t.Literal(1),
     payload: EventPayload,
   },

@@ -174,4 +174,13 @@ export const MIGRATIONS: Migration[] = [
   );
   `,
   },
+  {
+    // Event tracing of a job's chain: the correlation id of the operation that queued it (its events carry it)
+    // and the id of its JobQueued event (the cause of its JobStarted).
+    id: '060_job_trace',
+    sql: `
+  ALTER TABLE jobs ADD COLUMN correlation_id TEXT;
+  ALTER TABLE jobs ADD COLUMN queued_event_id TEXT;
+  `,
+  },
 ]

@@ -135,3 +135,45 @@ describe('tenant claim', () => {
     expect((await fetch(`${s.wsUrl.replace('ws', 'http')}?memory=t1&token=${token}`, { headers: { upgrade: 'websocket', connection: 'upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' } })).status).toBe(403)
   })
 })
+
+describe('correlation_id and causation_id', () => {
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+  test('a note write and everything it sets off share one correlation id; each event names its cause', async () => {
+    const stream = await sse('trace')
+    const res = await s.request('/api/v1/notes', { token: admin, headers: { 'x-matric-memory': 'trace' }, body: { content: '# Traced\nA note whose chain we follow.' } })
+    const noteId = ((await res.json()) as { id: string }).id
+    const linked = await stream.frame((f) => f.event === 'job.completed' && (dataOf(f).payload as { job_type: string }).job_type === 'Linking', 'linking completed')
+    await stream.frame((f) => f.event === 'note.updated' && stream.frames.indexOf(f) > stream.frames.indexOf(linked), 'the NoteUpdated after linking')
+    const envs = stream.events.map((f) => dataOf(f) as Record<string, any>).filter((e) => e.payload.note_id === noteId)
+    const byId = new Map(envs.map((e) => [e.event_id as string, e]))
+    const created = envs.find((e) => e.event_type === 'note.created')!
+    for (const e of envs) {
+      expect(e.correlation_id).toBe(created.correlation_id)
+      expect(e.correlation_id).toMatch(UUID)
+      if (e !== created) expect(byId.has(e.causation_id)).toBe(true) // every cause is an event of the chain
+    }
+    const cause = (e: Record<string, any>) => byId.get(e.causation_id)!
+    for (const e of envs) {
+      const c = e === created ? undefined : cause(e)
+      if (e.event_type === 'job.queued') expect(['note.created', 'job.completed']).toContain(c!.event_type)
+      if (e.event_type === 'job.started') expect(c).toMatchObject({ event_type: 'job.queued', payload: { job_id: e.payload.job_id } })
+      if (e.event_type === 'job.progress' || e.event_type === 'job.completed') expect(c).toMatchObject({ event_type: 'job.started', payload: { job_id: e.payload.job_id } })
+      if (e.event_type === 'note.updated') expect(c!.event_type).toBe('job.completed')
+    }
+    // Linking was queued by the embedding's completion.
+    const linkingQueued = envs.find((e) => e.event_type === 'job.queued' && e.payload.job_type === 'Linking')!
+    expect(cause(linkingQueued).payload.job_type).toBe('Embedding')
+    stream.close()
+  })
+
+  test('external publishers pass their own ids through; non-UUIDs are refused', async () => {
+    const stream = await sse('trace-ext')
+    const ids = { correlation_id: '018f7d2d-0003-7000-0002-f147d6a2e70a', causation_id: '018f7d2d-0003-7000-0003-f147d6a2e70a' }
+    const res = await s.request('/api/v1/events', { token: admin, body: { memory: 'trace-ext', payload: { type: 'NoteDeleted', note_id: 'n' }, ...ids } })
+    const id = ((await res.json()) as { event_id: string }).event_id
+    expect(dataOf(await stream.frame((f) => f.id === id, 'the published event'))).toMatchObject(ids)
+    const bad = await s.request('/api/v1/events', { token: admin, body: { payload: { type: 'NoteDeleted', note_id: 'n' }, correlation_id: 'req-42' } })
+    expect(bad.status).toBe(422)
+    stream.close()
+  })
+})

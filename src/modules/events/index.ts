@@ -1,6 +1,6 @@
 import { Elysia, t } from 'elysia'
 import type { AppContext } from '../../context.ts'
-import { JOB_TYPES, PublishablePayload, type JobProgress, type Payload } from '../../events/catalog.ts'
+import { AnyUuid, JOB_TYPES, PublishablePayload, type JobProgress, type Payload } from '../../events/catalog.ts'
 import type { EventDraft } from '../../events/bus.ts'
 import { selectMemory } from '../../auth/principal.ts'
 import { jsonBody } from '../../http/body.ts'
@@ -12,6 +12,8 @@ export const PublishEvent = t.Object(
   {
     memory: t.Optional(t.String({ description: 'Target memory; defaults to the request memory' })),
     payload: PublishablePayload,
+    correlation_id: t.Optional(AnyUuid('carried on the envelope: ties this event to the operation it belongs to')),
+    causation_id: t.Optional(AnyUuid('carried on the envelope: the event_id of the event that caused this one')),
   },
   {
     additionalProperties: false,
@@ -71,7 +73,14 @@ export function eventsController(ctx: AppContext) {
         if (principal.tags) throw forbidden('publishing events needs a principal without a tag restriction')
         const memory = body.memory === undefined ? requestMemory : selectMemory(principal, body.memory)
         const payload: Payload = body.payload.type === 'JobProgress' ? completeJobProgress(body.payload, jobTypeIn(ctx.jobs, memory)) : body.payload
-        const e = ctx.bus.publish({ memory, payload, actor: { kind: 'user', id: principal.sub }, ...entityOf(ctx, memory, payload) })
+        const e = ctx.bus.publish({
+          memory,
+          payload,
+          actor: { kind: 'user', id: principal.sub },
+          ...entityOf(ctx, memory, payload),
+          correlationId: body.correlation_id,
+          causationId: body.causation_id,
+        })
         set.status = 202
         return { event_id: e.envelope.event_id }
       },

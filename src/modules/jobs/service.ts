@@ -1,6 +1,6 @@
 import type { Actor, JobTypeName } from '../../events/catalog.ts'
 import { JOB_TYPES } from '../../events/catalog.ts'
-import type { EventBus } from '../../events/bus.ts'
+import type { EventBus, Trace } from '../../events/bus.ts'
 import type { QueueStatusScheduler } from '../../events/queue-status.ts'
 import { canSeeTags } from '../../auth/principal.ts'
 import { notFound, unprocessable } from '../../http/errors.ts'
@@ -40,9 +40,14 @@ export class JobService {
     return this.enqueue(memory, input.job_type, note.id, input.priority, actor)
   }
 
-  enqueue(memory: string, jobType: JobTypeName, noteId: string | null, priority?: number, actor?: Actor): Job {
+  /** Queues a job; its events carry `trace.correlationId` (a new one when absent), JobQueued is caused by `trace.causationId`. */
+  enqueue(memory: string, jobType: JobTypeName, noteId: string | null, priority?: number, actor?: Actor, trace: Trace = {}): Job {
+    const correlationId = trace.correlationId ?? Bun.randomUUIDv7()
+    const queuedEventId = Bun.randomUUIDv7()
     const job = this.d.jobs.insert({
       id: Bun.randomUUIDv7(), // time-ordered: ties on created_at sort in creation order
+      correlation_id: correlationId,
+      queued_event_id: queuedEventId,
       memory,
       note_id: noteId,
       job_type: jobType,
@@ -50,19 +55,22 @@ export class JobService {
       max_retries: this.d.maxRetries,
       now: new Date().toISOString(),
     })
-    this.emit('JobQueued', job, undefined, actor)
+    this.emit('JobQueued', job, undefined, actor, { correlationId, causationId: trace.causationId, eventId: queuedEventId })
     this.d.wake()
     return job
   }
 
   /** Enqueues unless the same job is already waiting for that note (repeated edits coalesce). */
-  enqueueOnce(memory: string, jobType: JobTypeName, noteId: string, actor?: Actor): Job | null {
+  enqueueOnce(memory: string, jobType: JobTypeName, noteId: string, actor?: Actor, trace?: Trace): Job | null {
     if (this.d.jobs.hasOpen(noteId, jobType)) return null
-    return this.enqueue(memory, jobType, noteId, undefined, actor)
+    return this.enqueue(memory, jobType, noteId, undefined, actor, trace)
   }
 
-  /** Publishes a job lifecycle event; note-scoped jobs carry the note's tags for visibility filtering. */
-  emit(kind: JobEventKind, job: Job, extra?: { duration_ms?: number; error?: string }, actor?: Actor): void {
+  /**
+   * Publishes a job lifecycle event (returns its id); note-scoped jobs carry the note's tags for visibility
+   * filtering.
+   */
+  emit(kind: JobEventKind, job: Job, extra?: { duration_ms?: number; error?: string }, actor?: Actor, trace: Trace & { eventId?: string } = {}): string {
     const base = { job_id: job.id, job_type: JOB_TYPES[job.job_type], ...(job.note_id ? { note_id: job.note_id } : {}) }
     const payload =
       kind === 'JobCompleted'
@@ -70,14 +78,15 @@ export class JobService {
         : kind === 'JobFailed'
           ? { type: kind, ...base, error: extra?.error ?? 'failed' }
           : { type: kind, ...base }
-    this.d.bus.publish({ memory: job.memory, payload, entityType: 'job', entityId: job.id, tags: this.tagsOf(job), actor })
+    const e = this.d.bus.publish({ memory: job.memory, payload, entityType: 'job', entityId: job.id, tags: this.tagsOf(job), actor, ...trace })
     // A trailing QueueStatus follows every burst of job events (at most one per memory per interval), so counters
     // converge to the server's counts at idle even where a client reorders: HotM applies a QueueStatus up to 50 ms
     // late, after job events that arrived meanwhile.
     this.d.queueStatus.markDirty(job.memory)
+    return e.envelope.event_id
   }
 
-  emitProgress(job: Job, percent: number, message?: string): void {
+  emitProgress(job: Job, percent: number, message?: string, trace: Trace = {}): void {
     const payload = {
       type: 'JobProgress' as const,
       job_id: job.id,
@@ -87,7 +96,7 @@ export class JobService {
       progress_percent: percent,
       ...(message ? { message } : {}),
     }
-    this.d.bus.publish({ memory: job.memory, payload, entityType: 'job', entityId: job.id, tags: this.tagsOf(job) })
+    this.d.bus.publish({ memory: job.memory, payload, entityType: 'job', entityId: job.id, tags: this.tagsOf(job), ...trace })
   }
 
   private tagsOf(job: Job): string[] | null {

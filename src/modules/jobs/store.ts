@@ -11,6 +11,9 @@ export interface Counts {
 
 export interface NewJob {
   id: string
+  /** The operation this job belongs to (carried by its events) and the id its JobQueued event will have. */
+  correlation_id: string
+  queued_event_id: string
   memory: string
   note_id: string | null
   job_type: JobTypeName
@@ -40,8 +43,8 @@ export class JobStore {
 
   constructor(private db: Database) {
     this.insertStmt = db.query(
-      `INSERT INTO jobs (id, memory, note_id, job_type, status, priority, max_retries, created_at)
-       VALUES (?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING *`,
+      `INSERT INTO jobs (id, memory, note_id, job_type, status, priority, max_retries, created_at, correlation_id, queued_event_id)
+       VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?) RETURNING *`,
     )
     this.byId = db.query('SELECT * FROM jobs WHERE id = ?')
     this.claimStmt = db.query(
@@ -68,16 +71,17 @@ export class JobStore {
   }
 
   insert(j: NewJob): Job {
-    return toJob(this.insertStmt.get(j.id, j.memory, j.note_id, j.job_type, j.priority, j.max_retries, j.now) as JobRow)!
+    return toJob(this.insertStmt.get(j.id, j.memory, j.note_id, j.job_type, j.priority, j.max_retries, j.now, j.correlation_id, j.queued_event_id) as JobRow)!
   }
 
   get(id: string): Job | null {
     return toJob(this.byId.get(id) as JobRow | null)
   }
 
-  /** Atomically moves the best due pending job (priority, then age) to running. */
-  claim(nowIso: string, nowMs: number): Job | null {
-    return toJob(this.claimStmt.get(nowIso, nowMs) as JobRow | null)
+  /** Atomically moves the best due pending job (priority, then age) to running; with its event trace. */
+  claim(nowIso: string, nowMs: number): { job: Job; trace: JobTrace } | null {
+    const row = this.claimStmt.get(nowIso, nowMs) as JobRow | null
+    return row ? { job: toJob(row)!, trace: { correlationId: row.correlation_id ?? undefined, queuedEventId: row.queued_event_id ?? undefined } } : null
   }
 
   /** ms epoch of the earliest claimable pending job (paused scopes excluded), or null when none. */
@@ -148,11 +152,17 @@ export class JobStore {
   }
 }
 
-type JobRow = Job & { run_after: number }
+/** How a claimed job's events are traced (null columns: jobs queued before tracing existed). */
+export interface JobTrace {
+  correlationId?: string
+  queuedEventId?: string
+}
 
-/** Row → API shape (drops the internal run_after column). */
+type JobRow = Job & { run_after: number; correlation_id: string | null; queued_event_id: string | null }
+
+/** Row → API shape (drops the internal columns). */
 function toJob(r: JobRow | null): Job | null {
   if (!r) return null
-  const { run_after: _runAfter, ...job } = r
+  const { run_after: _runAfter, correlation_id: _c, queued_event_id: _q, ...job } = r
   return job
 }

@@ -11,7 +11,7 @@ import { titleGeneration } from './handlers/title.ts'
 import { NoteGoneError, TransientError, type JobHandler } from './handlers/types.ts'
 import type { Job } from './model.ts'
 import type { JobService } from './service.ts'
-import type { JobStore } from './store.ts'
+import type { JobStore, JobTrace } from './store.ts'
 
 export const HANDLERS: Record<JobTypeName, JobHandler> = {
   title_generation: titleGeneration,
@@ -61,10 +61,9 @@ export class Worker {
     try {
       while (this.active.size < this.d.config.worker.concurrency) {
         const now = Date.now()
-        const job = this.d.jobs.claim(new Date(now).toISOString(), now)
-        if (!job) break
-        this.d.service.emit('JobStarted', job)
-        const p = this.run(job).finally(() => {
+        const claimed = this.d.jobs.claim(new Date(now).toISOString(), now)
+        if (!claimed) break
+        const p = this.run(claimed.job, claimed.trace).finally(() => {
           this.running.delete(p)
           this.wake()
         })
@@ -87,9 +86,16 @@ export class Worker {
     this.timer = setTimeout(this.wake, wait)
   }
 
-  private async run(job: Job): Promise<void> {
+  /**
+   * Runs one claimed job. Its events carry the job's correlation id; JobStarted is caused by its JobQueued, the
+   * rest by JobStarted, and what follows a completion (NoteUpdated, follow-up jobs) by JobCompleted.
+   */
+  private async run(job: Job, trace: JobTrace): Promise<void> {
     const ac = new AbortController()
     this.active.set(job.id, ac)
+    const correlationId = trace.correlationId
+    const startedId = this.d.service.emit('JobStarted', job, undefined, undefined, { correlationId, causationId: trace.queuedEventId })
+    const byStart = { correlationId, causationId: startedId }
     const started = performance.now()
     let lastPercent = -1
     try {
@@ -106,22 +112,23 @@ export class Worker {
           if (p === lastPercent || ac.signal.aborted) return
           lastPercent = p
           this.d.jobs.progress(job.id, p, message ?? null)
-          this.d.service.emitProgress(job, p, message)
+          this.d.service.emitProgress(job, p, message, byStart)
         },
       })
       if (ac.signal.aborted) return
       const duration = Math.round(performance.now() - started)
       const done = this.d.jobs.complete(job.id, new Date().toISOString(), duration)
       if (!done) return
-      this.d.service.emit('JobCompleted', done, { duration_ms: duration })
-      // SPEC §4: a job that completes with a note changes the note's state, so a NoteUpdated follows.
-      this.d.noteEvents.updated(note.id)
-      for (const other of result.otherNotesChanged ?? []) this.d.noteEvents.updated(other)
-      for (const next of result.followUps ?? []) this.d.service.enqueueOnce(job.memory, next, note.id)
+      const completedId = this.d.service.emit('JobCompleted', done, { duration_ms: duration }, undefined, byStart)
+      const byCompletion = { correlationId, causationId: completedId }
+      // A job that completes with a note changes the note's state, so a NoteUpdated follows (docs/websocket.md).
+      this.d.noteEvents.updated(note.id, undefined, byCompletion)
+      for (const other of result.otherNotesChanged ?? []) this.d.noteEvents.updated(other, undefined, byCompletion)
+      for (const next of result.followUps ?? []) this.d.service.enqueueOnce(job.memory, next, note.id, undefined, byCompletion)
     } catch (err) {
       if (ac.signal.aborted) return
       try {
-        this.fail(job, err, Math.round(performance.now() - started))
+        this.fail(job, err, Math.round(performance.now() - started), byStart)
       } catch (storeErr) {
         // Recording the failure failed too (store closed or broken): never reject into the pump.
         this.d.logger.error('could not record a job failure', { job_id: job.id, job_type: job.job_type, err: storeErr })
@@ -131,7 +138,7 @@ export class Worker {
     }
   }
 
-  private fail(job: Job, err: unknown, duration: number): void {
+  private fail(job: Job, err: unknown, duration: number, trace: { correlationId?: string; causationId?: string }): void {
     let message = scrub(errorText(err), this.d.config.inference.apiKey)
     const now = new Date().toISOString()
     if (err instanceof NoteGoneError) {
@@ -151,7 +158,7 @@ export class Worker {
     const failed = this.d.jobs.finish(job.id, 'failed', message, now, duration)
     if (failed) {
       this.d.logger.warn('job failed', { job_id: job.id, job_type: job.job_type, error: message })
-      this.d.service.emit('JobFailed', failed, { error: message })
+      this.d.service.emit('JobFailed', failed, { error: message }, undefined, trace)
     }
   }
 

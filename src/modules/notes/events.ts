@@ -1,5 +1,5 @@
 import type { Actor, NoteCreated, NoteUpdated } from '../../events/catalog.ts'
-import type { EventBus } from '../../events/bus.ts'
+import type { EventBus, Trace } from '../../events/bus.ts'
 import type { NoteState, NoteStore } from './store.ts'
 
 export function noteUpdatedPayload(n: NoteState): NoteUpdated {
@@ -24,18 +24,20 @@ export class NoteEvents {
     private notes: NoteStore,
   ) {}
 
-  created(n: NoteState, actor?: Actor): void {
-    this.bus.publish({ memory: n.memory, payload: noteCreatedPayload(n), entityType: 'note', entityId: n.id, tags: n.tags, actor })
+  /** Emits NoteCreated; returns its event id. */
+  created(n: NoteState, actor?: Actor, trace?: Trace): string {
+    return this.bus.publish({ memory: n.memory, payload: noteCreatedPayload(n), entityType: 'note', entityId: n.id, tags: n.tags, actor, ...trace }).envelope.event_id
   }
 
-  /** Emits NoteUpdated with the note's state now; a note deleted meanwhile emits nothing. */
-  updated(noteId: string, actor?: Actor): void {
+  /** Emits NoteUpdated with the note's state now (returns its event id); a note deleted meanwhile emits nothing. */
+  updated(noteId: string, actor?: Actor, trace?: Trace): string | undefined {
     const n = this.notes.get(noteId)
-    if (!n) return
-    this.bus.publish({ memory: n.memory, payload: noteUpdatedPayload(n), entityType: 'note', entityId: n.id, tags: n.tags, actor })
+    if (!n) return undefined
+    return this.bus.publish({ memory: n.memory, payload: noteUpdatedPayload(n), entityType: 'note', entityId: n.id, tags: n.tags, actor, ...trace }).envelope.event_id
   }
 
-  deleted(n: NoteState, actor?: Actor): void {
-    this.bus.publish({ memory: n.memory, payload: { type: 'NoteDeleted', note_id: n.id }, entityType: 'note', entityId: n.id, tags: n.tags, actor })
+  /** Emits NoteDeleted; returns its event id. */
+  deleted(n: NoteState, actor?: Actor, trace?: Trace): string {
+    return this.bus.publish({ memory: n.memory, payload: { type: 'NoteDeleted', note_id: n.id }, entityType: 'note', entityId: n.id, tags: n.tags, actor, ...trace }).envelope.event_id
   }
 }

@@ -55,9 +55,11 @@ export class NoteService {
       tags,
       now: new Date().toISOString(),
     })
-    this.d.events.created(n, c.actor)
-    if (!n.title) this.d.jobService.enqueue(c.memory, 'title_generation', n.id, undefined, c.actor)
-    this.d.jobService.enqueue(c.memory, 'embedding', n.id, undefined, c.actor)
+    // One correlation id for the write and everything it sets off (its jobs, their events).
+    const correlationId = Bun.randomUUIDv7()
+    const byCreation = { correlationId, causationId: this.d.events.created(n, c.actor, { correlationId }) }
+    if (!n.title) this.d.jobService.enqueue(c.memory, 'title_generation', n.id, undefined, c.actor, byCreation)
+    this.d.jobService.enqueue(c.memory, 'embedding', n.id, undefined, c.actor, byCreation)
     return this.d.notes.toNote(n)
   }
 
@@ -92,10 +94,11 @@ export class NoteService {
       { title: patch.title === undefined ? undefined : patch.title?.trim() || null, content: patch.content, tags },
       new Date().toISOString(),
     )
-    this.d.events.updated(id, c.actor)
+    const correlationId = Bun.randomUUIDv7()
+    const updatedId = this.d.events.updated(id, c.actor, { correlationId })
     if (contentChanged) {
       this.d.notes.clearEmbedding(id)
-      this.d.jobService.enqueueOnce(c.memory, 'embedding', id, c.actor)
+      this.d.jobService.enqueueOnce(c.memory, 'embedding', id, c.actor, { correlationId, causationId: updatedId })
     }
     return this.get(c, id)
   }
@@ -108,8 +111,9 @@ export class NoteService {
     const n = this.visible(c, id)
     const partners = this.d.notes.delete(id)
     const cancelled = this.d.jobs.cancelPendingForNote(id, new Date().toISOString())
-    this.d.events.deleted(n, c.actor)
-    for (const p of partners) this.d.events.updated(p)
+    const correlationId = Bun.randomUUIDv7()
+    const deletedId = this.d.events.deleted(n, c.actor, { correlationId })
+    for (const p of partners) this.d.events.updated(p, undefined, { correlationId, causationId: deletedId })
     if (cancelled) this.d.jobService.countsChanged(c.memory)
   }
 
