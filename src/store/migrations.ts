@@ -183,4 +183,10 @@ export const MIGRATIONS: Migration[] = [
   ALTER TABLE jobs ADD COLUMN queued_event_id TEXT;
   `,
   },
+  {
+    // The tag restriction of whoever queued a job (JSON array; NULL = unrestricted): the job reads and changes
+    // only notes that principal may read (linking candidates), so a restricted writer cannot probe or alter hidden notes.
+    id: '070_job_restriction',
+    sql: `ALTER TABLE jobs ADD COLUMN restriction TEXT;`,
+  },
 ]

@@ -157,10 +157,15 @@ describe('note pipeline', () => {
     expect((await note(ids.search)).links.map((l) => l.note_id)).toContain(ids.garden)
   })
 
-  test('a PATCH that changes only the title or tags re-queues nothing', async () => {
+  test('a PATCH that changes only the title re-queues nothing; a tag change re-queues linking only (who may see the note changed)', async () => {
     const count = (await jobsOf(ids.ann)).length
-    expect((await s.request(`/api/v1/notes/${ids.ann}`, { token: tok, method: 'PATCH', body: { title: 'ANN indexes', tags: ['x'] } })).status).toBe(200)
+    expect((await s.request(`/api/v1/notes/${ids.ann}`, { token: tok, method: 'PATCH', body: { title: 'ANN indexes' } })).status).toBe(200)
     expect((await s.request(`/api/v1/notes/${ids.ann}`, { token: tok, method: 'PATCH', body: { content: ANN_INDEX } })).status).toBe(200)
     expect((await jobsOf(ids.ann)).length).toBe(count)
+    expect((await s.request(`/api/v1/notes/${ids.ann}`, { token: tok, method: 'PATCH', body: { tags: ['x'] } })).status).toBe(200)
+    const after = await jobsOf(ids.ann)
+    expect(after.length).toBe(count + 1)
+    expect(after[after.length - 1]!.job_type).toBe('linking')
+    await drained()
   })
 })

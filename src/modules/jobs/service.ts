@@ -28,6 +28,14 @@ export interface JobServiceDeps {
 
 type JobEventKind = 'JobQueued' | 'JobStarted' | 'JobCompleted' | 'JobFailed'
 
+export interface EnqueueOptions {
+  priority?: number
+  actor?: Actor
+  trace?: Trace
+  /** Tag restriction of whoever caused the job (null = unrestricted). */
+  restriction?: readonly string[] | null
+}
+
 /** Queue operations that emit the matching events; the worker and the REST controller share it. */
 export class JobService {
   constructor(private d: JobServiceDeps) {}
@@ -37,17 +45,23 @@ export class JobService {
     if (!input.note_id) throw unprocessable(`job type '${input.job_type}' needs a note_id`)
     const note = this.d.notes.get(input.note_id)
     if (!note || note.memory !== memory || !canSeeTags(restriction, note.tags)) throw notFound(`note ${input.note_id} not found`)
-    return this.enqueue(memory, input.job_type, note.id, input.priority, actor)
+    return this.enqueue(memory, input.job_type, note.id, { priority: input.priority, actor, restriction })
   }
 
-  /** Queues a job; its events carry `trace.correlationId` (a new one when absent), JobQueued is caused by `trace.causationId`. */
-  enqueue(memory: string, jobType: JobTypeName, noteId: string | null, priority?: number, actor?: Actor, trace: Trace = {}): Job {
+  /**
+   * Queues a job; its events carry `trace.correlationId` (a new one when absent), JobQueued is caused by
+   * `trace.causationId`. The job runs with `restriction` (that of whoever caused it): it reads only notes visible
+   * under it.
+   */
+  enqueue(memory: string, jobType: JobTypeName, noteId: string | null, o: EnqueueOptions = {}): Job {
+    const { priority, actor, trace = {}, restriction = null } = o
     const correlationId = trace.correlationId ?? Bun.randomUUIDv7()
     const queuedEventId = Bun.randomUUIDv7()
     const job = this.d.jobs.insert({
       id: Bun.randomUUIDv7(), // time-ordered: ties on created_at sort in creation order
       correlation_id: correlationId,
       queued_event_id: queuedEventId,
+      restriction,
       memory,
       note_id: noteId,
       job_type: jobType,
@@ -61,9 +75,9 @@ export class JobService {
   }
 
   /** Enqueues unless the same job is already waiting for that note (repeated edits coalesce). */
-  enqueueOnce(memory: string, jobType: JobTypeName, noteId: string, actor?: Actor, trace?: Trace): Job | null {
+  enqueueOnce(memory: string, jobType: JobTypeName, noteId: string, o: Omit<EnqueueOptions, 'priority'> = {}): Job | null {
     if (this.d.jobs.hasOpen(noteId, jobType)) return null
-    return this.enqueue(memory, jobType, noteId, undefined, actor, trace)
+    return this.enqueue(memory, jobType, noteId, o)
   }
 
   /**

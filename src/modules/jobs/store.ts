@@ -14,6 +14,8 @@ export interface NewJob {
   /** The operation this job belongs to (carried by its events) and the id its JobQueued event will have. */
   correlation_id: string
   queued_event_id: string
+  /** Tag restriction of whoever queued it (null = unrestricted). */
+  restriction: readonly string[] | null
   memory: string
   note_id: string | null
   job_type: JobTypeName
@@ -43,8 +45,8 @@ export class JobStore {
 
   constructor(private db: Database) {
     this.insertStmt = db.query(
-      `INSERT INTO jobs (id, memory, note_id, job_type, status, priority, max_retries, created_at, correlation_id, queued_event_id)
-       VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?) RETURNING *`,
+      `INSERT INTO jobs (id, memory, note_id, job_type, status, priority, max_retries, created_at, correlation_id, queued_event_id, restriction)
+       VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING *`,
     )
     this.byId = db.query('SELECT * FROM jobs WHERE id = ?')
     this.claimStmt = db.query(
@@ -71,7 +73,7 @@ export class JobStore {
   }
 
   insert(j: NewJob): Job {
-    return toJob(this.insertStmt.get(j.id, j.memory, j.note_id, j.job_type, j.priority, j.max_retries, j.now, j.correlation_id, j.queued_event_id) as JobRow)!
+    return toJob(this.insertStmt.get(j.id, j.memory, j.note_id, j.job_type, j.priority, j.max_retries, j.now, j.correlation_id, j.queued_event_id, j.restriction ? JSON.stringify(j.restriction) : null) as JobRow)!
   }
 
   get(id: string): Job | null {
@@ -81,7 +83,12 @@ export class JobStore {
   /** Atomically moves the best due pending job (priority, then age) to running; with its event trace. */
   claim(nowIso: string, nowMs: number): { job: Job; trace: JobTrace } | null {
     const row = this.claimStmt.get(nowIso, nowMs) as JobRow | null
-    return row ? { job: toJob(row)!, trace: { correlationId: row.correlation_id ?? undefined, queuedEventId: row.queued_event_id ?? undefined } } : null
+    return row
+      ? {
+          job: toJob(row)!,
+          trace: { correlationId: row.correlation_id ?? undefined, queuedEventId: row.queued_event_id ?? undefined, restriction: parseRestriction(row.restriction) },
+        }
+      : null
   }
 
   /** ms epoch of the earliest claimable pending job (paused scopes excluded), or null when none. */
@@ -152,17 +159,26 @@ export class JobStore {
   }
 }
 
-/** How a claimed job's events are traced (null columns: jobs queued before tracing existed). */
+/** How a claimed job's events are traced (absent: jobs queued before tracing existed), and whose view it runs with. */
 export interface JobTrace {
   correlationId?: string
   queuedEventId?: string
+  /** The tag restriction of whoever queued the job (null = unrestricted). */
+  restriction: readonly string[] | null
 }
 
-type JobRow = Job & { run_after: number; correlation_id: string | null; queued_event_id: string | null }
+type JobRow = Job & { run_after: number; correlation_id: string | null; queued_event_id: string | null; restriction: string | null }
+
+function parseRestriction(json: string | null): string[] | null {
+  if (json === null) return null
+  const v = JSON.parse(json) as unknown
+  // Unreadable = the narrowest view (no tag): the job then sees only what every principal may see.
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+}
 
 /** Row → API shape (drops the internal columns). */
 function toJob(r: JobRow | null): Job | null {
   if (!r) return null
-  const { run_after: _runAfter, correlation_id: _c, queued_event_id: _q, ...job } = r
+  const { run_after: _runAfter, correlation_id: _c, queued_event_id: _q, restriction: _r, ...job } = r
   return job
 }

@@ -105,6 +105,7 @@ export class Worker {
         job,
         note,
         notes: this.d.notes,
+        restriction: trace.restriction,
         config: this.d.config,
         signal: ac.signal,
         progress: (percent, message) => {
@@ -124,7 +125,7 @@ export class Worker {
       // A job that completes with a note changes the note's state, so a NoteUpdated follows (docs/websocket.md).
       this.d.noteEvents.updated(note.id, undefined, byCompletion)
       for (const other of result.otherNotesChanged ?? []) this.d.noteEvents.updated(other, undefined, byCompletion)
-      for (const next of result.followUps ?? []) this.d.service.enqueueOnce(job.memory, next, note.id, undefined, byCompletion)
+      for (const next of result.followUps ?? []) this.d.service.enqueueOnce(job.memory, next, note.id, { trace: byCompletion, restriction: trace.restriction })
     } catch (err) {
       if (ac.signal.aborted) return
       try {

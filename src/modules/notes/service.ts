@@ -58,13 +58,14 @@ export class NoteService {
     // One correlation id for the write and everything it sets off (its jobs, their events).
     const correlationId = Bun.randomUUIDv7()
     const byCreation = { correlationId, causationId: this.d.events.created(n, c.actor, { correlationId }) }
-    if (!n.title) this.d.jobService.enqueue(c.memory, 'title_generation', n.id, undefined, c.actor, byCreation)
-    this.d.jobService.enqueue(c.memory, 'embedding', n.id, undefined, c.actor, byCreation)
-    return this.d.notes.toNote(n)
+    const job = { actor: c.actor, trace: byCreation, restriction: c.restriction }
+    if (!n.title) this.d.jobService.enqueue(c.memory, 'title_generation', n.id, job)
+    this.d.jobService.enqueue(c.memory, 'embedding', n.id, job)
+    return this.d.notes.toNote(n, c.restriction)
   }
 
   get(c: Caller, id: string): Note {
-    return this.d.notes.toNote(this.visible(c, id))
+    return this.d.notes.toNote(this.visible(c, id), c.restriction)
   }
 
   list(c: Caller, q: { tag?: string; limit?: number; cursor?: string }): { notes: Note[]; next_cursor: string | null } {
@@ -79,7 +80,7 @@ export class NoteService {
     const page = rows.slice(0, limit)
     const last = page[page.length - 1]
     return {
-      notes: page.map((n) => this.d.notes.toNote(n)),
+      notes: page.map((n) => this.d.notes.toNote(n, c.restriction)),
       next_cursor: rows.length > limit && last ? encodeCursor(last) : null,
     }
   }
@@ -96,9 +97,13 @@ export class NoteService {
     )
     const correlationId = Bun.randomUUIDv7()
     const updatedId = this.d.events.updated(id, c.actor, { correlationId })
+    const job = { actor: c.actor, trace: { correlationId, causationId: updatedId }, restriction: c.restriction }
     if (contentChanged) {
       this.d.notes.clearEmbedding(id)
-      this.d.jobService.enqueueOnce(c.memory, 'embedding', id, c.actor, { correlationId, causationId: updatedId })
+      this.d.jobService.enqueueOnce(c.memory, 'embedding', id, job)
+    } else if (tags && !sameTags(tags, before.tags) && this.d.notes.getEmbedding(id)) {
+      // Who may see the note changed: its links are recomputed under the visibility rule (see linking.ts).
+      this.d.jobService.enqueueOnce(c.memory, 'linking', id, job)
     }
     return this.get(c, id)
   }
@@ -129,4 +134,8 @@ export class NoteService {
     if (c.restriction && !canSeeTags(c.restriction, tags))
       throw forbidden(`a tag-restricted token must keep at least one of its tags (${c.restriction.join(', ')}) on the note`)
   }
+}
+
+function sameTags(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((t) => b.includes(t))
 }

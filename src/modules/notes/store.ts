@@ -1,4 +1,5 @@
 import type { Database, Statement } from 'bun:sqlite'
+import { canSeeTags } from '../../auth/principal.ts'
 import type { Note } from './model.ts'
 
 interface NoteRow {
@@ -48,7 +49,9 @@ export class NoteStore {
     this.insertStmt = db.query(
       'INSERT INTO notes (id, memory, title, content, tags, has_ai_content, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)',
     )
-    this.linksOf = db.query('SELECT linked_note_id AS note_id, score FROM note_links WHERE note_id = ? ORDER BY score DESC, linked_note_id')
+    this.linksOf = db.query(
+      'SELECT l.linked_note_id AS note_id, l.score, n.tags FROM note_links l JOIN notes n ON n.id = l.linked_note_id WHERE l.note_id = ? ORDER BY l.score DESC, l.linked_note_id',
+    )
   }
 
   insert(n: { id: string; memory: string; title: string | null; content: string; tags: string[]; now: string }): NoteState {
@@ -61,13 +64,15 @@ export class NoteStore {
     return r ? toState(r) : null
   }
 
-  /** The REST representation, with links. */
-  toNote(s: NoteState): Note {
-    const links = (this.linksOf.all(s.id) as { note_id: string; score: number }[]).map((l) => ({
-      note_id: l.note_id,
-      score: Math.round(l.score * 10_000) / 10_000,
-    }))
-    return { ...s, links }
+  /**
+   * The REST representation, with links — only to notes the reader may see (links are stored so that this holds
+   * for every reader, see linking.ts; this filter keeps it true while a retagged note's links are recomputed).
+   */
+  toNote(s: NoteState, reader: readonly string[] | null = null): Note {
+    const links = (this.linksOf.all(s.id) as { note_id: string; score: number; tags: string }[])
+      .filter((l) => canSeeTags(reader, JSON.parse(l.tags) as string[]))
+      .map((l) => ({ note_id: l.note_id, score: Math.round(l.score * 10_000) / 10_000 }))
+    return { ...s, has_links: links.length > 0, links }
   }
 
   list(o: ListOptions): NoteState[] {
@@ -121,30 +126,33 @@ export class NoteStore {
     return r?.embedding ? toVector(r.embedding) : null
   }
 
-  /** Every other note of the memory that has an embedding. */
-  embeddingsOf(memory: string, exceptId: string): { id: string; vector: Float32Array }[] {
+  /** Every other note of the memory that has an embedding, with its tags. */
+  embeddingsOf(memory: string, exceptId: string): { id: string; tags: string[]; vector: Float32Array }[] {
     const rows = this.db
-      .query('SELECT id, embedding FROM notes WHERE memory = ? AND id != ? AND embedding IS NOT NULL')
-      .all(memory, exceptId) as { id: string; embedding: Uint8Array }[]
-    return rows.map((r) => ({ id: r.id, vector: toVector(r.embedding) }))
+      .query('SELECT id, tags, embedding FROM notes WHERE memory = ? AND id != ? AND embedding IS NOT NULL')
+      .all(memory, exceptId) as { id: string; tags: string; embedding: Uint8Array }[]
+    return rows.map((r) => ({ id: r.id, tags: JSON.parse(r.tags) as string[], vector: toVector(r.embedding) }))
   }
 
   /**
-   * Replaces the links of `id` with `links`, both ways, in one transaction. Returns the other notes whose
-   * link set changed (previous and new partners).
+   * Replaces, in one transaction, the links of `id` (`forward`: id → note) and the links other notes have to it
+   * (`reverse`: note → id). Only notes listed in `touchable` may have their links to `id` removed: a job never
+   * changes notes outside its view. Returns the other notes whose link set changed.
    */
-  replaceLinks(id: string, links: { note_id: string; score: number }[]): string[] {
+  replaceLinks(id: string, forward: { note_id: string; score: number }[], reverse: { note_id: string; score: number }[], touchable: readonly string[]): string[] {
     return this.db.transaction(() => {
-      const before = this.db
-        .query('SELECT linked_note_id AS id FROM note_links WHERE note_id = ? UNION SELECT note_id FROM note_links WHERE linked_note_id = ?')
-        .all(id, id) as { id: string }[]
-      this.db.query('DELETE FROM note_links WHERE note_id = ? OR linked_note_id = ?').run(id, id)
+      const may = new Set(touchable)
+      const before = (this.db.query('SELECT note_id AS id FROM note_links WHERE linked_note_id = ?').all(id) as { id: string }[])
+        .map((r) => r.id)
+        .filter((other) => may.has(other))
+      this.db.query('DELETE FROM note_links WHERE note_id = ?').run(id)
+      const del = this.db.query('DELETE FROM note_links WHERE note_id = ? AND linked_note_id = ?')
+      for (const other of before) del.run(other, id)
       const ins = this.db.query('INSERT OR REPLACE INTO note_links (note_id, linked_note_id, score) VALUES (?, ?, ?)')
-      for (const l of links) {
-        ins.run(id, l.note_id, l.score)
-        ins.run(l.note_id, id, l.score)
-      }
-      return [...new Set([...before.map((r) => r.id), ...links.map((l) => l.note_id)])]
+      for (const l of forward) ins.run(id, l.note_id, l.score)
+      for (const l of reverse) ins.run(l.note_id, id, l.score)
+      // The notes whose own links were rewritten (all within `touchable`).
+      return [...new Set([...before, ...reverse.map((l) => l.note_id)])]
     })()
   }
 }

@@ -7,6 +7,8 @@ export interface HandlerContext {
   job: Job
   note: NoteState
   notes: NoteStore
+  /** Tag restriction of whoever caused the job (null = unrestricted): the job reads and changes only notes visible under it. */
+  restriction: readonly string[] | null
   config: Config
   /** Records progress (0–100) and emits JobProgress. */
   progress(percent: number, message?: string): void
