@@ -43,5 +43,15 @@ describe('topics and groups', () => {
     expect(tagGroupKey(['b', 'a', 'b'])).toBe(tagGroupKey(['a', 'b']))
     expect(tagGroupKey(['a'])).not.toBe(tagGroupKey(['a', 'b']))
   })
+  test('tag group keys are unambiguous whatever characters tags hold', () => {
+    const distinct: string[][] = [['a\u0001b'], ['a', 'b'], ['a,b'], ['a","b'], ['a\\', 'b'], ['a\\","b']]
+    const keys = distinct.map(tagGroupKey)
+    expect(new Set(keys).size).toBe(distinct.length)
+    for (const [i, tags] of distinct.entries()) expect(JSON.parse(keys[i]!)).toEqual([...new Set(tags)].sort())
+  })
+  test('frames carry the event id last, after the payload fields', () => {
+    expect(hotmFrame({ type: 'JobQueued', job_id: 'j', job_type: 'Embedding' }, 'e-1')).toBe('{"type":"JobQueued","job_id":"j","job_type":"Embedding","event_id":"e-1"}')
+    expect(hotmFrame({ type: 'NoteDeleted', note_id: 'n' }, 'e-2')).toBeNull()
+  })
   test('memory topics are distinct per memory', () => expect(memoryTopic('a')).not.toBe(memoryTopic('b')))
 })

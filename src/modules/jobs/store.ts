@@ -31,6 +31,9 @@ const TAG_FILTER = `EXISTS (SELECT 1 FROM notes n, json_each(n.tags) t
 /** Jobs of a paused memory (or of every memory, scope '*') are not claimed: see job_pauses and pause.ts. */
 const NOT_PAUSED = `NOT EXISTS (SELECT 1 FROM job_pauses p WHERE p.scope = '*' OR p.scope = jobs.memory)`
 
+/** Cached count entries (memory × tag restriction) before the cache starts over. */
+const COUNTS_CACHE_MAX = 10_000
+
 /** Repository for the job queue. Every transition is one UPDATE guarded by the expected status. */
 export class JobStore {
   private insertStmt: Statement
@@ -42,6 +45,8 @@ export class JobStore {
   private failStmt: Statement
   private countsStmt: Statement
   private nextDueStmt: Statement
+  private generation = 0
+  private countsCache = new Map<string, { generation: number; counts: Counts }>()
 
   constructor(private db: Database) {
     this.insertStmt = db.query(
@@ -73,6 +78,7 @@ export class JobStore {
   }
 
   insert(j: NewJob): Job {
+    this.generation++
     return toJob(this.insertStmt.get(j.id, j.memory, j.note_id, j.job_type, j.priority, j.max_retries, j.now, j.correlation_id, j.queued_event_id, j.restriction ? JSON.stringify(j.restriction) : null) as JobRow)!
   }
 
@@ -83,6 +89,7 @@ export class JobStore {
   /** Atomically moves the best due pending job (priority, then age) to running; with its event trace. */
   claim(nowIso: string, nowMs: number): { job: Job; trace: JobTrace } | null {
     const row = this.claimStmt.get(nowIso, nowMs) as JobRow | null
+    if (row) this.generation++
     return row
       ? {
           job: toJob(row)!,
@@ -101,19 +108,23 @@ export class JobStore {
   }
 
   complete(id: string, nowIso: string, durationMs: number): Job | null {
+    this.generation++
     return toJob(this.completeStmt.get(nowIso, durationMs, id) as JobRow | null)
   }
 
   retry(id: string, error: string, runAfterMs: number): Job | null {
+    this.generation++
     return toJob(this.retryStmt.get(error, runAfterMs, id) as JobRow | null)
   }
 
   finish(id: string, status: 'failed' | 'cancelled', error: string, nowIso: string, durationMs: number | null): Job | null {
+    this.generation++
     return toJob(this.failStmt.get(status, error, nowIso, durationMs, id) as JobRow | null)
   }
 
   /** Cancels the pending jobs of a note; returns how many. */
   cancelPendingForNote(noteId: string, nowIso: string): number {
+    this.generation++
     return this.db
       .query(`UPDATE jobs SET status = 'cancelled', error = 'note deleted', completed_at = ? WHERE note_id = ? AND status = 'pending'`)
       .run(nowIso, noteId).changes
@@ -121,6 +132,7 @@ export class JobStore {
 
   /** Crash recovery: jobs left running go back to pending. Returns the memories affected. */
   recoverRunning(): string[] {
+    this.generation++
     const rows = this.db
       .query(`UPDATE jobs SET status = 'pending', started_at = NULL, run_after = 0 WHERE status = 'running' RETURNING memory`)
       .all() as { memory: string }[]
@@ -137,7 +149,28 @@ export class JobStore {
       .get(noteId, jobType)
   }
 
+  /**
+   * Counts of a memory (within a tag restriction), cached until the queue or the notes' tags change: refresh
+   * answers, stats, opening SSE frames and QueueStatus corrections then cost one query per change, not per ask
+   * (a client repeating `refresh` cannot make the server count again and again).
+   */
   counts(memory: string, restriction: readonly string[] | null = null): Counts {
+    const key = restriction ? `${memory}\n${JSON.stringify([...new Set(restriction)].sort())}` : memory
+    const hit = this.countsCache.get(key)
+    if (hit && hit.generation === this.generation) return { ...hit.counts }
+    const counts = this.countNow(memory, restriction)
+    if (this.countsCache.size >= COUNTS_CACHE_MAX) this.countsCache.clear()
+    this.countsCache.set(key, { generation: this.generation, counts })
+    return { ...counts }
+  }
+
+  /** Something counts depend on changed (a job transition here, or a note's tags or deletion). */
+  invalidateCounts(): void {
+    this.generation++
+  }
+
+  /** The counts, from the table (uncached). */
+  countNow(memory: string, restriction: readonly string[] | null = null): Counts {
     const rows = (
       restriction
         ? this.db.query(`SELECT status, COUNT(*) AS n FROM jobs j WHERE j.memory = ? AND ${TAG_FILTER} GROUP BY status`).all(memory, JSON.stringify(restriction))

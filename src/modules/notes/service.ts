@@ -95,6 +95,7 @@ export class NoteService {
       { title: patch.title === undefined ? undefined : patch.title?.trim() || null, content: patch.content, tags },
       new Date().toISOString(),
     )
+    if (tags) this.d.jobs.invalidateCounts() // tag-restricted counts follow the note's tags
     const correlationId = Bun.randomUUIDv7()
     const updatedId = this.d.events.updated(id, c.actor, { correlationId })
     const job = { actor: c.actor, trace: { correlationId, causationId: updatedId }, restriction: c.restriction }
@@ -115,6 +116,7 @@ export class NoteService {
   delete(c: Caller, id: string): void {
     const n = this.visible(c, id)
     const partners = this.d.notes.delete(id)
+    this.d.jobs.invalidateCounts()
     const cancelled = this.d.jobs.cancelPendingForNote(id, new Date().toISOString())
     const correlationId = Bun.randomUUIDv7()
     const deletedId = this.d.events.deleted(n, c.actor, { correlationId })

@@ -11,6 +11,7 @@ import { hotmFrame, isRefreshCommand, memoryTopic, tagGroupKey, withEventId } fr
 
 export const CLOSE = {
   TOKEN_EXPIRED: [1008, 'token expired'],
+  TOKEN_REVOKED: [1008, 'token revoked'],
   SERVER_RESTART: [1012, 'server shutdown'],
   SLOW_CONSUMER: [1013, 'slow consumer'],
 } as const
@@ -33,6 +34,9 @@ export class Connection {
   ws!: Socket
   group: TagGroup | null = null
   expiry: ReturnType<typeof setTimeout> | undefined
+  /** When the last `refresh` was answered (performance.now()), and a trailing answer already scheduled. */
+  refreshedAt = -Infinity
+  refreshTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor(
     private hub: WsHub,
@@ -54,6 +58,9 @@ export class Connection {
   }
 }
 
+/** Minimum time between two `refresh` answers on one connection. */
+export const REFRESH_INTERVAL_MS = 250
+
 /** setTimeout's ceiling (≈ 24.8 days); longer token lifetimes re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
@@ -72,6 +79,7 @@ export class WsHub {
   private groupCounts = new WeakMap<PublishedEvent, Map<TagGroup, string>>()
   private unsubscribe: () => void
   private unprepare: () => void
+  private unrevoke: () => void
 
   constructor(
     private ctx: AppContext,
@@ -79,6 +87,12 @@ export class WsHub {
   ) {
     this.unsubscribe = ctx.bus.subscribe('ws', (e) => this.onEvent(e))
     this.unprepare = ctx.bus.prepare('ws', (e) => this.snapshotGroupCounts(e))
+    this.unrevoke = ctx.revocations.onRevoke((jti) => this.onRevoke(jti))
+  }
+
+  /** A revoked stream token cuts the sockets opened with it, like SSE streams (revocation is rare: a scan is fine). */
+  private onRevoke(jti: string): void {
+    for (const c of [...this.conns]) if (c.principal.jti === jti) c.ws.close(...CLOSE.TOKEN_REVOKED)
   }
 
   /**
@@ -190,19 +204,32 @@ export class WsHub {
   }
 
   message(conn: Connection, message: unknown): void {
-    if (isRefreshCommand(message)) {
-      // Deliver every event already published first: the counts below include their effects.
-      this.ctx.bus.flush()
+    if (!isRefreshCommand(message)) return this.ctx.metrics.wsMessageIgnored()
+    // At most one answer per REFRESH_INTERVAL_MS per connection; refreshes in between coalesce into one trailing
+    // answer, so a client repeating `refresh` gets current counts without making the server work per frame.
+    if (conn.refreshTimer) return
+    const wait = conn.refreshedAt + REFRESH_INTERVAL_MS - performance.now()
+    if (wait <= 0) return this.answerRefresh(conn)
+    conn.refreshTimer = setTimeout(() => {
+      conn.refreshTimer = undefined
+      this.answerRefresh(conn)
+    }, wait)
+  }
+
+  private answerRefresh(conn: Connection): void {
+    conn.refreshedAt = performance.now()
+    // Once every event published so far is delivered: the counts then include exactly their effects.
+    this.ctx.bus.whenIdle(() => {
+      if (!this.conns.has(conn)) return
       conn.ws.send(this.queueStatusFrame(conn.memory, conn.principal.tags))
       this.closeIfSlow(conn.ws)
-    } else {
-      this.ctx.metrics.wsMessageIgnored()
-    }
+    })
   }
 
   close(conn: Connection): void {
     if (!this.conns.delete(conn)) return
     clearTimeout(conn.expiry)
+    clearTimeout(conn.refreshTimer)
     const set = this.byMemory.get(conn.memory)
     set?.delete(conn)
     if (set && !set.size) this.byMemory.delete(conn.memory)
@@ -230,6 +257,7 @@ export class WsHub {
   shutdown(): void {
     this.unsubscribe()
     this.unprepare()
+    this.unrevoke()
     for (const c of [...this.conns]) c.ws.close(...CLOSE.SERVER_RESTART)
   }
 }
