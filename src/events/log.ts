@@ -19,13 +19,17 @@ export interface Retention {
 
 /**
  * The durable, ordered event log: every emission is appended (it doubles as the audit trail), SSE replays
- * from it, and retention keeps it bounded (last N events and last H hours, whichever is smaller).
+ * from it, and retention keeps it bounded (per memory: its last N events, and nothing older than H hours).
  */
 export class EventLog {
   private insert: Statement
   private seqOfId: Statement
   private byMemoryAfter: Statement | undefined
   private lastSeqStmt: Statement | undefined
+  private oldestOfMemory: Statement | undefined
+  private watermarkOf: Statement | undefined
+  /** Memories appended to since the last prune (their count limit is checked then). */
+  private touched = new Set<string>()
   private appendsSincePrune = 0
   private appendTx: (rows: readonly Omit<EventRow, 'seq'>[]) => number[]
 
@@ -39,6 +43,7 @@ export class EventLog {
     this.seqOfId = db.query('SELECT seq, memory, tags FROM events WHERE event_id = ?')
     this.appendTx = db.transaction((rows: readonly Omit<EventRow, 'seq'>[]): number[] => {
       const seqs = rows.map((e) => (this.insert.get(e.event_id, e.memory, e.event_type, e.entity_id, e.tags, e.envelope, e.created_ms) as { seq: number }).seq)
+      for (const e of rows) this.touched.add(e.memory)
       this.appendsSincePrune += rows.length
       if (this.appendsSincePrune >= 500) this.prune()
       return seqs
@@ -81,25 +86,49 @@ export class EventLog {
     return this.byMemoryAfter.all(memory, afterSeq, limit) as EventRow[]
   }
 
-  /** The oldest retained event (seq and creation time), or null when the log is empty. */
-  oldest(): { seq: number; created_ms: number } | null {
-    return this.db.query('SELECT seq, created_ms FROM events ORDER BY seq LIMIT 1').get() as { seq: number; created_ms: number } | null
+  /** The oldest retained event of a memory (seq and creation time), or null when it has none. */
+  oldestInMemory(memory: string): { seq: number; created_ms: number } | null {
+    this.oldestOfMemory ??= this.db.query('SELECT seq, created_ms FROM events WHERE memory = ? ORDER BY seq LIMIT 1')
+    return this.oldestOfMemory.get(memory) as { seq: number; created_ms: number } | null
   }
 
+  /** The highest seq retention removed from a memory's log (by its count limit or the age cut); 0 = none. */
+  prunedThrough(memory: string): number {
+    this.watermarkOf ??= this.db.query("SELECT COALESCE(MAX(pruned_through), 0) AS seq FROM event_watermarks WHERE memory IN (?, '*')")
+    return (this.watermarkOf.get(memory) as { seq: number }).seq
+  }
 
+  /**
+   * Retention: no event older than the age limit (every memory), and at most `count` events per memory — so one
+   * busy memory never pushes another memory's resume points out. The count cut runs for the memories appended to
+   * since the last prune. Records how far each memory was pruned (see `prunedThrough`).
+   */
   prune(now = Date.now()): number {
     this.appendsSincePrune = 0
+    const touched = this.touched
+    this.touched = new Set()
     const cutoff = now - this.retention.hours * 3600_000
+    let removed = 0
     // seq order is creation order: the first row young enough bounds the old ones (no index on created_ms).
-    const r1 = this.db
-      .query(
-        `DELETE FROM events WHERE seq < COALESCE((SELECT seq FROM events WHERE created_ms >= ? ORDER BY seq LIMIT 1),
-                                                  (SELECT MAX(seq) + 1 FROM events))`,
-      )
-      .run(cutoff)
-    const r2 = this.db
-      .query('DELETE FROM events WHERE seq <= (SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?)')
-      .run(this.retention.count)
-    return r1.changes + r2.changes
+    const firstYoung = (this.db.query('SELECT seq FROM events WHERE created_ms >= ? ORDER BY seq LIMIT 1').get(cutoff) as { seq: number } | null)?.seq
+    const ageCut = (firstYoung ?? this.lastSeq() + 1) - 1
+    if (ageCut > 0) {
+      const r = this.db.query('DELETE FROM events WHERE seq <= ?').run(ageCut)
+      removed += r.changes
+      if (r.changes) this.raiseWatermark('*', ageCut)
+    }
+    for (const memory of touched) {
+      const cut = this.db.query('SELECT seq FROM events WHERE memory = ? ORDER BY seq DESC LIMIT 1 OFFSET ?').get(memory, this.retention.count) as { seq: number } | null
+      if (!cut) continue
+      removed += this.db.query('DELETE FROM events WHERE memory = ? AND seq <= ?').run(memory, cut.seq).changes
+      this.raiseWatermark(memory, cut.seq)
+    }
+    return removed
+  }
+
+  private raiseWatermark(memory: string, seq: number): void {
+    this.db
+      .query('INSERT INTO event_watermarks (memory, pruned_through) VALUES (?, ?) ON CONFLICT (memory) DO UPDATE SET pruned_through = MAX(pruned_through, excluded.pruned_through)')
+      .run(memory, seq)
   }
 }

@@ -189,4 +189,15 @@ export const MIGRATIONS: Migration[] = [
     id: '070_job_restriction',
     sql: `ALTER TABLE jobs ADD COLUMN restriction TEXT;`,
   },
+  {
+    // Retention is per memory: how far each memory's log was pruned (memory '*' = the age cut, which applies to
+    // every memory), so a replay knows when events it had not reached are gone.
+    id: '080_event_watermarks',
+    sql: `
+  CREATE TABLE event_watermarks (
+    memory TEXT PRIMARY KEY,
+    pruned_through INTEGER NOT NULL
+  );
+  `,
+  },
 ]

@@ -199,7 +199,11 @@ describe('resync_required', () => {
     ] as const) {
       const c = await stream(s, '?memory=rs2', { lastEventId: id, token })
       const f = await c.frame((x) => x.event === 'resync_required', 'the resync frame')
-      expect(dataOf(f)).toEqual({ reason: 'unknown_event_id', last_known_id: id })
+      // Answered exactly like a made-up id with the same timestamp: nothing tells that the event exists.
+      const madeUp = id.slice(0, -6) + (id.endsWith('000000') ? '111111' : '000000')
+      const d = await stream(s, '?memory=rs2', { lastEventId: madeUp, token })
+      const g = await d.frame((x) => x.event === 'resync_required', 'the resync frame for a made-up id')
+      expect(dataOf(f)).toEqual({ reason: (dataOf(g) as { reason: string }).reason, last_known_id: id })
       await c.frame((x) => x.event === 'queue.status', 'the opening counts')
       expect(c.events.map((e) => e.id)).not.toContain(after) // nothing replayed
     }
@@ -219,6 +223,25 @@ describe('resync_required', () => {
     // A cursor is bound to its memory.
     const wrong = await stream(s, '?memory=rc-other', { lastEventId: cursor })
     expect(dataOf(await wrong.frame((x) => x.event === 'resync_required', 'resync on another memory'))).toMatchObject({ reason: 'unknown_event_id' })
+  })
+
+  test("retention is per memory: another memory's burst does not push this memory's resume point out", async () => {
+    const small = await startServer({ env: { MATRIC_EVENT_RETENTION_COUNT: '100' } })
+    try {
+      const token = await small.token({ memory: '*' })
+      const mine = small.ctx.bus.publish({ memory: 'quiet', payload: { type: 'NoteDeleted', note_id: 'q1' } })
+      const next = small.ctx.bus.publish({ memory: 'quiet', payload: { type: 'NoteDeleted', note_id: 'q2' } })
+      // A busy memory: 1,200 events, several prunes (every 500 appends).
+      for (let i = 0; i < 1200; i++) small.ctx.bus.publish({ memory: 'busy', payload: { type: 'NoteDeleted', note_id: `b${i}` } })
+      small.ctx.bus.flush()
+      expect(small.ctx.eventLog.afterInMemory('busy', 0, 10_000).length).toBeLessThanOrEqual(100 + 500)
+      const c = await stream(small, '?memory=quiet', { lastEventId: mine.envelope.event_id, token })
+      await c.eventCount(1, 'the quiet memory replays from its resume point')
+      expect(ids(c.events)).toEqual([next.envelope.event_id])
+      expect(synthetic(c)).toEqual([])
+    } finally {
+      await small.stop()
+    }
   })
 
   test('an id pruned by retention yields resync_required with reason expired_event_id', async () => {

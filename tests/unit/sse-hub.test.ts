@@ -169,7 +169,9 @@ describe('SseHub', () => {
     const s = openStream({ replayAfter: start.seq, lastEventId: start.envelope.event_id })
     // Read nothing yet; the log moves on and retention prunes it to its newest 100 rows.
     const later = Array.from({ length: 600 }, () => emit())
+    // What retention does: delete, and record how far this memory was pruned.
     db.query('DELETE FROM events WHERE seq <= ?').run(later.at(-101)!.seq)
+    db.query("INSERT INTO event_watermarks (memory, pruned_through) VALUES ('m', ?)").run(later.at(-101)!.seq)
     const frames = (await s.read(1 + 1 + 100)).slice(1)
     expect(eventOf(frames[0]!)).toBe('resync_required')
     expect(idOf(frames[0]!)).toBeUndefined()

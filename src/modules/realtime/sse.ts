@@ -225,10 +225,10 @@ class SseStream {
 
   /** Retention pruned events this replay had not reached: the client must resync, then we continue. */
   private checkOvertaken(): void {
-    const oldest = this.hub.log.oldest()
-    if (!oldest || oldest.seq <= this.cursor + 1) return
+    const pruned = this.hub.log.prunedThrough(this.filter.memory)
+    if (pruned <= this.cursor) return
     this.write(encoder.encode(resyncFrame('replay_overtaken', this.lastId ?? '')))
-    this.cursor = oldest.seq - 1
+    this.cursor = pruned
   }
 
   private goLive(): void {
@@ -554,7 +554,7 @@ export function sseController(ctx: AppContext) {
     let replayAfter: number | null = null
     if (lastEventId !== null) {
       replayAfter = hub.resumePosition(memory, principal.tags, lastEventId)
-      if (replayAfter === null) preamble.push(resyncFrame(resyncReason(lastEventId, ctx.eventLog.oldest()?.created_ms ?? null), lastEventId))
+      if (replayAfter === null) preamble.push(resyncFrame(resyncReason(lastEventId, ctx.eventLog.oldestInMemory(memory)?.created_ms ?? null), lastEventId))
     }
     // Bun's idle timeout (Elysia: 30 s) would reset a quiet stream; keepalives are for proxies and dead peers.
     server?.timeout(request, 0)
