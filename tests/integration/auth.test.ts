@@ -203,7 +203,17 @@ describe('tag-restricted principal', () => {
 
     const stats = await (await s.request('/api/v1/jobs/stats', { token: restricted })).json()
     const count = (list: Job[], st: string) => list.filter((j) => j.status === st).length
-    expect(stats).toEqual({ total_jobs: 0, running: 0, pending: 0, completed: count(mine, 'completed'), failed: count(mine, 'failed') })
+    expect(stats).toEqual({
+      total_jobs: 0,
+      running: 0,
+      pending: 0,
+      completed: count(mine, 'completed'),
+      failed: count(mine, 'failed'),
+      processing: 0,
+      completed_last_hour: count(mine, 'completed'),
+      failed_last_hour: count(mine, 'failed'),
+      total: mine.length,
+    })
     const adminStats = (await (await s.request('/api/v1/jobs/stats', { token: admin })).json()) as { completed: number }
     expect(adminStats.completed).toBe(count(all, 'completed'))
     expect(adminStats.completed).toBeGreaterThan(count(mine, 'completed'))

@@ -111,3 +111,20 @@ describe('pause and resume', () => {
     expect((await s.request('/api/v1/jobs/status')).status).toBe(401)
   })
 })
+
+describe('what the HotM jobs panel reads', () => {
+  test('GET /jobs/stats also answers in Fortemi names; GET /jobs pages with offset and says the total', async () => {
+    const memory = 'panel'
+    for (let i = 0; i < 3; i++) await createNote(memory)
+    await waitFor(() => counts(memory).pending + counts(memory).running === 0, 'the panel memory to drain', 20_000)
+    const h = { 'x-fortemi-memory': memory }
+    const stats = (await (await s.request('/api/v1/jobs/stats', { token: root, headers: h })).json()) as Record<string, number>
+    expect(stats).toMatchObject({ processing: stats.running, completed_last_hour: stats.completed, failed_last_hour: stats.failed })
+    expect(stats.total).toBe(stats.completed + stats.failed + stats.pending + stats.running)
+    const page = (await (await s.request('/api/v1/jobs?limit=2&offset=1&archive=panel', { token: root, headers: h })).json()) as { jobs: { id: string }[]; total: number }
+    const all = (await (await s.request('/api/v1/jobs?limit=500', { token: root, headers: h })).json()) as { jobs: { id: string }[]; total: number }
+    expect(all.total).toBe(stats.total)
+    expect(page.total).toBe(all.total)
+    expect(page.jobs.map((j) => j.id)).toEqual(all.jobs.slice(1, 3).map((j) => j.id))
+  }, 30_000)
+})

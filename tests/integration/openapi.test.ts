@@ -52,7 +52,9 @@ describe('openapi/openapi.json', () => {
     expect(Object.keys(doc.components.schemas.Note!.properties!).sort()).toEqual(
       ['id', 'memory', 'title', 'content', 'tags', 'has_ai_content', 'has_links', 'links', 'created_at', 'updated_at'].sort(),
     )
-    expect(Object.keys(doc.components.schemas.JobStats!.properties!).sort()).toEqual(['completed', 'failed', 'pending', 'running', 'total_jobs'])
+    expect(Object.keys(doc.components.schemas.JobStats!.properties!).sort()).toEqual(
+      ['completed', 'failed', 'pending', 'running', 'total_jobs', 'processing', 'completed_last_hour', 'failed_last_hour', 'total'].sort(),
+    )
     expect(doc.components.securitySchemes).toHaveProperty('bearer')
 
     const create = doc.paths['/api/v1/notes']!.post!

@@ -42,7 +42,7 @@ export function jobsController(ctx: AppContext) {
         detail: { summary: 'Queue a job for a note' },
       },
     )
-    .get('', ({ query, principal, memory }) => ({ jobs: ctx.jobs.list({ memory, restriction: principal.tags, status: query.status, noteId: query.note_id, limit: query.limit ?? 100 }) }), {
+    .get('', ({ query, principal, memory }) => ctx.jobs.list({ memory, restriction: principal.tags, status: query.status, noteId: query.note_id, limit: query.limit ?? 100, offset: query.offset }), {
       auth: 'read',
       query: ListJobsQuery,
       response: { 200: 'JobList', ...errors },

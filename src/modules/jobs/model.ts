@@ -75,8 +75,15 @@ export const JobStats = t.Object(
     pending: JsonInt(),
     completed: JsonInt(),
     failed: JsonInt(),
+    processing: JsonInt({ description: 'Fortemi name: = running' }),
+    completed_last_hour: JsonInt({ description: 'Fortemi name: jobs completed in the last hour' }),
+    failed_last_hour: JsonInt({ description: 'Fortemi name: jobs that failed for good in the last hour' }),
+    total: JsonInt({ description: 'Fortemi name: every job of the memory, whatever its status (cancelled included)' }),
   },
-  { additionalProperties: false, examples: [{ total_jobs: 3, running: 1, pending: 2, completed: 40, failed: 1 }] },
+  {
+    additionalProperties: false,
+    examples: [{ total_jobs: 3, running: 1, pending: 2, completed: 40, failed: 1, processing: 1, completed_last_hour: 12, failed_last_hour: 0, total: 44 }],
+  },
 )
 export type JobStats = Static<typeof JobStats>
 
@@ -84,10 +91,14 @@ export const ListJobsQuery = t.Object({
   status: t.Optional(JobStatus),
   note_id: t.Optional(t.String({ format: 'uuid' })),
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 500, default: 100 })),
+  offset: t.Optional(t.Integer({ minimum: 0, maximum: 1_000_000, description: 'skip this many (newest first)' })),
   memory: t.Optional(t.String()),
 })
 
-export const JobList = t.Object({ jobs: t.Array(Job) }, { additionalProperties: false })
+export const JobList = t.Object(
+  { jobs: t.Array(Job), total: JsonInt({ description: 'jobs matching the filter in all (for paging with offset)' }) },
+  { additionalProperties: false },
+)
 export const JobParams = t.Object({ id: t.String({ format: 'uuid' }) })
 
 export const JobPauseState = t.Object(

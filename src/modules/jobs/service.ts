@@ -119,7 +119,19 @@ export class JobService {
 
   stats(memory: string, restriction: readonly string[] | null): JobStats {
     const c = this.d.jobs.counts(memory, restriction)
-    return { total_jobs: c.pending + c.running, running: c.running, pending: c.pending, completed: c.completed, failed: c.failed }
+    const lastHour = this.d.jobs.finishedSince(memory, restriction, new Date(Date.now() - 3600_000).toISOString())
+    return {
+      total_jobs: c.pending + c.running,
+      running: c.running,
+      pending: c.pending,
+      completed: c.completed,
+      failed: c.failed,
+      // The same counts under the names Fortemi's own stats use (the HotM jobs panel reads these).
+      processing: c.running,
+      completed_last_hour: lastHour.completed,
+      failed_last_hour: lastHour.failed,
+      total: c.pending + c.running + c.completed + c.failed + c.cancelled,
+    }
   }
 
   get(memory: string, restriction: readonly string[] | null, id: string): Job {

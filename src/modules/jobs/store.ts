@@ -7,6 +7,7 @@ export interface Counts {
   running: number
   completed: number
   failed: number
+  cancelled: number
 }
 
 export interface NewJob {
@@ -176,19 +177,31 @@ export class JobStore {
         ? this.db.query(`SELECT status, COUNT(*) AS n FROM jobs j WHERE j.memory = ? AND ${TAG_FILTER} GROUP BY status`).all(memory, JSON.stringify(restriction))
         : this.countsStmt.all(memory)
     ) as { status: JobStatus; n: number }[]
-    const c: Counts = { pending: 0, running: 0, completed: 0, failed: 0 }
+    const c: Counts = { pending: 0, running: 0, completed: 0, failed: 0, cancelled: 0 }
     for (const r of rows) if (r.status in c) c[r.status as keyof Counts] = r.n
     return c
   }
 
-  list(o: { memory: string; restriction: readonly string[] | null; status?: string; noteId?: string; limit: number }): Job[] {
+  /** Jobs of a memory (within a tag restriction) that completed or failed since `sinceIso`. */
+  finishedSince(memory: string, restriction: readonly string[] | null, sinceIso: string): { completed: number; failed: number } {
+    const where = ["j.memory = ? AND j.status IN ('completed', 'failed') AND j.completed_at >= ?"]
+    const args: string[] = [memory, sinceIso]
+    if (restriction) (where.push(TAG_FILTER), args.push(JSON.stringify(restriction)))
+    const rows = this.db.query(`SELECT status, COUNT(*) AS n FROM jobs j WHERE ${where.join(' AND ')} GROUP BY status`).all(...args) as { status: string; n: number }[]
+    return { completed: rows.find((r) => r.status === 'completed')?.n ?? 0, failed: rows.find((r) => r.status === 'failed')?.n ?? 0 }
+  }
+
+  /** A page of jobs, newest first, and how many match in all. */
+  list(o: { memory: string; restriction: readonly string[] | null; status?: string; noteId?: string; limit: number; offset?: number }): { jobs: Job[]; total: number } {
     const where = ['j.memory = ?']
     const args: (string | number)[] = [o.memory]
     if (o.status) (where.push('j.status = ?'), args.push(o.status))
     if (o.noteId) (where.push('j.note_id = ?'), args.push(o.noteId))
     if (o.restriction) (where.push(TAG_FILTER), args.push(JSON.stringify(o.restriction)))
-    args.push(o.limit)
-    return (this.db.query(`SELECT * FROM jobs j WHERE ${where.join(' AND ')} ORDER BY j.created_at DESC, j.id DESC LIMIT ?`).all(...args) as JobRow[]).map((r) => toJob(r)!)
+    const filter = where.join(' AND ')
+    const total = (this.db.query(`SELECT COUNT(*) AS n FROM jobs j WHERE ${filter}`).get(...args) as { n: number }).n
+    const rows = this.db.query(`SELECT * FROM jobs j WHERE ${filter} ORDER BY j.created_at DESC, j.id DESC LIMIT ? OFFSET ?`).all(...args, o.limit, o.offset ?? 0) as JobRow[]
+    return { jobs: rows.map((r) => toJob(r)!), total }
   }
 }
 
