@@ -73,7 +73,7 @@ try {
     log.appendBatch(batch.map(({ k, ...row }) => ({ ...row, event_id: `b-${i}-${k}-${Math.random()}` }))),
   )
   rows.push(perBatch, { label: '  per event', us: perBatch.us / 50 })
-  const bus = new EventBus(log, new Metrics(), createLogger('warn'))
+  const bus = new EventBus({ log, metrics: new Metrics(), logger: createLogger('warn') })
   rows.push(
     await time('EventBus.publish + flush, one event per flush (envelope, JSON, log, metrics; no subscribers)', N, () => {
       bus.publish({ memory: 'default', payload })

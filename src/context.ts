@@ -83,7 +83,7 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
     onJwksUnavailable: (err) => logger.warn('JWKS unavailable: RS256/ES256 tokens are refused with 503 until it answers', { err }),
   })
   const eventLog = new EventLog(db, { count: config.events.retentionCount, hours: config.events.retentionHours })
-  const bus = new EventBus(eventLog, metrics, logger, tracing, config.tenantId)
+  const bus = new EventBus({ log: eventLog, metrics, logger, tracing, tenantId: config.tenantId })
   const notes = new NoteStore(db)
   const jobs = new JobStore(db)
   const queueStatus = new QueueStatusScheduler(bus, (m) => jobs.counts(m), config.events.queueStatusIntervalMs)

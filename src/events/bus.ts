@@ -3,6 +3,7 @@ import type { Metrics } from '../telemetry/metrics.ts'
 import type { Tracing } from '../telemetry/tracing.ts'
 import { EVENT_TYPES, type Actor, type Envelope, type EventType, type LegacyType, type Payload } from './catalog.ts'
 import type { EventLog, EventRow } from './log.ts'
+import { LocalBroker, type Broker } from './broker.ts'
 
 /** What a source hands the bus. The bus fills in id, time and the dotted type. */
 export interface EventDraft {
@@ -66,24 +67,44 @@ export function buildEnvelope(d: EventDraft, eventId: string, occurredAt: string
 
 type PublishSpan = ReturnType<Tracing['startPublish']>
 
+export interface EventBusDeps {
+  log: EventLog
+  metrics: Metrics
+  logger: Logger
+  tracing?: Tracing
+  /** `tenant_id` of every envelope (MATRIC_TENANT_ID). */
+  tenantId?: string
+  /** Carries committed batches to every node's transports; in-process by default. */
+  broker?: Broker
+}
+
 /**
- * The one publish path (SPEC §4): envelope built and serialised once → appended to the durable event log
- * → handed to every transport (WebSocket, SSE, webhook outbox) in emission order.
+ * The one publish path (docs/architecture.md): envelope built and serialised once → appended to the durable
+ * event log → the once-per-cluster subscribers (`onCommitted`: the webhook outbox) → the broker → every node's
+ * transports (`onDelivered`: WebSocket, SSE), in emission order.
  *
  * Group commit: `publish` queues the event and returns; once per event-loop turn `flush` appends every
- * queued event to the log in one transaction and only then hands them to the subscribers. A transport
- * therefore never sees an event that is not durable (SSE replay and live delivery meet without a gap),
- * while a burst of events costs one commit instead of one each. Within a memory the delivery order is the
- * emission order. `prepare` hooks run at publish time, for transports that must snapshot state as of the
- * emission (per-tag-group queue counts). A failing log write or subscriber is logged and counted, never
- * thrown back to the request that caused the event.
+ * queued event to the log in one transaction and only then hands them on. A transport therefore never sees an
+ * event that is not durable (SSE replay and live delivery meet without a gap), while a burst of events costs one
+ * commit instead of one each. Within a memory the delivery order is the emission order. `prepare` hooks run at
+ * publish time, for transports that must snapshot state as of the emission (per-tag-group queue counts). A
+ * failing log write or subscriber is logged and counted, never thrown back to the request that caused the event.
  *
  * With tracing on, each publish is an `event.publish` span — a child of the HTTP request being handled,
  * else a root span — ending once the event is delivered; its traceparent travels on the event so webhook
  * deliveries continue the trace. With tracing off the only cost is one boolean check.
  */
 export class EventBus {
-  private subscribers: { name: string; fn: Subscriber }[] = []
+  private committedSubs: { name: string; fn: Subscriber }[] = []
+  private deliveredSubs: { name: string; fn: Subscriber }[] = []
+  private spans = new WeakMap<PublishedEvent, NonNullable<PublishSpan>>()
+  private readonly log: EventLog
+  private readonly metrics: Metrics
+  private readonly logger: Logger
+  private readonly tracing: Tracing | undefined
+  private readonly broker: Broker
+  /** `tenant_id` of every envelope (MATRIC_TENANT_ID). */
+  readonly tenantId: string
   private preparers: { name: string; fn: Subscriber }[] = []
   private queue: { event: PublishedEvent; row: Omit<EventRow, 'seq'>; span: PublishSpan | undefined }[] = []
   private scheduled: ReturnType<typeof setImmediate> | undefined
@@ -92,19 +113,33 @@ export class EventBus {
   /** True while a flush delivers: later events of the batch are not delivered yet. */
   private flushing = false
 
-  constructor(
-    private log: EventLog,
-    private metrics: Metrics,
-    private logger: Logger,
-    private tracing?: Tracing,
-    /** `tenant_id` of every envelope (MATRIC_TENANT_ID). */
-    readonly tenantId = 'default',
-  ) {
-    metrics.busErrorSource('log')
+  constructor(d: EventBusDeps) {
+    this.log = d.log
+    this.metrics = d.metrics
+    this.logger = d.logger
+    this.tracing = d.tracing
+    this.tenantId = d.tenantId ?? 'default'
+    this.broker = d.broker ?? new LocalBroker()
+    this.broker.onBatch((batch) => this.deliver(batch))
+    d.metrics.busErrorSource('log')
   }
 
+  /**
+   * Once per cluster, on the node that committed the event, before any transport sees it: for work that must
+   * happen exactly once per event (the webhook outbox enqueues its deliveries here).
+   */
+  onCommitted(name: string, fn: Subscriber): () => void {
+    return this.register(this.committedSubs, name, fn)
+  }
+
+  /** On every node, for every committed event (WebSocket and SSE fan-out, MCP sessions). */
+  onDelivered(name: string, fn: Subscriber): () => void {
+    return this.register(this.deliveredSubs, name, fn)
+  }
+
+  /** @deprecated the webhook outbox's old name for {@link onCommitted}; kept until it moves over. */
   subscribe(name: string, fn: Subscriber): () => void {
-    return this.register(this.subscribers, name, fn)
+    return this.onCommitted(name, fn)
   }
 
   /** Runs `fn` synchronously when an event is published, before it is queued for delivery. Keep it cheap. */
@@ -177,10 +212,12 @@ export class EventBus {
         for (const q of batch) q.span?.fail('log')
         this.logger.error('event log write failed', { events: batch.length, first_event_id: batch[0]!.event.envelope.event_id, err })
       }
+      const events = batch.map((q) => q.event)
       for (const { event, span } of batch) {
-        for (const s of this.subscribers) this.call(s, event, span)
-        span?.end()
+        if (span) this.spans.set(event, span)
+        for (const s of this.committedSubs) this.call(s, event, span)
       }
+      this.broker.publish(events)
     }
     this.flushing = false
     const idle = this.idle
@@ -221,6 +258,15 @@ export class EventBus {
   /** Events published but not yet delivered. */
   get pending(): number {
     return this.queue.length
+  }
+
+  /** The broker's handler on this node: every committed batch reaches the per-node subscribers here. */
+  private deliver(batch: readonly PublishedEvent[]): void {
+    for (const event of batch) {
+      const span = this.spans.get(event)
+      for (const s of this.deliveredSubs) this.call(s, event, span)
+      span?.end()
+    }
   }
 
   private call(s: { name: string; fn: Subscriber }, event: PublishedEvent, span: PublishSpan | undefined): void {

@@ -118,7 +118,7 @@ describe('what the HotM jobs panel reads', () => {
     for (let i = 0; i < 3; i++) await createNote(memory)
     await waitFor(() => counts(memory).pending + counts(memory).running === 0, 'the panel memory to drain', 20_000)
     const h = { 'x-fortemi-memory': memory }
-    const stats = (await (await s.request('/api/v1/jobs/stats', { token: root, headers: h })).json()) as Record<string, number>
+    const stats = (await (await s.request('/api/v1/jobs/stats', { token: root, headers: h })).json()) as { running: number; pending: number; completed: number; failed: number; total: number }
     expect(stats).toMatchObject({ processing: stats.running, completed_last_hour: stats.completed, failed_last_hour: stats.failed })
     expect(stats.total).toBe(stats.completed + stats.failed + stats.pending + stats.running)
     const page = (await (await s.request('/api/v1/jobs?limit=2&offset=1&archive=panel', { token: root, headers: h })).json()) as { jobs: { id: string }[]; total: number }

@@ -26,7 +26,7 @@ beforeEach(() => {
   db = openDatabase(':memory:')
   log = new CountingLog(db, { count: 100_000, hours: 24 })
   metrics = new Metrics()
-  bus = new EventBus(log, metrics, createLogger('error', () => {}))
+  bus = new EventBus({ log, metrics, logger: createLogger('error', () => {}) })
 })
 afterEach(async () => {
   await metrics.shutdown()

@@ -49,7 +49,7 @@ beforeEach(() => {
   log = new FlakyLog(db, { count: 1_000_000, hours: 24 })
   metrics = new Metrics()
   const logger = createLogger('error', () => {})
-  bus = new EventBus(log, metrics, logger)
+  bus = new EventBus({ log, metrics: metrics, logger: logger })
   revocations = new Revocations(db)
   hub = new SseHub({
     bus,

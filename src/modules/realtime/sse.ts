@@ -287,7 +287,7 @@ export class SseHub {
     this.logger = deps.logger
     this.log = deps.log
     this.deps = deps
-    this.unsubscribe = [deps.bus.subscribe('sse', (e) => this.onEvent(e)), deps.revocations.onRevoke((jti) => this.onRevoke(jti))]
+    this.unsubscribe = [deps.bus.onDelivered('sse', (e) => this.onEvent(e)), deps.revocations.onRevoke((jti) => this.onRevoke(jti))]
   }
 
   get count(): number {

@@ -85,7 +85,7 @@ export class WsHub {
     private ctx: AppContext,
     private server: () => Server<unknown> | null,
   ) {
-    this.unsubscribe = ctx.bus.subscribe('ws', (e) => this.onEvent(e))
+    this.unsubscribe = ctx.bus.onDelivered('ws', (e) => this.onEvent(e))
     this.unprepare = ctx.bus.prepare('ws', (e) => this.snapshotGroupCounts(e))
     this.unrevoke = ctx.revocations.onRevoke((jti) => this.onRevoke(jti))
   }
