@@ -116,18 +116,41 @@ function frameOf(legacy: LegacyType): TSchema {
 const SCHEMA_REF = '#/components/schemas/'
 const MESSAGE_REF = '#/components/messages/'
 
+/** Keywords in the order a reader expects them; any other keyword follows, in TypeBox's order. */
+const KEYWORD_ORDER = [
+  '$ref', 'title', 'description', 'type', 'const', 'enum', 'format', 'pattern', 'minLength', 'maxLength', 'minimum', 'maximum',
+  'items', 'maxItems', 'required', 'properties', 'additionalProperties', 'anyOf', 'allOf', 'oneOf', 'examples',
+]
+const rank = (k: string) => {
+  const i = KEYWORD_ORDER.indexOf(k)
+  return i < 0 ? KEYWORD_ORDER.length : i
+}
+/** Keywords whose value is a schema, a list of schemas, or a map of name → schema; every other value is data. */
+const SUBSCHEMA = new Set(['items', 'additionalProperties', 'not'])
+const SUBSCHEMA_LISTS = new Set(['anyOf', 'allOf', 'oneOf'])
+
 /**
- * TypeBox schemas are JSON Schema already; serialising drops their symbols (Kind, Optional). `$id`s are dropped
- * too (Elysia's `.model()` stamps them on what it registers), and any sub-schema that is itself a named component
- * becomes a `$ref` to it (TypeBox keeps the objects it composes by identity).
+ * A TypeBox schema as plain JSON Schema. TypeBox schemas are JSON Schema already: serialising drops their symbols
+ * (Kind, Optional); `$id`s are dropped too (Elysia's `.model()` stamps them on what it registers); a sub-schema that
+ * is a named component becomes a `$ref` to it (TypeBox composes schemas by identity); keywords are put in a fixed
+ * order. Data (`examples`, `const`, `enum`, `default`) is copied as it is.
  */
-function toJson(node: unknown, refs: ReadonlyMap<object, string>, top = true): unknown {
-  if (Array.isArray(node)) return node.map((n) => toJson(n, refs, false))
-  if (node === null || typeof node !== 'object') return node
-  const name = top ? undefined : refs.get(node)
+function toJson(schema: unknown, refs: ReadonlyMap<object, string>, top = true): unknown {
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) return schema
+  const name = top ? undefined : refs.get(schema)
   if (name !== undefined) return { $ref: SCHEMA_REF + name }
+  const sub = (s: unknown) => toJson(s, refs, false)
   const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(node)) if (k !== '$id' && v !== undefined) out[k] = toJson(v, refs, false)
+  const keys = Object.keys(schema)
+    .filter((k) => k !== '$id' && (schema as Record<string, unknown>)[k] !== undefined)
+    .sort((a, b) => rank(a) - rank(b)) // stable: unranked keywords keep their order
+  for (const k of keys) {
+    const v = (schema as Record<string, unknown>)[k]
+    if (k === 'properties') out[k] = Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([p, s]) => [p, sub(s)]))
+    else if (SUBSCHEMA.has(k) && typeof v === 'object') out[k] = sub(v)
+    else if (SUBSCHEMA_LISTS.has(k) && Array.isArray(v)) out[k] = v.map(sub)
+    else out[k] = structuredClone(v)
+  }
   return out
 }
 

@@ -87,6 +87,31 @@ describe('the document', () => {
     expect(json.endsWith('}\n')).toBe(true)
   })
 
+  test('a model $id stamped on a catalog schema (as Elysia\'s .model() does) does not reach the document', () => {
+    const schema = PAYLOAD_SCHEMAS.NoteDeleted as Json
+    schema.$id = 'NoteDeleted'
+    try {
+      expect(JSON.stringify(buildAsyncApi())).not.toContain('"$id"')
+    } finally {
+      delete schema.$id
+    }
+  })
+
+  test('components are referenced, not inlined: the envelope\'s actor and payload, each type\'s payload', () => {
+    const envelope = doc.components.schemas.Envelope
+    expect(envelope.properties.actor).toEqual({ $ref: '#/components/schemas/Actor' })
+    expect(envelope.properties.payload).toEqual({ $ref: '#/components/schemas/EventPayload' })
+    expect(doc.components.schemas.EventPayload.anyOf).toEqual(LEGACY.map((l) => ({ $ref: `#/components/schemas/${l}Payload` })))
+    for (const l of LEGACY) {
+      const typed = doc.components.schemas[`${l}Envelope`]
+      expect(typed.properties.payload).toEqual({ $ref: `#/components/schemas/${l}Payload` })
+      expect(typed.properties.event_type).toEqual({ type: 'string', const: EVENT_TYPES[l] })
+      // Same fields as the Envelope, in the same order.
+      expect(Object.keys(typed.properties)).toEqual(Object.keys(envelope.properties))
+      expect(typed.required).toEqual(envelope.required)
+    }
+  })
+
   test('the YAML rendering is the same document (read back by an independent YAML parser, and by Bun)', () => {
     const yaml = renderAsyncApi('yaml')
     expect(yaml.startsWith('asyncapi: 3.0.0\n')).toBe(true)
