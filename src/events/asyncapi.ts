@@ -3,6 +3,7 @@ import { t } from 'elysia'
 import { JsonInt } from '../http/schemas.ts'
 import { EVENTS_LAGGED, RESYNC_REQUIRED, type ResyncReason } from '../modules/realtime/sse-frames.ts'
 import { SseQuery } from '../modules/realtime/sse.ts'
+import { toYaml } from '../modules/asyncapi/yaml.ts'
 import { VERSION } from '../version.ts'
 import { Actor, Envelope, EVENT_TYPES, EventPayload, HOTM_TYPES, JobProgressInput, PAYLOAD_SCHEMAS, PublishablePayload, type LegacyType } from './catalog.ts'
 
@@ -393,11 +394,7 @@ export function buildAsyncApi(): Record<string, unknown> {
   }
 }
 
-/** The document as committed and served: `json` pretty-printed, `yaml` from the same JSON; newline-terminated. */
+/** The document as committed and served: `json` pretty-printed, `yaml` the same JSON as YAML; newline-terminated. */
 export function renderAsyncApi(format: 'json' | 'yaml', doc: Record<string, unknown> = buildAsyncApi()): string {
-  const text = JSON.stringify(doc, null, 2)
-  if (format === 'json') return text + '\n'
-  // From the JSON text, so no object is shared (a YAML emitter may turn shared objects into anchors).
-  const yaml = Bun.YAML.stringify(JSON.parse(text), null, 2)
-  return yaml.endsWith('\n') ? yaml : yaml + '\n'
+  return format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : toYaml(doc)
 }

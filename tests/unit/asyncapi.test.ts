@@ -114,12 +114,17 @@ describe('the document', () => {
 
   test('the YAML rendering is the same document (read back by an independent YAML parser, and by Bun)', () => {
     const yaml = renderAsyncApi('yaml')
-    expect(yaml.startsWith('asyncapi: 3.0.0\n')).toBe(true)
+    expect(yaml.startsWith('asyncapi: "3.0.0"\ninfo:\n  title: matric-realtime\n')).toBe(true)
     expect(parseYaml(yaml)).toEqual(doc)
     expect(Bun.YAML.parse(yaml)).toEqual(doc)
+    // YAML 1.1 readers (js-yaml's default schema, which AsyncAPI tooling uses; PyYAML) read timestamps, `1_000`,
+    // `yes`/`on` as other types: those must be quoted.
+    expect(parseYaml(yaml, { version: '1.1' })).toEqual(doc)
     // Strings YAML would otherwise read as other types, or as syntax, survive.
     const tricky = { a: 'true', b: '1.0', c: 'null', d: '#/x', e: '- x', f: 'a: b', g: '', h: 'line\nbreak', i: '~', j: '0x1F', k: '@x', l: '`x`', m: "it's" }
     expect(parseYaml(renderAsyncApi('yaml', tricky))).toEqual(tricky)
+    const yaml11 = { a: '2026-11-27T10:00:00.000Z', b: '2026-01-01', c: '1_000', d: 'on', e: 'Off', f: 'y', g: '0o17', h: '.inf', i: '=', j: '<<', k: '0b101', l: '1:20' }
+    expect(parseYaml(renderAsyncApi('yaml', yaml11), { version: '1.1' })).toEqual(yaml11)
   })
 
   test('every example in a schema validates against that schema', () => {

@@ -4,7 +4,7 @@ import { buildAsyncApi, renderAsyncApi } from '../../events/asyncapi.ts'
 type Format = 'json' | 'yaml'
 const CONTENT_TYPE: Record<Format, string> = { json: 'application/json; charset=utf-8', yaml: 'application/yaml; charset=utf-8' }
 
-// Rendered on first request, once per process (~10 ms, mostly YAML): the catalog is constant, and building every
+// Rendered on first request, once per process (5–15 ms here): the catalog is constant, and building every
 // app (the tests build hundreds) should not pay for a document nobody asks for.
 let rendered: Record<Format, string> | undefined
 function documentText(format: Format): string {
