@@ -10,8 +10,8 @@ import { Actor, Envelope, EVENT_TYPES, EventPayload, HOTM_TYPES, JobProgressInpu
 /**
  * The AsyncAPI 3.0 document of this server's events (docs/asyncapi.md), built from the TypeBox event catalog so
  * that the document, the validation of external publishes and the types cannot drift apart. Pure and
- * deterministic: the same catalog gives the same bytes (key order is construction order), which the committed
- * `asyncapi/asyncapi.json` and its drift test rely on.
+ * deterministic: the same catalog gives the same bytes (objects in construction order, schema keywords in a fixed
+ * order), which the committed `asyncapi/asyncapi.{json,yaml}` and their drift test rely on.
  *
  * The application described is matric-realtime itself, so in AsyncAPI terms it `send`s events (WebSocket frames,
  * SSE frames, webhook POSTs) and `receive`s the WebSocket `refresh` command.
