@@ -193,7 +193,7 @@ describe('envelopes (SSE frames with an id, webhook bodies)', () => {
     ['null for an absent optional field', (e) => (e.memory = null), /memory must be string/],
     ['payload_version 2', (e) => (e.payload_version = 2), /payload_version must be equal to constant/],
     ['occurred_at that is not RFC 3339', (e) => (e.occurred_at = 'Mon, 01 Sep 2026 08:30:00 GMT'), /date-time/],
-    ['a correlation_id that is not a UUID', (e) => (e.correlation_id = 'op-17'), /uuid/],
+    ['a correlation_id that is not a UUID', (e) => (e.correlation_id = 'op-17'), /\/correlation_id/],
     ['an actor without kind', (e) => (e.actor = { id: 'u' }), /kind/],
     ['a missing event_id', (e) => delete e.event_id, /event_id/],
     ['a negative duration_ms', (e) => (e.payload = { ...upstreamPayloads.JobCompleted, duration_ms: -1 }), /duration_ms must be >= 0/],
