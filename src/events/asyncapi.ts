@@ -26,7 +26,7 @@ const RESYNC_REASONS = ['unknown_event_id', 'expired_event_id', 'replay_overtake
 const allReasonsListed: Exclude<ResyncReason, (typeof RESYNC_REASONS)[number]> extends never ? true : false = true
 void allReasonsListed
 
-export const ResyncRequiredData = t.Object(
+const ResyncRequiredData = t.Object(
   {
     reason: t.Union(
       RESYNC_REASONS.map((r) => t.Literal(r)),
@@ -36,16 +36,16 @@ export const ResyncRequiredData = t.Object(
   },
   { additionalProperties: false, description: 'The resume point cannot be honoured: refetch state through REST, then carry on with the live events that follow.' },
 )
-export const EventsLaggedData = t.Object(
+const EventsLaggedData = t.Object(
   { dropped_count: JsonInt({ minimum: 1, description: 'live events dropped because the client read too slowly' }) },
   { additionalProperties: false, description: 'The dropped events are the ones right after the last `id:` received: resume from it to fetch them from the log.' },
 )
-export const RefreshCommand = t.Literal('refresh', { description: 'The text `refresh` (surrounding whitespace tolerated): answered with a QueueStatus to this client only.' })
+const RefreshCommand = t.Literal('refresh', { description: 'The text `refresh` (surrounding whitespace tolerated): answered with a QueueStatus to this client only.' })
 
 /** One value, or several space-separated (during a secret rotation). */
 const repeated = (value: string) => `^${value}( ${value})*$`
-/** Every header of a webhook delivery (src/modules/webhooks/headers.ts); names are lower case, as HTTP/2 sends them. */
-export const WebhookHeaders = t.Object(
+/** Every header of a webhook delivery (src/modules/webhooks/headers.ts), names in lower case (HTTP header names are case-insensitive). */
+const WebhookHeaders = t.Object(
   {
     'content-type': t.Literal('application/json'),
     'user-agent': t.String({ pattern: '^matric-realtime/', description: '`matric-realtime/<version>`' }),
