@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { AppContext } from './context.ts'
 import { errorHandler } from './http/error-handler.ts'
 import { ApiError } from './http/errors.ts'
+import { asyncapiController } from './modules/asyncapi/index.ts'
 import { compatController } from './modules/compat/index.ts'
 import { eventsController } from './modules/events/index.ts'
 import { jobsController } from './modules/jobs/index.ts'
@@ -85,6 +86,7 @@ export function createApp(ctx: AppContext) {
     })
     .use(systemController(ctx, ctx.live))
     .use(compatController(ctx, { search: false, mcp: false }))
+    .use(asyncapiController())
     .use(notesController(ctx))
     .use(jobsController(ctx))
     .use(eventsController(ctx))
