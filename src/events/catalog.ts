@@ -43,7 +43,9 @@ export const JobProgressPayload = t.Object(
     job_type: t.Optional(jobType),
     note_id: noteId,
     progress: JsonInt({ minimum: 0, maximum: 100 }),
-    progress_percent: JsonInt({ minimum: 0, maximum: 100 }),
+    // Always sent by this server (equal to `progress`); optional in the schema because other Fortemi producers
+    // send `progress` alone, and their events are valid envelopes too.
+    progress_percent: t.Optional(JsonInt({ minimum: 0, maximum: 100 })),
     message: t.Optional(t.String({ maxLength: 1000 })),
   },
   { additionalProperties: false },
