@@ -31,8 +31,9 @@ const errors = { 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 404: 'Err
  */
 export function webhooksController(ctx: AppContext) {
   const store = new WebhookStore(ctx.db)
-  const outbox = new Outbox({ config: ctx.config, store, bus: ctx.bus, metrics: ctx.metrics, logger: ctx.logger, tracing: ctx.tracing })
-  const svc = new WebhookService({ config: ctx.config, store, outbox, logger: ctx.logger, queueCounts: (m) => ctx.jobs.counts(m) })
+  const lookup = ctx.webhookLookup
+  const outbox = new Outbox({ config: ctx.config, store, bus: ctx.bus, metrics: ctx.metrics, logger: ctx.logger, tracing: ctx.tracing, lookup, tlsCa: ctx.webhookTlsCa })
+  const svc = new WebhookService({ config: ctx.config, store, outbox, logger: ctx.logger, queueCounts: (m) => ctx.jobs.counts(m), lookup })
   ctx.live.webhookQueueDepth = () => store.queueDepth()
   outbox.start()
   ctx.onClose(() => outbox.stop())

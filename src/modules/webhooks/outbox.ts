@@ -8,7 +8,7 @@ import { parseRetryAfter } from './backoff.ts'
 import { compileEventFilter } from './filter.ts'
 import { buildDeliveryHeaders } from './headers.ts'
 import { decide, type AttemptResult } from './outcome.ts'
-import { checkTarget, systemLookup, type Lookup } from './ssrf.ts'
+import { checkTarget, pinnedRequest, systemLookup, type Lookup } from './ssrf.ts'
 import { signingSecrets, type DeliveryRow, type NewDelivery, type WebhookRow, type WebhookStore } from './store.ts'
 
 /** At most this many bytes of a response body are kept in the attempt log. */
@@ -27,8 +27,10 @@ export interface OutboxDeps {
   logger: Logger
   /** `webhook.deliver` spans (a shared no-op when tracing is off). */
   tracing: Pick<Tracing, 'deliverySpan'>
-  /** DNS for the delivery-time SSRF re-check (injectable for tests). */
+  /** Resolver for the delivery-time SSRF check; its answer is what the attempt connects to (injectable for tests). */
   lookup?: Lookup
+  /** Extra trusted CA certificates (PEM) for https targets: tests with a self-signed receiver only. */
+  tlsCa?: string
   random?: () => number
 }
 
@@ -302,18 +304,21 @@ export class Outbox {
     }
   }
 
-  /** One HTTP attempt: SSRF re-check, signed POST of the exact body, never following redirects. */
+  /**
+   * One HTTP attempt: resolve the target once and check every address (SSRF guard), then POST the exact
+   * signed body to a checked address — never to whatever a second resolution would say — without
+   * following redirects. Addresses are tried in resolver order while the connection itself fails.
+   */
   private async send(webhook: WebhookRow, row: DeliveryRow, traceparent: string | null): Promise<AttemptResult & { excerpt: string }> {
     const { allowPrivate, timeoutMs } = this.d.config.webhooks
     // One deadline for the whole attempt: DNS check, connect, response headers and the excerpt read.
     const deadline = Date.now() + timeoutMs
-    if (!allowPrivate) {
-      const check = await checkTarget(new URL(webhook.url), this.lookup, timeoutMs)
-      if (!check.ok) {
-        return check.kind === 'refused'
-          ? { refused: true, error: `refused by the SSRF guard: ${check.reason}`, excerpt: '' }
-          : { error: check.reason, excerpt: '' }
-      }
+    const url = new URL(webhook.url)
+    const check = await checkTarget(url, this.lookup, timeoutMs, { allowPrivate })
+    if (!check.ok) {
+      return check.kind === 'refused'
+        ? { refused: true, error: `refused by the SSRF guard: ${check.reason}`, excerpt: '' }
+        : { error: check.reason, excerpt: '' }
     }
     const nowMs = Date.now()
     const headers = buildDeliveryHeaders({
@@ -328,27 +333,35 @@ export class Outbox {
     // (ofetch's own `timeout` option is ignored when a signal is given.)
     const timeout = AbortSignal.timeout(Math.max(1, deadline - Date.now()))
     const signal = AbortSignal.any([timeout, this.stopController.signal])
-    try {
-      const res = await ofetch.raw(webhook.url, {
-        method: 'POST',
-        body: row.body,
-        headers,
-        retry: 0,
-        ignoreResponseError: true,
-        redirect: 'manual',
-        responseType: 'stream',
-        signal,
-      })
-      const excerpt = await readExcerpt(res._data as ReadableStream<Uint8Array> | undefined)
-      return {
-        statusCode: res.status,
-        retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
-        location: res.headers.get('location'),
-        excerpt,
+    for (let i = 0; ; i++) {
+      const pin = pinnedRequest(url, check.addresses[i]!)
+      const tls = pin.serverName || this.d.tlsCa ? { ...(pin.serverName && { serverName: pin.serverName }), ...(this.d.tlsCa && { ca: this.d.tlsCa }) } : undefined
+      try {
+        const res = await ofetch.raw(pin.url, {
+          method: 'POST',
+          body: row.body,
+          headers: pin.host ? { ...headers, host: pin.host } : headers,
+          retry: 0,
+          ignoreResponseError: true,
+          redirect: 'manual',
+          responseType: 'stream',
+          signal,
+          // Bun's fetch extension: SNI and certificate check against the name, not the address.
+          ...(tls && { tls }),
+        } as Parameters<typeof ofetch.raw>[1])
+        const excerpt = await readExcerpt(res._data as ReadableStream<Uint8Array> | undefined)
+        return {
+          statusCode: res.status,
+          retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
+          location: res.headers.get('location'),
+          excerpt,
+        }
+      } catch (err) {
+        if (timeout.aborted) return { error: `timed out after ${timeoutMs} ms`, timedOut: true, excerpt: '' }
+        // Nothing was sent when the connection failed: the next checked address may answer (dual stack).
+        if (connectFailed(err) && i + 1 < check.addresses.length && !signal.aborted) continue
+        return { error: networkError(err), excerpt: '' }
       }
-    } catch (err) {
-      if (timeout.aborted) return { error: `timed out after ${timeoutMs} ms`, excerpt: '' }
-      return { error: networkError(err), excerpt: '' }
     }
   }
 
@@ -380,6 +393,15 @@ export async function readExcerpt(body: ReadableStream<Uint8Array> | null | unde
     reader.cancel().catch(() => {})
   }
   return text
+}
+
+/** Connection-level failures: the request never left, so another address of the same name may be tried. */
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ConnectionRefused'])
+
+export function connectFailed(err: unknown): boolean {
+  const e = err as { code?: unknown; cause?: { code?: unknown } }
+  const code = e?.cause?.code ?? e?.code
+  return typeof code === 'string' && CONNECT_ERRORS.has(code)
 }
 
 /** A short, URL-free description of a fetch failure (the URL may carry a receiver's token). */
