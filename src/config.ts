@@ -56,6 +56,8 @@ export interface Config {
     retryScheduleMs: number[]
     concurrency: number
     perEndpointConcurrency: number
+    /** Attempts in flight per memory (default: half of `concurrency`), so one memory never holds every slot. */
+    perMemoryConcurrency: number
     pollMs: number
     createPerMinute: number
     maxPerMemory: number
@@ -82,6 +84,7 @@ export function loadConfig(env: Env = process.env): Config {
   const r = new Reader(env, problems)
 
   const dataDir = r.str('MATRIC_DATA_DIR', './data')
+  const webhookConcurrency = r.int('MATRIC_WEBHOOK_CONCURRENCY', 16, 1, 1024)
   const cfg: Config = {
     port: r.int('PORT', 3000, 0, 65535),
     host: r.str('HOST', '0.0.0.0'),
@@ -129,8 +132,9 @@ export function loadConfig(env: Env = process.env): Config {
       allowPrivate: r.bool('MATRIC_WEBHOOK_ALLOW_PRIVATE', false),
       timeoutMs: r.int('MATRIC_WEBHOOK_TIMEOUT_MS', 10_000, 10, 120_000),
       retryScheduleMs: r.intList('MATRIC_WEBHOOK_RETRY_SCHEDULE_MS', [1000, 5000, 25_000, 125_000, 625_000]),
-      concurrency: r.int('MATRIC_WEBHOOK_CONCURRENCY', 16, 1, 1024),
+      concurrency: webhookConcurrency,
       perEndpointConcurrency: r.int('MATRIC_WEBHOOK_ENDPOINT_CONCURRENCY', 4, 1, 256),
+      perMemoryConcurrency: r.int('MATRIC_WEBHOOK_MEMORY_CONCURRENCY', Math.max(1, Math.floor(webhookConcurrency / 2)), 1, 1024),
       pollMs: r.int('MATRIC_WEBHOOK_POLL_MS', 500, 10, 60_000),
       createPerMinute: r.int('MATRIC_WEBHOOK_CREATE_PER_MINUTE', 30, 1, 100_000),
       maxPerMemory: r.int('MATRIC_WEBHOOK_MAX_PER_MEMORY', 100, 1, 100_000),

@@ -5,6 +5,7 @@ import type { Logger } from '../../telemetry/log.ts'
 import type { Metrics } from '../../telemetry/metrics.ts'
 import type { Tracing } from '../../telemetry/tracing.ts'
 import { parseRetryAfter } from './backoff.ts'
+import { endpointCap, planLaunches } from './fairness.ts'
 import { compileEventFilter } from './filter.ts'
 import { buildDeliveryHeaders } from './headers.ts'
 import { decide, type AttemptResult } from './outcome.ts'
@@ -18,6 +19,10 @@ export const DELIVERY_RETENTION_MS = 7 * 24 * 3600_000
 const PRUNE_EVERY_MS = 3600_000
 /** Bound on remembered event start times (latency metric only; never affects delivery). */
 const MAX_TRACKED_T0 = 10_000
+/** Bound on per-webhook scheduling memory (slow marks, last start); forgetting only costs some fairness. */
+const MAX_TRACKED_WEBHOOKS = 10_000
+/** At least this many due rows are read per claim round, so the fair pick sees beyond the oldest few. */
+const MIN_CANDIDATES = 256
 
 export interface OutboxDeps {
   config: Config
@@ -40,16 +45,22 @@ interface IndexedWebhook {
 }
 
 /**
- * The durable webhook outbox (SPEC §7). The bus subscriber writes one delivery row per matching active
- * webhook synchronously, before any attempt, so nothing is lost to overload or a crash. A timer-driven
- * loop claims due rows in emission order under a global and a per-webhook concurrency limit, posts
- * them, and moves each row forward: pending → in_flight → succeeded | retrying | failed.
+ * The durable webhook outbox (docs/webhooks.md). The bus subscriber writes one delivery row per matching
+ * active webhook synchronously, before any attempt, so nothing is lost to overload or a crash. A
+ * timer-driven loop claims due rows — each webhook's in emission order, fairly across webhooks and
+ * memories under global, per-memory and per-webhook limits (fairness.ts) — posts them, and moves each
+ * row forward: pending → in_flight → succeeded | retrying | failed.
  */
 export class Outbox {
   /** Active webhooks by memory: the hot path does no query when nothing matches. */
   private index = new Map<string, IndexedWebhook[]>()
   private inFlight = new Map<string, Promise<void>>()
   private perWebhook = new Map<string, number>()
+  private perMemory = new Map<string, number>()
+  /** Webhooks whose latest attempt timed out: one attempt at a time until one gets an answer. */
+  private slow = new Set<string>()
+  private lastServed = new Map<string, number>()
+  private clock = 1
   private t0s = new Map<string, number>()
   private timer: ReturnType<typeof setTimeout> | undefined
   private wakeQueued = false
@@ -167,17 +178,26 @@ export class Outbox {
   private pump(): void {
     if (this.stopped || this.pumping) return
     this.pumping = true
-    const { concurrency, perEndpointConcurrency } = this.d.config.webhooks
+    const { concurrency, perEndpointConcurrency, perMemoryConcurrency } = this.d.config.webhooks
+    const limits = { global: concurrency, endpoint: perEndpointConcurrency, memory: perMemoryConcurrency }
     try {
       this.maybePrune()
       while (this.inFlight.size < concurrency) {
-        const busy = [...this.perWebhook].filter(([, n]) => n >= perEndpointConcurrency).map(([id]) => id)
+        const busyWebhooks = [...this.perWebhook].filter(([id, n]) => n >= endpointCap(id, this.slow, perEndpointConcurrency)).map(([id]) => id)
+        const busyMemories = [...this.perMemory].filter(([, n]) => n >= perMemoryConcurrency).map(([m]) => m)
         const now = Date.now()
-        const rows = this.d.store.due(now, busy, concurrency - this.inFlight.size)
+        const free = concurrency - this.inFlight.size
+        const rows = this.d.store.due(now, busyWebhooks, busyMemories, perEndpointConcurrency, Math.max(MIN_CANDIDATES, free * perEndpointConcurrency))
+        const plan = planLaunches(rows, {
+          total: this.inFlight.size,
+          perWebhook: this.perWebhook,
+          perMemory: this.perMemory,
+          slow: this.slow,
+          lastServed: this.lastServed,
+          clock: this.clock,
+        }, limits)
         let started = 0
-        for (const row of rows) {
-          if (this.inFlight.size >= concurrency) break
-          if ((this.perWebhook.get(row.webhook_id) ?? 0) >= perEndpointConcurrency) continue
+        for (const row of plan) {
           if (!this.d.store.claim(row.id, now)) continue
           this.launch(row)
           started++
@@ -194,6 +214,10 @@ export class Outbox {
 
   private launch(row: DeliveryRow): void {
     this.perWebhook.set(row.webhook_id, (this.perWebhook.get(row.webhook_id) ?? 0) + 1)
+    this.perMemory.set(row.memory, (this.perMemory.get(row.memory) ?? 0) + 1)
+    if (this.lastServed.size >= MAX_TRACKED_WEBHOOKS) this.lastServed.clear()
+    this.lastServed.delete(row.webhook_id) // re-insert: the map stays in serve order
+    this.lastServed.set(row.webhook_id, this.clock++)
     const p = this.attempt(row)
       .catch((err) => {
         this.d.logger.error('webhook attempt failed unexpectedly', { delivery_id: row.id, webhook_id: row.webhook_id, err })
@@ -206,9 +230,8 @@ export class Outbox {
       })
       .finally(() => {
         this.inFlight.delete(row.id)
-        const n = (this.perWebhook.get(row.webhook_id) ?? 1) - 1
-        if (n > 0) this.perWebhook.set(row.webhook_id, n)
-        else this.perWebhook.delete(row.webhook_id)
+        decrement(this.perWebhook, row.webhook_id)
+        decrement(this.perMemory, row.memory)
         this.wake()
       })
     this.inFlight.set(row.id, p)
@@ -254,6 +277,11 @@ export class Outbox {
     })
     // The receiver continues the attempt's span; without tracing, the publishing request's trace.
     const result = await this.send(webhook, row, span.traceparent ?? row.traceparent)
+    // A timeout marks the endpoint slow (one slot) until it answers again; see fairness.ts.
+    if (result.timedOut) {
+      if (this.slow.size >= MAX_TRACKED_WEBHOOKS) this.slow.clear()
+      this.slow.add(webhook.id)
+    } else if (result.statusCode !== undefined) this.slow.delete(webhook.id)
     if (this.stopController.signal.aborted) {
       span.end({ error: 'server shutdown', success: false })
       return // shutdown: the row stays in_flight and is retried after restart
@@ -276,6 +304,7 @@ export class Outbox {
       nowMs: now,
       disable: decision.kind === 'failed' ? decision.disable : undefined,
       disableAfter: this.d.config.webhooks.disableAfterFailures,
+      timedOut: result.timedOut === true,
     })
     if (!effect) return
     this.d.metrics.webhookDelivery(decision.kind)
@@ -369,6 +398,12 @@ export class Outbox {
   get activeCount(): number {
     return this.inFlight.size
   }
+}
+
+function decrement(m: Map<string, number>, key: string): void {
+  const n = (m.get(key) ?? 1) - 1
+  if (n > 0) m.set(key, n)
+  else m.delete(key)
 }
 
 /** Reads at most RESPONSE_EXCERPT_BYTES of a body as text, then cancels the rest. */

@@ -95,6 +95,8 @@ export interface AttemptRecord {
   disable?: string
   /** Disable once consecutive failures reach this many. */
   disableAfter: number
+  /** The attempt timed out: it counts as a failure even when the delivery is retried. */
+  timedOut?: boolean
 }
 
 export interface AttemptEffect {
@@ -190,10 +192,14 @@ export class WebhookStore {
         (id, webhook_id, memory, event_id, event_type, legacy_type, body, traceparent, status, next_attempt_ms, created_ms, updated_ms)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING *`),
       delivery: q('SELECT * FROM webhook_deliveries WHERE id = ?'),
-      due: q(`SELECT d.* FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-              WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_ms <= ? AND w.is_active = 1
-                AND d.webhook_id NOT IN (SELECT value FROM json_each(?))
-              ORDER BY d.seq LIMIT ?`),
+      // The oldest `perWebhook` due rows of each webhook (round by round: every webhook's oldest first).
+      due: q(`SELECT * FROM (
+                SELECT d.*, ROW_NUMBER() OVER (PARTITION BY d.webhook_id ORDER BY d.seq) AS rn
+                FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+                WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_ms <= ? AND w.is_active = 1
+                  AND d.webhook_id NOT IN (SELECT value FROM json_each(?))
+                  AND d.memory NOT IN (SELECT value FROM json_each(?))
+              ) WHERE rn <= ? ORDER BY rn, seq LIMIT ?`),
       claim: q(`UPDATE webhook_deliveries SET status = 'in_flight', updated_ms = ? WHERE id = ? AND status IN ('pending', 'retrying')`),
       nextDue: q(`SELECT MIN(d.next_attempt_ms) AS t FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
                   WHERE d.status IN ('pending', 'retrying') AND w.is_active = 1`),
@@ -299,9 +305,12 @@ export class WebhookStore {
     return this.st('delivery').get(id) as DeliveryRow | null
   }
 
-  /** Due deliveries of active webhooks, oldest emission first, skipping webhooks whose endpoint is busy. */
-  due(nowMs: number, busyWebhooks: readonly string[], limit: number): DeliveryRow[] {
-    return this.st('due').all(nowMs, JSON.stringify(busyWebhooks), limit) as DeliveryRow[]
+  /**
+   * Due deliveries of active webhooks: at most `perWebhook` of each webhook (its oldest), every webhook's
+   * oldest first, skipping webhooks and memories that have no free slot. The outbox picks among them.
+   */
+  due(nowMs: number, busyWebhooks: readonly string[], busyMemories: readonly string[], perWebhook: number, limit: number): DeliveryRow[] {
+    return this.st('due').all(nowMs, JSON.stringify(busyWebhooks), JSON.stringify(busyMemories), perWebhook, limit) as DeliveryRow[]
   }
 
   /** Moves a waiting delivery to in_flight; false when something else moved it first. */
@@ -356,13 +365,16 @@ export class WebhookStore {
         this.st('resetFailures').run(r.webhookId)
         return { consecutiveFailures: 0, disabledReason: null }
       }
-      if (r.outcome === 'retry') return { consecutiveFailures: this.get(r.webhookId)?.consecutive_failures ?? 0, disabledReason: null }
+      // Every failed delivery counts once when it gives up; a timed-out attempt counts at once, even when
+      // retried (an endpoint that keeps timing out holds slots for the whole timeout each time).
+      if (r.outcome === 'retry' && !r.timedOut) return { consecutiveFailures: this.get(r.webhookId)?.consecutive_failures ?? 0, disabledReason: null }
       const row = this.st('failures').get(r.webhookId) as { consecutive_failures: number; is_active: number } | null
       const n = row?.consecutive_failures ?? 0
       let reason: string | null = null
       if (row?.is_active === 1) {
+        const what = r.timedOut ? 'failed deliveries or timed-out attempts' : 'failed deliveries'
         if (r.disable) reason = r.disable
-        else if (n >= r.disableAfter) reason = `${n} consecutive failed deliveries (last: ${r.error ?? 'failed'})`
+        else if (n >= r.disableAfter) reason = `${n} consecutive ${what} (last: ${r.error ?? 'failed'})`
         if (reason && !this.disable(r.webhookId, reason, iso(r.nowMs))) reason = null
       }
       return { consecutiveFailures: n, disabledReason: reason }
