@@ -62,6 +62,10 @@ export interface Config {
     createPerMinute: number
     maxPerMemory: number
     disableAfterFailures: number
+    /** Key material for webhook secrets at rest; undefined = the key file in the data dir (see webhooks/secret-box.ts). */
+    secretKey: string | undefined
+    /** A previous key, still accepted for reading (rotation of an env-provided key). */
+    secretKeyPrevious: string | undefined
   }
   /** Standard OTEL_* variables (tracing export, service name); see telemetry/otel-env.ts. */
   telemetry: TelemetryConfig
@@ -139,6 +143,8 @@ export function loadConfig(env: Env = process.env): Config {
       createPerMinute: r.int('MATRIC_WEBHOOK_CREATE_PER_MINUTE', 30, 1, 100_000),
       maxPerMemory: r.int('MATRIC_WEBHOOK_MAX_PER_MEMORY', 100, 1, 100_000),
       disableAfterFailures: r.int('MATRIC_WEBHOOK_DISABLE_AFTER', 10, 1, 1000),
+      secretKey: r.secret('MATRIC_WEBHOOK_SECRET_KEY', 32),
+      secretKeyPrevious: r.secret('MATRIC_WEBHOOK_SECRET_KEY_PREVIOUS', 32),
     },
     telemetry: readTelemetryConfig(env, problems),
   }

@@ -93,6 +93,8 @@ describe('loadConfig rejects bad values with a message naming the variable', () 
     ['MATRIC_WEBHOOK_RETRY_SCHEDULE_MS', '1000,soon', 'expected a comma list of non-negative integers'],
     ['MATRIC_SSE_KEEPALIVE_MS', '60000', 'expected an integer between 10 and 15000'],
     ['MATRIC_JWT_SECRET', 'short', 'too short (5 characters)'],
+    ['MATRIC_WEBHOOK_SECRET_KEY', 'short', 'too short (5 characters)'],
+    ['MATRIC_WEBHOOK_SECRET_KEY_PREVIOUS', 'x'.repeat(31), 'too short (31 characters)'],
     ['MATRIC_ALLOWED_ORIGINS', 'app.example.com', 'is not an origin'],
     ['MATRIC_ALLOWED_ORIGINS', 'https://app.example.com/path', 'is not an origin'],
   ])('%s=%s', (name, value, expected) => {

@@ -1,5 +1,6 @@
 import type { Database, Statement } from 'bun:sqlite'
 import type { Delivery, DeliveryAttempt, DeliveryStatus, Webhook, WebhookWithSecret } from './model.ts'
+import { isSealed, type SecretBox } from './secret-box.ts'
 
 /** How long the previous secret keeps signing after a rotation. */
 export const ROTATION_OVERLAP_MS = 24 * 3600_000
@@ -166,11 +167,18 @@ function toAttempt(r: AttemptRow): DeliveryAttempt {
   return a
 }
 
-/** Repository for webhooks, their delivery outbox and attempt log. Every state change is one guarded statement or transaction. */
+/**
+ * Repository for webhooks, their delivery outbox and attempt log. Every state change is one guarded
+ * statement or transaction. Signing secrets are sealed (secret-box.ts) in the table and plaintext in the
+ * rows this returns: nothing outside the store sees the sealed form.
+ */
 export class WebhookStore {
   private s: Record<string, Statement>
 
-  constructor(private db: Database) {
+  constructor(
+    private db: Database,
+    private box: SecretBox,
+  ) {
     const q = (sql: string) => db.query(sql)
     this.s = {
       insert: q(`INSERT INTO webhooks (id, memory, url, events, description, secret, max_retries, created_by, created_at, updated_at)
@@ -183,7 +191,10 @@ export class WebhookStore {
       update: q(`UPDATE webhooks SET url = ?, events = ?, description = ?, max_retries = ?, updated_at = ? WHERE id = ? RETURNING *`),
       enable: q(`UPDATE webhooks SET is_active = 1, disabled_reason = NULL, consecutive_failures = 0, updated_at = ? WHERE id = ? RETURNING *`),
       disable: q(`UPDATE webhooks SET is_active = 0, disabled_reason = ?, updated_at = ? WHERE id = ? AND is_active = 1 RETURNING *`),
+      // previous_secret takes the sealed value as it is: the same row id authenticates it.
       rotate: q(`UPDATE webhooks SET previous_secret = secret, previous_secret_expires_ms = ?, secret = ?, updated_at = ? WHERE id = ? RETURNING *`),
+      secrets: q('SELECT id, secret, previous_secret FROM webhooks'),
+      reseal: q('UPDATE webhooks SET secret = ?, previous_secret = ? WHERE id = ?'),
       delete: q('DELETE FROM webhooks WHERE id = ?'),
       failures: q(`UPDATE webhooks SET consecutive_failures = consecutive_failures + 1 WHERE id = ? RETURNING consecutive_failures, is_active`),
       resetFailures: q(`UPDATE webhooks SET consecutive_failures = 0 WHERE id = ? AND consecutive_failures <> 0`),
@@ -227,26 +238,75 @@ export class WebhookStore {
     return this.s[name]!
   }
 
+  /** A row as stored → a row with plaintext secrets. */
+  private open(r: WebhookRow | null): WebhookRow | null {
+    if (!r) return null
+    return {
+      ...r,
+      secret: this.box.open(r.secret, r.id),
+      previous_secret: r.previous_secret === null ? null : this.box.open(r.previous_secret, r.id),
+    }
+  }
+
+  private openAll(rows: WebhookRow[]): WebhookRow[] {
+    return rows.map((r) => this.open(r)!)
+  }
+
   // ---- webhooks ----
 
   insert(w: NewWebhook): WebhookRow {
-    return this.st('insert').get(w.id, w.memory, w.url, JSON.stringify(w.events), w.description, w.secret, w.max_retries, w.created_by, w.now, w.now) as WebhookRow
+    const sealed = this.box.seal(w.secret, w.id)
+    return this.open(
+      this.st('insert').get(w.id, w.memory, w.url, JSON.stringify(w.events), w.description, sealed, w.max_retries, w.created_by, w.now, w.now) as WebhookRow,
+    )!
   }
 
   get(id: string): WebhookRow | null {
-    return this.st('get').get(id) as WebhookRow | null
+    return this.open(this.st('get').get(id) as WebhookRow | null)
   }
 
   listByMemory(memory: string): WebhookRow[] {
-    return this.st('byMemory').all(memory) as WebhookRow[]
+    return this.openAll(this.st('byMemory').all(memory) as WebhookRow[])
   }
 
   activeByMemory(memory: string): WebhookRow[] {
-    return this.st('activeByMemory').all(memory) as WebhookRow[]
+    return this.openAll(this.st('activeByMemory').all(memory) as WebhookRow[])
   }
 
   allActive(): WebhookRow[] {
-    return this.st('allActive').all() as WebhookRow[]
+    return this.openAll(this.st('allActive').all() as WebhookRow[])
+  }
+
+  /**
+   * Seals every secret that is plaintext (rows from before encryption) or sealed with a key other than
+   * the current one (after a key rotation or a switch to MATRIC_WEBHOOK_SECRET_KEY), in one transaction.
+   * Returns how many rows changed, and how many of them held plaintext; throws SecretKeyError, changing
+   * nothing, when a secret cannot be opened.
+   */
+  sealAll(): { rows: number; plaintext: number } {
+    return this.db.transaction(() => {
+      let rows = 0
+      let plaintext = 0
+      for (const r of this.st('secrets').all() as Pick<WebhookRow, 'id' | 'secret' | 'previous_secret'>[]) {
+        const values = r.previous_secret === null ? [r.secret] : [r.secret, r.previous_secret]
+        if (!values.some((v) => this.box.needsReseal(v))) continue
+        if (values.some((v) => !isSealed(v))) plaintext++
+        const secret = this.box.seal(this.box.open(r.secret, r.id), r.id)
+        const previous = r.previous_secret === null ? null : this.box.seal(this.box.open(r.previous_secret, r.id), r.id)
+        this.st('reseal').run(secret, previous, r.id)
+        rows++
+      }
+      return { rows, plaintext }
+    })()
+  }
+
+  /**
+   * Rewrites the database file and empties the WAL, so that values replaced in place (plaintext secrets,
+   * secrets under a retired key) do not survive in free pages or old WAL frames. Outside any transaction.
+   */
+  compact(): void {
+    this.db.exec('VACUUM')
+    this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
   }
 
   countByMemory(memory: string): number {
@@ -254,27 +314,27 @@ export class WebhookStore {
   }
 
   update(id: string, current: WebhookRow, p: WebhookPatch, now: string): WebhookRow | null {
-    return this.st('update').get(
+    return this.open(this.st('update').get(
       p.url ?? current.url,
       p.events ? JSON.stringify(p.events) : current.events,
       p.description === undefined ? current.description : p.description,
       p.max_retries ?? current.max_retries,
       now,
       id,
-    ) as WebhookRow | null
+    ) as WebhookRow | null)
   }
 
   enable(id: string, now: string): WebhookRow | null {
-    return this.st('enable').get(now, id) as WebhookRow | null
+    return this.open(this.st('enable').get(now, id) as WebhookRow | null)
   }
 
   /** Disables an active webhook; null when it was already disabled (or is gone). */
   disable(id: string, reason: string, now: string): WebhookRow | null {
-    return this.st('disable').get(reason, now, id) as WebhookRow | null
+    return this.open(this.st('disable').get(reason, now, id) as WebhookRow | null)
   }
 
   rotate(id: string, secret: string, nowMs: number): WebhookRow | null {
-    return this.st('rotate').get(nowMs + ROTATION_OVERLAP_MS, secret, iso(nowMs), id) as WebhookRow | null
+    return this.open(this.st('rotate').get(nowMs + ROTATION_OVERLAP_MS, this.box.seal(secret, id), iso(nowMs), id) as WebhookRow | null)
   }
 
   /** Deletes a webhook with its deliveries and attempt log. */
