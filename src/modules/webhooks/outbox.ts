@@ -21,8 +21,6 @@ const PRUNE_EVERY_MS = 3600_000
 const MAX_TRACKED_T0 = 10_000
 /** Bound on per-webhook scheduling memory (slow marks, last start); forgetting only costs some fairness. */
 const MAX_TRACKED_WEBHOOKS = 10_000
-/** At least this many due rows are read per claim round, so the fair pick sees beyond the oldest few. */
-const MIN_CANDIDATES = 256
 
 export interface OutboxDeps {
   config: Config
@@ -54,6 +52,8 @@ interface IndexedWebhook {
 export class Outbox {
   /** Active webhooks by memory: the hot path does no query when nothing matches. */
   private index = new Map<string, IndexedWebhook[]>()
+  /** Active webhook id → its memory (the claim loop skips inactive webhooks, whose rows are paused). */
+  private activeMemory = new Map<string, string>()
   private inFlight = new Map<string, Promise<void>>()
   private perWebhook = new Map<string, number>()
   private perMemory = new Map<string, number>()
@@ -110,6 +110,7 @@ export class Outbox {
 
   private reloadIndex(): void {
     this.index.clear()
+    this.activeMemory.clear()
     for (const w of this.d.store.allActive()) this.addToIndex(w)
   }
 
@@ -118,10 +119,12 @@ export class Outbox {
     const list = this.index.get(w.memory) ?? []
     list.push({ id: w.id, types })
     this.index.set(w.memory, list)
+    this.activeMemory.set(w.id, w.memory)
   }
 
   /** Rebuilds the index entry of one memory (after create, update, enable, disable or delete). */
   refresh(memory: string): void {
+    for (const h of this.index.get(memory) ?? []) this.activeMemory.delete(h.id)
     this.index.delete(memory)
     for (const w of this.d.store.activeByMemory(memory)) this.addToIndex(w)
   }
@@ -183,11 +186,16 @@ export class Outbox {
     try {
       this.maybePrune()
       while (this.inFlight.size < concurrency) {
-        const busyWebhooks = [...this.perWebhook].filter(([id, n]) => n >= endpointCap(id, this.slow, perEndpointConcurrency)).map(([id]) => id)
-        const busyMemories = [...this.perMemory].filter(([, n]) => n >= perMemoryConcurrency).map(([m]) => m)
         const now = Date.now()
-        const free = concurrency - this.inFlight.size
-        const rows = this.d.store.due(now, busyWebhooks, busyMemories, perEndpointConcurrency, Math.max(MIN_CANDIDATES, free * perEndpointConcurrency))
+        const busyMemories = new Set([...this.perMemory].filter(([, n]) => n >= perMemoryConcurrency).map(([m]) => m))
+        // Candidates: the oldest due rows of every active webhook with a free slot, up to what it may start.
+        const rows: DeliveryRow[] = []
+        for (const id of this.d.store.dueWebhooks(now)) {
+          const memory = this.activeMemory.get(id)
+          if (memory === undefined || busyMemories.has(memory)) continue // disabled (paused) or its memory is full
+          const room = endpointCap(id, this.slow, perEndpointConcurrency) - (this.perWebhook.get(id) ?? 0)
+          if (room > 0) rows.push(...this.d.store.dueOf(id, now, room))
+        }
         const plan = planLaunches(rows, {
           total: this.inFlight.size,
           perWebhook: this.perWebhook,

@@ -203,14 +203,9 @@ export class WebhookStore {
         (id, webhook_id, memory, event_id, event_type, legacy_type, body, traceparent, status, next_attempt_ms, created_ms, updated_ms)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING *`),
       delivery: q('SELECT * FROM webhook_deliveries WHERE id = ?'),
-      // The oldest `perWebhook` due rows of each webhook (round by round: every webhook's oldest first).
-      due: q(`SELECT * FROM (
-                SELECT d.*, ROW_NUMBER() OVER (PARTITION BY d.webhook_id ORDER BY d.seq) AS rn
-                FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-                WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_ms <= ? AND w.is_active = 1
-                  AND d.webhook_id NOT IN (SELECT value FROM json_each(?))
-                  AND d.memory NOT IN (SELECT value FROM json_each(?))
-              ) WHERE rn <= ? ORDER BY rn, seq LIMIT ?`),
+      dueWebhooks: q(`SELECT DISTINCT webhook_id FROM webhook_deliveries WHERE status IN ('pending', 'retrying') AND next_attempt_ms <= ?`),
+      dueOf: q(`SELECT * FROM webhook_deliveries WHERE webhook_id = ? AND status IN ('pending', 'retrying') AND next_attempt_ms <= ?
+                ORDER BY seq LIMIT ?`),
       claim: q(`UPDATE webhook_deliveries SET status = 'in_flight', updated_ms = ? WHERE id = ? AND status IN ('pending', 'retrying')`),
       nextDue: q(`SELECT MIN(d.next_attempt_ms) AS t FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
                   WHERE d.status IN ('pending', 'retrying') AND w.is_active = 1`),
@@ -365,12 +360,14 @@ export class WebhookStore {
     return this.st('delivery').get(id) as DeliveryRow | null
   }
 
-  /**
-   * Due deliveries of active webhooks: at most `perWebhook` of each webhook (its oldest), every webhook's
-   * oldest first, skipping webhooks and memories that have no free slot. The outbox picks among them.
-   */
-  due(nowMs: number, busyWebhooks: readonly string[], busyMemories: readonly string[], perWebhook: number, limit: number): DeliveryRow[] {
-    return this.st('due').all(nowMs, JSON.stringify(busyWebhooks), JSON.stringify(busyMemories), perWebhook, limit) as DeliveryRow[]
+  /** Webhooks (active or not) that have deliveries due at `nowMs`. */
+  dueWebhooks(nowMs: number): string[] {
+    return (this.st('dueWebhooks').all(nowMs) as { webhook_id: string }[]).map((r) => r.webhook_id)
+  }
+
+  /** The oldest `limit` deliveries of one webhook that are due at `nowMs`. */
+  dueOf(webhookId: string, nowMs: number, limit: number): DeliveryRow[] {
+    return this.st('dueOf').all(webhookId, nowMs, limit) as DeliveryRow[]
   }
 
   /** Moves a waiting delivery to in_flight; false when something else moved it first. */
