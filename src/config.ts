@@ -56,10 +56,16 @@ export interface Config {
     retryScheduleMs: number[]
     concurrency: number
     perEndpointConcurrency: number
+    /** Attempts in flight per memory (default: half of `concurrency`), so one memory never holds every slot. */
+    perMemoryConcurrency: number
     pollMs: number
     createPerMinute: number
     maxPerMemory: number
     disableAfterFailures: number
+    /** Key material for webhook secrets at rest; undefined = the key file in the data dir (see webhooks/secret-box.ts). */
+    secretKey: string | undefined
+    /** A previous key, still accepted for reading (rotation of an env-provided key). */
+    secretKeyPrevious: string | undefined
   }
   /** Standard OTEL_* variables (tracing export, service name); see telemetry/otel-env.ts. */
   telemetry: TelemetryConfig
@@ -82,6 +88,7 @@ export function loadConfig(env: Env = process.env): Config {
   const r = new Reader(env, problems)
 
   const dataDir = r.str('MATRIC_DATA_DIR', './data')
+  const webhookConcurrency = r.int('MATRIC_WEBHOOK_CONCURRENCY', 16, 1, 1024)
   const cfg: Config = {
     port: r.int('PORT', 3000, 0, 65535),
     host: r.str('HOST', '0.0.0.0'),
@@ -129,12 +136,15 @@ export function loadConfig(env: Env = process.env): Config {
       allowPrivate: r.bool('MATRIC_WEBHOOK_ALLOW_PRIVATE', false),
       timeoutMs: r.int('MATRIC_WEBHOOK_TIMEOUT_MS', 10_000, 10, 120_000),
       retryScheduleMs: r.intList('MATRIC_WEBHOOK_RETRY_SCHEDULE_MS', [1000, 5000, 25_000, 125_000, 625_000]),
-      concurrency: r.int('MATRIC_WEBHOOK_CONCURRENCY', 16, 1, 1024),
+      concurrency: webhookConcurrency,
       perEndpointConcurrency: r.int('MATRIC_WEBHOOK_ENDPOINT_CONCURRENCY', 4, 1, 256),
+      perMemoryConcurrency: r.int('MATRIC_WEBHOOK_MEMORY_CONCURRENCY', Math.max(1, Math.floor(webhookConcurrency / 2)), 1, 1024),
       pollMs: r.int('MATRIC_WEBHOOK_POLL_MS', 500, 10, 60_000),
       createPerMinute: r.int('MATRIC_WEBHOOK_CREATE_PER_MINUTE', 30, 1, 100_000),
       maxPerMemory: r.int('MATRIC_WEBHOOK_MAX_PER_MEMORY', 100, 1, 100_000),
       disableAfterFailures: r.int('MATRIC_WEBHOOK_DISABLE_AFTER', 10, 1, 1000),
+      secretKey: r.secret('MATRIC_WEBHOOK_SECRET_KEY', 32),
+      secretKeyPrevious: r.secret('MATRIC_WEBHOOK_SECRET_KEY_PREVIOUS', 32),
     },
     telemetry: readTelemetryConfig(env, problems),
   }

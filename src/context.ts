@@ -22,6 +22,7 @@ import { Metrics } from './telemetry/metrics.ts'
 import { Tracing } from './telemetry/tracing.ts'
 import { VERSION } from './version.ts'
 import type { LiveCounts } from './modules/system/index.ts'
+import type { Lookup } from './modules/webhooks/ssrf.ts'
 
 /** Everything a module needs, built once per app (tests build several apps per process). */
 export interface AppContext {
@@ -47,6 +48,10 @@ export interface AppContext {
   jobPauses: JobPauses
   worker: Worker
   startedAt: number
+  /** Resolver of webhook target names (SSRF guard and pinned connection); undefined = the OS resolver. */
+  webhookLookup: Lookup | undefined
+  /** Extra CA certificates (PEM) trusted for https webhook targets (tests with a self-signed receiver). */
+  webhookTlsCa: string | undefined
   /** Live counts the transports register (health and gauges). */
   live: LiveCounts
   /** The memories transports have clients on right now (each transport registers one source). */
@@ -60,6 +65,10 @@ export interface ContextOptions {
   logger?: Logger
   /** Replace job handlers (tests of failure paths). */
   handlers?: Partial<Record<JobTypeName, JobHandler>>
+  /** Replace the resolver of webhook target names (tests: names that resolve to chosen addresses). */
+  webhookLookup?: Lookup
+  /** Trust this CA (PEM) for https webhook targets as well (tests: a self-signed receiver). */
+  webhookTlsCa?: string
 }
 
 export function createContext(config: Config, opts: ContextOptions = {}): AppContext {
@@ -118,6 +127,8 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
     jobPauses,
     worker,
     startedAt: Date.now(),
+    webhookLookup: opts.webhookLookup,
+    webhookTlsCa: opts.webhookTlsCa,
     live: { wsConnections: () => 0, sseConnections: () => 0, webhookQueueDepth: () => 0 },
     openMemories,
     onClose: (fn) => void closers.push(fn),

@@ -19,7 +19,18 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel)
   const ctx = createContext(config, { logger })
-  const app = createApp(ctx)
+  let app: ReturnType<typeof createApp>
+  try {
+    app = createApp(ctx)
+  } catch (e) {
+    // A module refused what it found at start (e.g. webhook secrets sealed with an unknown key).
+    if (e instanceof ConfigError) {
+      process.stderr.write(`matric-realtime: ${e.message}\n`)
+      await ctx.close()
+      process.exit(2)
+    }
+    throw e
+  }
   app.listen({ port: config.port, hostname: config.host })
   const port = app.server!.port
   logger.info('listening', { version: VERSION, host: config.host, port, db: config.dbPath, auth: config.authMode })

@@ -200,4 +200,15 @@ export const MIGRATIONS: Migration[] = [
   );
   `,
   },
+  {
+    // Fair webhook claims (webhooks/fairness.ts): which webhooks have due rows (an index-only scan of the
+    // due range, webhook_id covered), then each one's oldest waiting rows (the partial index skips the
+    // finished rows kept for 7 days).
+    id: '090_webhook_fair_claim',
+    sql: `
+  DROP INDEX IF EXISTS webhook_deliveries_due;
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_ms, webhook_id);
+  CREATE INDEX webhook_deliveries_waiting ON webhook_deliveries(webhook_id, seq) WHERE status IN ('pending', 'retrying');
+  `,
+  },
 ]

@@ -33,7 +33,7 @@ export interface Receiver {
   stop(): Promise<void>
 }
 
-export async function startReceiver(opts: { port?: number; reply?: Reply } = {}): Promise<Receiver> {
+export async function startReceiver(opts: { port?: number; reply?: Reply; tls?: { cert: string; key: string } } = {}): Promise<Receiver> {
   const requests: ReceivedRequest[] = []
   const waiters: { n: number; resolve: () => void }[] = []
   let held: (() => void)[] = []
@@ -82,6 +82,7 @@ export async function startReceiver(opts: { port?: number; reply?: Reply } = {})
     port: opts.port ?? 0,
     hostname: '127.0.0.1',
     idleTimeout: 0,
+    ...(opts.tls && { tls: opts.tls }),
     async fetch(request) {
       const u = new URL(request.url)
       const rec: ReceivedRequest = {
@@ -101,7 +102,7 @@ export async function startReceiver(opts: { port?: number; reply?: Reply } = {})
     },
   })
   receiver.port = server.port!
-  receiver.url = `http://127.0.0.1:${server.port}`
+  receiver.url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${server.port}`
   return receiver
 }
 

@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config.ts'
 import { buildEnvelope, type EventBus, type PublishedEvent, type Subscriber } from '../../src/events/bus.ts'
 import type { Payload } from '../../src/events/catalog.ts'
 import { Outbox } from '../../src/modules/webhooks/outbox.ts'
+import { deriveKey, generateKeyMaterial, SecretBox } from '../../src/modules/webhooks/secret-box.ts'
 import { generateSecret } from '../../src/modules/webhooks/signing.ts'
 import { WebhookStore } from '../../src/modules/webhooks/store.ts'
 import { openDatabase } from '../../src/store/db.ts'
@@ -51,7 +52,7 @@ function event(memory: string, payload: Payload, traceparent?: string): Publishe
 beforeAll(async () => {
   r = await startReceiver()
   db = openDatabase(':memory:')
-  store = new WebhookStore(db)
+  store = new WebhookStore(db, new SecretBox(deriveKey(generateKeyMaterial())))
   const config = loadConfig({ MATRIC_WEBHOOK_ALLOW_PRIVATE: 'true', MATRIC_WEBHOOK_RETRY_SCHEDULE_MS: '10' })
   outbox = new Outbox({ config, store, bus: fakeBus, metrics, logger: createLogger('debug', (l) => logLines.push(l)), tracing: noTracing })
   store.insert({ id: Bun.randomUUIDv7(), memory: 'm', url: r.url, events: ['*'], description: null, secret, max_retries: 3, created_by: 't', now: new Date().toISOString() })

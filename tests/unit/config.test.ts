@@ -40,6 +40,7 @@ describe('loadConfig defaults', () => {
     ['MATRIC_WEBHOOK_RETRY_SCHEDULE_MS', (c) => c.webhooks.retryScheduleMs, [1000, 5000, 25_000, 125_000, 625_000]],
     ['MATRIC_WEBHOOK_CREATE_PER_MINUTE', (c) => c.webhooks.createPerMinute, 30],
     ['MATRIC_WEBHOOK_MAX_PER_MEMORY', (c) => c.webhooks.maxPerMemory, 100],
+    ['MATRIC_WEBHOOK_MEMORY_CONCURRENCY', (c) => c.webhooks.perMemoryConcurrency, 8],
   ])('%s', (_name, read, expected) => {
     expect(read(c)).toEqual(expected)
   })
@@ -62,6 +63,10 @@ describe('loadConfig accepted values', () => {
     [{ MATRIC_JWT_SECRET: 'x'.repeat(32) }, (c) => c.jwtSecret, 'x'.repeat(32)],
     [{ MATRIC_ALLOWED_ORIGINS: 'https://a.example, http://localhost:5173/,HTTPS://B.Example' }, (c) => c.allowedOrigins, ['https://a.example', 'http://localhost:5173', 'https://b.example']],
     [{ MATRIC_WEBHOOK_RETRY_SCHEDULE_MS: '10, 20,30' }, (c) => c.webhooks.retryScheduleMs, [10, 20, 30]],
+    // The per-memory default follows the global one: half of it, at least 1.
+    [{ MATRIC_WEBHOOK_CONCURRENCY: '40' }, (c) => c.webhooks.perMemoryConcurrency, 20],
+    [{ MATRIC_WEBHOOK_CONCURRENCY: '1' }, (c) => c.webhooks.perMemoryConcurrency, 1],
+    [{ MATRIC_WEBHOOK_CONCURRENCY: '40', MATRIC_WEBHOOK_MEMORY_CONCURRENCY: '40' }, (c) => c.webhooks.perMemoryConcurrency, 40],
   ])('%j', (env, read, expected) => {
     expect(read(loadConfig(env))).toEqual(expected)
   })
@@ -84,9 +89,12 @@ describe('loadConfig rejects bad values with a message naming the variable', () 
     ['MATRIC_MAX_BODY_BYTES', '10', 'expected an integer between 1024'],
     ['MATRIC_WORKER_CONCURRENCY', '0', 'expected an integer between 1 and 64'],
     ['MATRIC_JOB_MAX_RETRIES', 'lots', 'expected an integer between 0 and 20'],
+    ['MATRIC_WEBHOOK_MEMORY_CONCURRENCY', '0', 'expected an integer between 1 and 1024'],
     ['MATRIC_WEBHOOK_RETRY_SCHEDULE_MS', '1000,soon', 'expected a comma list of non-negative integers'],
     ['MATRIC_SSE_KEEPALIVE_MS', '60000', 'expected an integer between 10 and 15000'],
     ['MATRIC_JWT_SECRET', 'short', 'too short (5 characters)'],
+    ['MATRIC_WEBHOOK_SECRET_KEY', 'short', 'too short (5 characters)'],
+    ['MATRIC_WEBHOOK_SECRET_KEY_PREVIOUS', 'x'.repeat(31), 'too short (31 characters)'],
     ['MATRIC_ALLOWED_ORIGINS', 'app.example.com', 'is not an origin'],
     ['MATRIC_ALLOWED_ORIGINS', 'https://app.example.com/path', 'is not an origin'],
   ])('%s=%s', (name, value, expected) => {

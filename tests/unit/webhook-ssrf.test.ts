@@ -1,6 +1,11 @@
 import { describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import {
   checkTarget,
+  pinnedRequest,
+  systemLookup,
   checkUrlSyntax,
   classifyAddress,
   parseIPv4Loose,
@@ -180,5 +185,77 @@ describe('checkTarget with a resolver that never answers', () => {
     const never: Lookup = () => new Promise(() => {})
     const r = await checkTarget(new URL('https://slow.test/'), never, 20)
     expect(r).toEqual({ ok: false, kind: 'dns', reason: 'cannot resolve slow.test (ETIMEOUT)' })
+  })
+})
+
+describe('checkTarget with private targets allowed', () => {
+  // Still resolved once (the connection is pinned to the answer), only the classification is skipped.
+  const lookup: Lookup = async (h) => (h === 'dual.test' ? ['93.184.216.34', '127.0.0.1'] : Promise.reject(Object.assign(new Error('x'), { code: 'ENOTFOUND' })))
+  const cases: [string, { ok: true; addresses: string[] } | { ok: false; kind: 'refused' | 'dns'; reason: string }][] = [
+    ['http://dual.test/', { ok: true, addresses: ['93.184.216.34', '127.0.0.1'] }],
+    ['http://127.0.0.1:8080/', { ok: true, addresses: ['127.0.0.1'] }],
+    ['http://[::1]/', { ok: true, addresses: ['::1'] }],
+    ['http://unknown.test/', { ok: false, kind: 'dns', reason: 'cannot resolve unknown.test (ENOTFOUND)' }],
+  ]
+  for (const [url, expected] of cases) {
+    test(`${url} → ${expected.ok ? expected.addresses.join(',') : expected.kind}`, async () => {
+      expect(await checkTarget(new URL(url), lookup, 1000, { allowPrivate: true })).toEqual(expected)
+    })
+  }
+  test('without the option a name with one loopback answer among public ones is refused, naming it', async () => {
+    expect(await checkTarget(new URL('http://dual.test/'), lookup)).toEqual({ ok: false, kind: 'refused', reason: 'dual.test resolves to 127.0.0.1 (loopback)' })
+  })
+})
+
+describe('pinnedRequest: connect to the checked address, keep the name for Host and TLS', () => {
+  const cases: [string, string, { url: string; host?: string; serverName?: string }][] = [
+    ['http://hook.test:8080/a/b?c=d#frag', '127.0.0.1', { url: 'http://127.0.0.1:8080/a/b?c=d', host: 'hook.test:8080' }],
+    ['http://hook.test/', '93.184.216.34', { url: 'http://93.184.216.34/', host: 'hook.test' }],
+    ['https://hook.test/x', '93.184.216.34', { url: 'https://93.184.216.34/x', host: 'hook.test', serverName: 'hook.test' }],
+    ['https://hook.test:443/x', '93.184.216.34', { url: 'https://93.184.216.34/x', host: 'hook.test', serverName: 'hook.test' }],
+    ['https://hook.test:8443/x', '2606:2800:220:1:248:1893:25c8:1946', { url: 'https://[2606:2800:220:1:248:1893:25c8:1946]:8443/x', host: 'hook.test:8443', serverName: 'hook.test' }],
+    ['https://Hook.Test./x', '93.184.216.34', { url: 'https://93.184.216.34/x', host: 'hook.test.', serverName: 'hook.test' }],
+    ['https://bücher.example/x', '93.184.216.34', { url: 'https://93.184.216.34/x', host: 'xn--bcher-kva.example', serverName: 'xn--bcher-kva.example' }],
+    // IP literals are connected to as they are: nothing to pin, no SNI for an address.
+    ['http://127.0.0.1:9/x', '127.0.0.1', { url: 'http://127.0.0.1:9/x' }],
+    ['https://[::1]:9/x', '::1', { url: 'https://[::1]:9/x' }],
+    ['https://93.184.216.34/x', '93.184.216.34', { url: 'https://93.184.216.34/x' }],
+  ]
+  for (const [url, address, expected] of cases) {
+    test(`${url} via ${address}`, () => {
+      expect(pinnedRequest(new URL(url), address)).toEqual(expected)
+    })
+  }
+})
+
+/** Runs `bun -e script` in a private mount namespace whose /etc/hosts is `hosts` (the machine's file is untouched). */
+function inPrivateHosts(hosts: string, script: string): { ok: boolean; stdout: string; stderr: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'matric-hosts-'))
+  try {
+    const file = join(dir, 'hosts')
+    writeFileSync(file, hosts)
+    const r = Bun.spawnSync(['unshare', '-rm', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$1" -e "$2"', file, process.execPath, script], {
+      cwd: join(import.meta.dir, '../..'),
+    })
+    return { ok: r.exitCode === 0, stdout: r.stdout.toString(), stderr: r.stderr.toString() }
+  } catch (e) {
+    return { ok: false, stdout: '', stderr: String(e) }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const namespacesWork = inPrivateHosts('127.0.0.1 localhost\n', 'console.log("ok")').stdout.trim() === 'ok'
+
+describe('systemLookup reads /etc/hosts like the OS does', () => {
+  // Needs unprivileged user + mount namespaces (unshare); skipped where the machine does not allow them.
+  test.skipIf(!namespacesWork)('a name with a public and a loopback entry yields both addresses', () => {
+    const script = `import { systemLookup } from './src/modules/webhooks/ssrf.ts'; console.log(JSON.stringify((await systemLookup('dual.test')).sort()))`
+    const r = inPrivateHosts('127.0.0.1 localhost\n93.184.216.34 dual.test\n127.0.0.1 dual.test\n::1 dual.test\n', script)
+    expect(r.stderr).toBe('')
+    expect(JSON.parse(r.stdout)).toEqual(['127.0.0.1', '93.184.216.34', '::1'])
+  })
+  test('a real name of this machine resolves to at least one address', async () => {
+    expect((await systemLookup('localhost')).length).toBeGreaterThan(0)
   })
 })

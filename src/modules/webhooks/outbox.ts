@@ -5,10 +5,11 @@ import type { Logger } from '../../telemetry/log.ts'
 import type { Metrics } from '../../telemetry/metrics.ts'
 import type { Tracing } from '../../telemetry/tracing.ts'
 import { parseRetryAfter } from './backoff.ts'
+import { endpointCap, planLaunches } from './fairness.ts'
 import { compileEventFilter } from './filter.ts'
 import { buildDeliveryHeaders } from './headers.ts'
 import { decide, type AttemptResult } from './outcome.ts'
-import { checkTarget, systemLookup, type Lookup } from './ssrf.ts'
+import { checkTarget, pinnedRequest, systemLookup, type Lookup } from './ssrf.ts'
 import { signingSecrets, type DeliveryRow, type NewDelivery, type WebhookRow, type WebhookStore } from './store.ts'
 
 /** At most this many bytes of a response body are kept in the attempt log. */
@@ -18,6 +19,8 @@ export const DELIVERY_RETENTION_MS = 7 * 24 * 3600_000
 const PRUNE_EVERY_MS = 3600_000
 /** Bound on remembered event start times (latency metric only; never affects delivery). */
 const MAX_TRACKED_T0 = 10_000
+/** Bound on per-webhook scheduling memory (slow marks, last start); forgetting only costs some fairness. */
+const MAX_TRACKED_WEBHOOKS = 10_000
 
 export interface OutboxDeps {
   config: Config
@@ -27,8 +30,10 @@ export interface OutboxDeps {
   logger: Logger
   /** `webhook.deliver` spans (a shared no-op when tracing is off). */
   tracing: Pick<Tracing, 'deliverySpan'>
-  /** DNS for the delivery-time SSRF re-check (injectable for tests). */
+  /** Resolver for the delivery-time SSRF check; its answer is what the attempt connects to (injectable for tests). */
   lookup?: Lookup
+  /** Extra trusted CA certificates (PEM) for https targets: tests with a self-signed receiver only. */
+  tlsCa?: string
   random?: () => number
 }
 
@@ -38,16 +43,24 @@ interface IndexedWebhook {
 }
 
 /**
- * The durable webhook outbox (SPEC §7). The bus subscriber writes one delivery row per matching active
- * webhook synchronously, before any attempt, so nothing is lost to overload or a crash. A timer-driven
- * loop claims due rows in emission order under a global and a per-webhook concurrency limit, posts
- * them, and moves each row forward: pending → in_flight → succeeded | retrying | failed.
+ * The durable webhook outbox (docs/webhooks.md). The bus subscriber writes one delivery row per matching
+ * active webhook synchronously, before any attempt, so nothing is lost to overload or a crash. A
+ * timer-driven loop claims due rows — each webhook's in emission order, fairly across webhooks and
+ * memories under global, per-memory and per-webhook limits (fairness.ts) — posts them, and moves each
+ * row forward: pending → in_flight → succeeded | retrying | failed.
  */
 export class Outbox {
   /** Active webhooks by memory: the hot path does no query when nothing matches. */
   private index = new Map<string, IndexedWebhook[]>()
+  /** Active webhook id → its memory (the claim loop skips inactive webhooks, whose rows are paused). */
+  private activeMemory = new Map<string, string>()
   private inFlight = new Map<string, Promise<void>>()
   private perWebhook = new Map<string, number>()
+  private perMemory = new Map<string, number>()
+  /** Webhooks whose latest attempt timed out: one attempt at a time until one gets an answer. */
+  private slow = new Set<string>()
+  private lastServed = new Map<string, number>()
+  private clock = 1
   private t0s = new Map<string, number>()
   private timer: ReturnType<typeof setTimeout> | undefined
   private wakeQueued = false
@@ -97,6 +110,7 @@ export class Outbox {
 
   private reloadIndex(): void {
     this.index.clear()
+    this.activeMemory.clear()
     for (const w of this.d.store.allActive()) this.addToIndex(w)
   }
 
@@ -105,10 +119,12 @@ export class Outbox {
     const list = this.index.get(w.memory) ?? []
     list.push({ id: w.id, types })
     this.index.set(w.memory, list)
+    this.activeMemory.set(w.id, w.memory)
   }
 
   /** Rebuilds the index entry of one memory (after create, update, enable, disable or delete). */
   refresh(memory: string): void {
+    for (const h of this.index.get(memory) ?? []) this.activeMemory.delete(h.id)
     this.index.delete(memory)
     for (const w of this.d.store.activeByMemory(memory)) this.addToIndex(w)
   }
@@ -165,17 +181,31 @@ export class Outbox {
   private pump(): void {
     if (this.stopped || this.pumping) return
     this.pumping = true
-    const { concurrency, perEndpointConcurrency } = this.d.config.webhooks
+    const { concurrency, perEndpointConcurrency, perMemoryConcurrency } = this.d.config.webhooks
+    const limits = { global: concurrency, endpoint: perEndpointConcurrency, memory: perMemoryConcurrency }
     try {
       this.maybePrune()
       while (this.inFlight.size < concurrency) {
-        const busy = [...this.perWebhook].filter(([, n]) => n >= perEndpointConcurrency).map(([id]) => id)
         const now = Date.now()
-        const rows = this.d.store.due(now, busy, concurrency - this.inFlight.size)
+        const busyMemories = new Set([...this.perMemory].filter(([, n]) => n >= perMemoryConcurrency).map(([m]) => m))
+        // Candidates: the oldest due rows of every active webhook with a free slot, up to what it may start.
+        const rows: DeliveryRow[] = []
+        for (const id of this.d.store.dueWebhooks(now)) {
+          const memory = this.activeMemory.get(id)
+          if (memory === undefined || busyMemories.has(memory)) continue // disabled (paused) or its memory is full
+          const room = endpointCap(id, this.slow, perEndpointConcurrency) - (this.perWebhook.get(id) ?? 0)
+          if (room > 0) rows.push(...this.d.store.dueOf(id, now, room))
+        }
+        const plan = planLaunches(rows, {
+          total: this.inFlight.size,
+          perWebhook: this.perWebhook,
+          perMemory: this.perMemory,
+          slow: this.slow,
+          lastServed: this.lastServed,
+          clock: this.clock,
+        }, limits)
         let started = 0
-        for (const row of rows) {
-          if (this.inFlight.size >= concurrency) break
-          if ((this.perWebhook.get(row.webhook_id) ?? 0) >= perEndpointConcurrency) continue
+        for (const row of plan) {
           if (!this.d.store.claim(row.id, now)) continue
           this.launch(row)
           started++
@@ -192,6 +222,10 @@ export class Outbox {
 
   private launch(row: DeliveryRow): void {
     this.perWebhook.set(row.webhook_id, (this.perWebhook.get(row.webhook_id) ?? 0) + 1)
+    this.perMemory.set(row.memory, (this.perMemory.get(row.memory) ?? 0) + 1)
+    if (this.lastServed.size >= MAX_TRACKED_WEBHOOKS) this.lastServed.clear()
+    this.lastServed.delete(row.webhook_id) // re-insert: the map stays in serve order
+    this.lastServed.set(row.webhook_id, this.clock++)
     const p = this.attempt(row)
       .catch((err) => {
         this.d.logger.error('webhook attempt failed unexpectedly', { delivery_id: row.id, webhook_id: row.webhook_id, err })
@@ -204,9 +238,8 @@ export class Outbox {
       })
       .finally(() => {
         this.inFlight.delete(row.id)
-        const n = (this.perWebhook.get(row.webhook_id) ?? 1) - 1
-        if (n > 0) this.perWebhook.set(row.webhook_id, n)
-        else this.perWebhook.delete(row.webhook_id)
+        decrement(this.perWebhook, row.webhook_id)
+        decrement(this.perMemory, row.memory)
         this.wake()
       })
     this.inFlight.set(row.id, p)
@@ -252,6 +285,11 @@ export class Outbox {
     })
     // The receiver continues the attempt's span; without tracing, the publishing request's trace.
     const result = await this.send(webhook, row, span.traceparent ?? row.traceparent)
+    // A timeout marks the endpoint slow (one slot) until it answers again; see fairness.ts.
+    if (result.timedOut) {
+      if (this.slow.size >= MAX_TRACKED_WEBHOOKS) this.slow.clear()
+      this.slow.add(webhook.id)
+    } else if (result.statusCode !== undefined) this.slow.delete(webhook.id)
     if (this.stopController.signal.aborted) {
       span.end({ error: 'server shutdown', success: false })
       return // shutdown: the row stays in_flight and is retried after restart
@@ -274,6 +312,7 @@ export class Outbox {
       nowMs: now,
       disable: decision.kind === 'failed' ? decision.disable : undefined,
       disableAfter: this.d.config.webhooks.disableAfterFailures,
+      timedOut: result.timedOut === true,
     })
     if (!effect) return
     this.d.metrics.webhookDelivery(decision.kind)
@@ -302,18 +341,21 @@ export class Outbox {
     }
   }
 
-  /** One HTTP attempt: SSRF re-check, signed POST of the exact body, never following redirects. */
+  /**
+   * One HTTP attempt: resolve the target once and check every address (SSRF guard), then POST the exact
+   * signed body to a checked address — never to whatever a second resolution would say — without
+   * following redirects. Addresses are tried in resolver order while the connection itself fails.
+   */
   private async send(webhook: WebhookRow, row: DeliveryRow, traceparent: string | null): Promise<AttemptResult & { excerpt: string }> {
     const { allowPrivate, timeoutMs } = this.d.config.webhooks
     // One deadline for the whole attempt: DNS check, connect, response headers and the excerpt read.
     const deadline = Date.now() + timeoutMs
-    if (!allowPrivate) {
-      const check = await checkTarget(new URL(webhook.url), this.lookup, timeoutMs)
-      if (!check.ok) {
-        return check.kind === 'refused'
-          ? { refused: true, error: `refused by the SSRF guard: ${check.reason}`, excerpt: '' }
-          : { error: check.reason, excerpt: '' }
-      }
+    const url = new URL(webhook.url)
+    const check = await checkTarget(url, this.lookup, timeoutMs, { allowPrivate })
+    if (!check.ok) {
+      return check.kind === 'refused'
+        ? { refused: true, error: `refused by the SSRF guard: ${check.reason}`, excerpt: '' }
+        : { error: check.reason, excerpt: '' }
     }
     const nowMs = Date.now()
     const headers = buildDeliveryHeaders({
@@ -328,27 +370,35 @@ export class Outbox {
     // (ofetch's own `timeout` option is ignored when a signal is given.)
     const timeout = AbortSignal.timeout(Math.max(1, deadline - Date.now()))
     const signal = AbortSignal.any([timeout, this.stopController.signal])
-    try {
-      const res = await ofetch.raw(webhook.url, {
-        method: 'POST',
-        body: row.body,
-        headers,
-        retry: 0,
-        ignoreResponseError: true,
-        redirect: 'manual',
-        responseType: 'stream',
-        signal,
-      })
-      const excerpt = await readExcerpt(res._data as ReadableStream<Uint8Array> | undefined)
-      return {
-        statusCode: res.status,
-        retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
-        location: res.headers.get('location'),
-        excerpt,
+    for (let i = 0; ; i++) {
+      const pin = pinnedRequest(url, check.addresses[i]!)
+      const tls = pin.serverName || this.d.tlsCa ? { ...(pin.serverName && { serverName: pin.serverName }), ...(this.d.tlsCa && { ca: this.d.tlsCa }) } : undefined
+      try {
+        const res = await ofetch.raw(pin.url, {
+          method: 'POST',
+          body: row.body,
+          headers: pin.host ? { ...headers, host: pin.host } : headers,
+          retry: 0,
+          ignoreResponseError: true,
+          redirect: 'manual',
+          responseType: 'stream',
+          signal,
+          // Bun's fetch extension: SNI and certificate check against the name, not the address.
+          ...(tls && { tls }),
+        } as Parameters<typeof ofetch.raw>[1])
+        const excerpt = await readExcerpt(res._data as ReadableStream<Uint8Array> | undefined)
+        return {
+          statusCode: res.status,
+          retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
+          location: res.headers.get('location'),
+          excerpt,
+        }
+      } catch (err) {
+        if (timeout.aborted) return { error: `timed out after ${timeoutMs} ms`, timedOut: true, excerpt: '' }
+        // Nothing was sent when the connection failed: the next checked address may answer (dual stack).
+        if (connectFailed(err) && i + 1 < check.addresses.length && !signal.aborted) continue
+        return { error: networkError(err), excerpt: '' }
       }
-    } catch (err) {
-      if (timeout.aborted) return { error: `timed out after ${timeoutMs} ms`, excerpt: '' }
-      return { error: networkError(err), excerpt: '' }
     }
   }
 
@@ -356,6 +406,12 @@ export class Outbox {
   get activeCount(): number {
     return this.inFlight.size
   }
+}
+
+function decrement(m: Map<string, number>, key: string): void {
+  const n = (m.get(key) ?? 1) - 1
+  if (n > 0) m.set(key, n)
+  else m.delete(key)
 }
 
 /** Reads at most RESPONSE_EXCERPT_BYTES of a body as text, then cancels the rest. */
@@ -380,6 +436,15 @@ export async function readExcerpt(body: ReadableStream<Uint8Array> | null | unde
     reader.cancel().catch(() => {})
   }
   return text
+}
+
+/** Connection-level failures: the request never left, so another address of the same name may be tried. */
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ConnectionRefused'])
+
+export function connectFailed(err: unknown): boolean {
+  const e = err as { code?: unknown; cause?: { code?: unknown } }
+  const code = e?.cause?.code ?? e?.code
+  return typeof code === 'string' && CONNECT_ERRORS.has(code)
 }
 
 /** A short, URL-free description of a fetch failure (the URL may carry a receiver's token). */

@@ -6,6 +6,8 @@ export interface AttemptResult {
   statusCode?: number
   /** Network error, timeout, DNS failure or SSRF refusal, in words. */
   error?: string
+  /** The attempt ran into the per-attempt timeout (counts toward auto-disable even when retried). */
+  timedOut?: boolean
   /** The SSRF guard refused the target: a policy failure, never retried. */
   refused?: boolean
   /** Parsed Retry-After (ms), when the receiver sent one. */

@@ -1,11 +1,13 @@
 /**
- * SSRF guard for webhook targets (SPEC §7): pure address classification plus one DNS step.
+ * SSRF guard for webhook targets (docs/webhooks.md#ssrf-protection): pure address classification plus
+ * one DNS step, and the pinning of the connection to the address that was checked.
  *
  * A target is allowed only when it is an http(s) URL without credentials whose host — an IP literal or
  * every address its name resolves to — is a public unicast address. Loopback, private (RFC 1918, ULA),
  * link-local, CGNAT, multicast, unspecified, broadcast, reserved/documentation ranges, cloud metadata
  * endpoints and IPv6 forms that embed such an IPv4 address are refused.
  */
+import { lookup as dnsLookup } from 'node:dns/promises'
 
 export type AddressClass =
   | 'public'
@@ -188,8 +190,12 @@ export function checkUrlSyntax(raw: string): UrlCheck {
 
 export type Lookup = (hostname: string) => Promise<string[]>
 
-/** Every address a name resolves to (A and AAAA). */
-export const systemLookup: Lookup = async (hostname) => (await Bun.dns.lookup(hostname)).map((a) => a.address)
+/**
+ * Every address a name resolves to (A and AAAA), the way the OS resolves it (getaddrinfo: /etc/hosts,
+ * then DNS). Not `Bun.dns.lookup`: on Bun 1.4.5 it returns only one of several /etc/hosts entries for a
+ * name, so a name listed with a public and a loopback address passed the guard (docs/decisions.md).
+ */
+export const systemLookup: Lookup = async (hostname) => (await dnsLookup(hostname, { all: true })).map((a) => a.address)
 
 export type TargetCheck =
   | { ok: true; addresses: string[] }
@@ -205,15 +211,24 @@ function hostOf(url: URL): string {
 
 /**
  * Checks a target against the policy: IP literals are classified directly, `localhost` and `*.localhost`
- * are loopback by definition (RFC 6761), any other name is resolved and every answer must be public.
+ * are loopback by definition (RFC 6761), any other name is resolved once and every answer must be public.
+ * The answer is what the caller connects to (`pinnedRequest`), so nothing resolves the name a second time.
+ * `allowPrivate` (MATRIC_WEBHOOK_ALLOW_PRIVATE) skips the classification, not the resolution.
  */
-export async function checkTarget(url: URL, lookup: Lookup = systemLookup, timeoutMs = 10_000): Promise<TargetCheck> {
+export async function checkTarget(
+  url: URL,
+  lookup: Lookup = systemLookup,
+  timeoutMs = 10_000,
+  opts: { allowPrivate?: boolean } = {},
+): Promise<TargetCheck> {
   const host = hostOf(url)
   const literal = classifyAddress(host)
   if (literal !== null) {
-    return literal === 'public' ? { ok: true, addresses: [host] } : { ok: false, kind: 'refused', reason: `${host} is a ${literal} address` }
+    return literal === 'public' || opts.allowPrivate ? { ok: true, addresses: [host] } : { ok: false, kind: 'refused', reason: `${host} is a ${literal} address` }
   }
-  if (host === 'localhost' || host.endsWith('.localhost')) return { ok: false, kind: 'refused', reason: `${host} is a loopback name` }
+  if (!opts.allowPrivate && (host === 'localhost' || host.endsWith('.localhost'))) {
+    return { ok: false, kind: 'refused', reason: `${host} is a loopback name` }
+  }
   let addresses: string[]
   let timer: ReturnType<typeof setTimeout> | undefined
   try {
@@ -229,9 +244,35 @@ export async function checkTarget(url: URL, lookup: Lookup = systemLookup, timeo
     clearTimeout(timer)
   }
   if (!addresses.length) return { ok: false, kind: 'dns', reason: `cannot resolve ${host} (no addresses)` }
+  if (opts.allowPrivate) return { ok: true, addresses }
   for (const a of addresses) {
     const c = classifyAddress(a)
     if (c !== 'public') return { ok: false, kind: 'refused', reason: `${host} resolves to ${a} (${c ?? 'not an IP address'})` }
   }
   return { ok: true, addresses }
+}
+
+export interface PinnedRequest {
+  /** The URL to fetch: the original with its host replaced by the checked address. */
+  url: string
+  /** `Host` header to send (the original `host[:port]`); absent when the URL already names an address. */
+  host?: string
+  /** TLS server name (SNI and certificate check) for https to a name; absent otherwise. */
+  serverName?: string
+}
+
+/**
+ * Where to connect so that the request reaches exactly the address the guard checked: Bun's fetch takes no
+ * custom lookup, so the URL names the address and the original name travels in `Host` and, for https,
+ * in `tls.serverName` (Bun 1.4.5 sends it as SNI and verifies the certificate against it; see
+ * docs/decisions.md). The fragment is dropped (never sent anyway).
+ */
+export function pinnedRequest(url: URL, address: string): PinnedRequest {
+  const u = new URL(url.href)
+  u.hash = ''
+  if (classifyAddress(hostOf(url)) !== null) return { url: u.href }
+  u.hostname = address.includes(':') ? `[${address}]` : address
+  const pinned: PinnedRequest = { url: u.href, host: url.host }
+  if (url.protocol === 'https:') pinned.serverName = hostOf(url)
+  return pinned
 }

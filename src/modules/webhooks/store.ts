@@ -1,5 +1,6 @@
 import type { Database, Statement } from 'bun:sqlite'
 import type { Delivery, DeliveryAttempt, DeliveryStatus, Webhook, WebhookWithSecret } from './model.ts'
+import { isSealed, type SecretBox } from './secret-box.ts'
 
 /** How long the previous secret keeps signing after a rotation. */
 export const ROTATION_OVERLAP_MS = 24 * 3600_000
@@ -95,6 +96,8 @@ export interface AttemptRecord {
   disable?: string
   /** Disable once consecutive failures reach this many. */
   disableAfter: number
+  /** The attempt timed out: it counts as a failure even when the delivery is retried. */
+  timedOut?: boolean
 }
 
 export interface AttemptEffect {
@@ -164,11 +167,18 @@ function toAttempt(r: AttemptRow): DeliveryAttempt {
   return a
 }
 
-/** Repository for webhooks, their delivery outbox and attempt log. Every state change is one guarded statement or transaction. */
+/**
+ * Repository for webhooks, their delivery outbox and attempt log. Every state change is one guarded
+ * statement or transaction. Signing secrets are sealed (secret-box.ts) in the table and plaintext in the
+ * rows this returns: nothing outside the store sees the sealed form.
+ */
 export class WebhookStore {
   private s: Record<string, Statement>
 
-  constructor(private db: Database) {
+  constructor(
+    private db: Database,
+    private box: SecretBox,
+  ) {
     const q = (sql: string) => db.query(sql)
     this.s = {
       insert: q(`INSERT INTO webhooks (id, memory, url, events, description, secret, max_retries, created_by, created_at, updated_at)
@@ -181,7 +191,10 @@ export class WebhookStore {
       update: q(`UPDATE webhooks SET url = ?, events = ?, description = ?, max_retries = ?, updated_at = ? WHERE id = ? RETURNING *`),
       enable: q(`UPDATE webhooks SET is_active = 1, disabled_reason = NULL, consecutive_failures = 0, updated_at = ? WHERE id = ? RETURNING *`),
       disable: q(`UPDATE webhooks SET is_active = 0, disabled_reason = ?, updated_at = ? WHERE id = ? AND is_active = 1 RETURNING *`),
+      // previous_secret takes the sealed value as it is: the same row id authenticates it.
       rotate: q(`UPDATE webhooks SET previous_secret = secret, previous_secret_expires_ms = ?, secret = ?, updated_at = ? WHERE id = ? RETURNING *`),
+      secrets: q('SELECT id, secret, previous_secret FROM webhooks'),
+      reseal: q('UPDATE webhooks SET secret = ?, previous_secret = ? WHERE id = ?'),
       delete: q('DELETE FROM webhooks WHERE id = ?'),
       failures: q(`UPDATE webhooks SET consecutive_failures = consecutive_failures + 1 WHERE id = ? RETURNING consecutive_failures, is_active`),
       resetFailures: q(`UPDATE webhooks SET consecutive_failures = 0 WHERE id = ? AND consecutive_failures <> 0`),
@@ -190,10 +203,9 @@ export class WebhookStore {
         (id, webhook_id, memory, event_id, event_type, legacy_type, body, traceparent, status, next_attempt_ms, created_ms, updated_ms)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING *`),
       delivery: q('SELECT * FROM webhook_deliveries WHERE id = ?'),
-      due: q(`SELECT d.* FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-              WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_ms <= ? AND w.is_active = 1
-                AND d.webhook_id NOT IN (SELECT value FROM json_each(?))
-              ORDER BY d.seq LIMIT ?`),
+      dueWebhooks: q(`SELECT DISTINCT webhook_id FROM webhook_deliveries WHERE status IN ('pending', 'retrying') AND next_attempt_ms <= ?`),
+      dueOf: q(`SELECT * FROM webhook_deliveries WHERE webhook_id = ? AND status IN ('pending', 'retrying') AND next_attempt_ms <= ?
+                ORDER BY seq LIMIT ?`),
       claim: q(`UPDATE webhook_deliveries SET status = 'in_flight', updated_ms = ? WHERE id = ? AND status IN ('pending', 'retrying')`),
       nextDue: q(`SELECT MIN(d.next_attempt_ms) AS t FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
                   WHERE d.status IN ('pending', 'retrying') AND w.is_active = 1`),
@@ -221,26 +233,75 @@ export class WebhookStore {
     return this.s[name]!
   }
 
+  /** A row as stored → a row with plaintext secrets. */
+  private open(r: WebhookRow | null): WebhookRow | null {
+    if (!r) return null
+    return {
+      ...r,
+      secret: this.box.open(r.secret, r.id),
+      previous_secret: r.previous_secret === null ? null : this.box.open(r.previous_secret, r.id),
+    }
+  }
+
+  private openAll(rows: WebhookRow[]): WebhookRow[] {
+    return rows.map((r) => this.open(r)!)
+  }
+
   // ---- webhooks ----
 
   insert(w: NewWebhook): WebhookRow {
-    return this.st('insert').get(w.id, w.memory, w.url, JSON.stringify(w.events), w.description, w.secret, w.max_retries, w.created_by, w.now, w.now) as WebhookRow
+    const sealed = this.box.seal(w.secret, w.id)
+    return this.open(
+      this.st('insert').get(w.id, w.memory, w.url, JSON.stringify(w.events), w.description, sealed, w.max_retries, w.created_by, w.now, w.now) as WebhookRow,
+    )!
   }
 
   get(id: string): WebhookRow | null {
-    return this.st('get').get(id) as WebhookRow | null
+    return this.open(this.st('get').get(id) as WebhookRow | null)
   }
 
   listByMemory(memory: string): WebhookRow[] {
-    return this.st('byMemory').all(memory) as WebhookRow[]
+    return this.openAll(this.st('byMemory').all(memory) as WebhookRow[])
   }
 
   activeByMemory(memory: string): WebhookRow[] {
-    return this.st('activeByMemory').all(memory) as WebhookRow[]
+    return this.openAll(this.st('activeByMemory').all(memory) as WebhookRow[])
   }
 
   allActive(): WebhookRow[] {
-    return this.st('allActive').all() as WebhookRow[]
+    return this.openAll(this.st('allActive').all() as WebhookRow[])
+  }
+
+  /**
+   * Seals every secret that is plaintext (rows from before encryption) or sealed with a key other than
+   * the current one (after a key rotation or a switch to MATRIC_WEBHOOK_SECRET_KEY), in one transaction.
+   * Returns how many rows changed, and how many of them held plaintext; throws SecretKeyError, changing
+   * nothing, when a secret cannot be opened.
+   */
+  sealAll(): { rows: number; plaintext: number } {
+    return this.db.transaction(() => {
+      let rows = 0
+      let plaintext = 0
+      for (const r of this.st('secrets').all() as Pick<WebhookRow, 'id' | 'secret' | 'previous_secret'>[]) {
+        const values = r.previous_secret === null ? [r.secret] : [r.secret, r.previous_secret]
+        if (!values.some((v) => this.box.needsReseal(v))) continue
+        if (values.some((v) => !isSealed(v))) plaintext++
+        const secret = this.box.seal(this.box.open(r.secret, r.id), r.id)
+        const previous = r.previous_secret === null ? null : this.box.seal(this.box.open(r.previous_secret, r.id), r.id)
+        this.st('reseal').run(secret, previous, r.id)
+        rows++
+      }
+      return { rows, plaintext }
+    })()
+  }
+
+  /**
+   * Rewrites the database file and empties the WAL, so that values replaced in place (plaintext secrets,
+   * secrets under a retired key) do not survive in free pages or old WAL frames. Outside any transaction.
+   */
+  compact(): void {
+    this.db.exec('VACUUM')
+    this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
   }
 
   countByMemory(memory: string): number {
@@ -248,27 +309,27 @@ export class WebhookStore {
   }
 
   update(id: string, current: WebhookRow, p: WebhookPatch, now: string): WebhookRow | null {
-    return this.st('update').get(
+    return this.open(this.st('update').get(
       p.url ?? current.url,
       p.events ? JSON.stringify(p.events) : current.events,
       p.description === undefined ? current.description : p.description,
       p.max_retries ?? current.max_retries,
       now,
       id,
-    ) as WebhookRow | null
+    ) as WebhookRow | null)
   }
 
   enable(id: string, now: string): WebhookRow | null {
-    return this.st('enable').get(now, id) as WebhookRow | null
+    return this.open(this.st('enable').get(now, id) as WebhookRow | null)
   }
 
   /** Disables an active webhook; null when it was already disabled (or is gone). */
   disable(id: string, reason: string, now: string): WebhookRow | null {
-    return this.st('disable').get(reason, now, id) as WebhookRow | null
+    return this.open(this.st('disable').get(reason, now, id) as WebhookRow | null)
   }
 
   rotate(id: string, secret: string, nowMs: number): WebhookRow | null {
-    return this.st('rotate').get(nowMs + ROTATION_OVERLAP_MS, secret, iso(nowMs), id) as WebhookRow | null
+    return this.open(this.st('rotate').get(nowMs + ROTATION_OVERLAP_MS, this.box.seal(secret, id), iso(nowMs), id) as WebhookRow | null)
   }
 
   /** Deletes a webhook with its deliveries and attempt log. */
@@ -299,9 +360,14 @@ export class WebhookStore {
     return this.st('delivery').get(id) as DeliveryRow | null
   }
 
-  /** Due deliveries of active webhooks, oldest emission first, skipping webhooks whose endpoint is busy. */
-  due(nowMs: number, busyWebhooks: readonly string[], limit: number): DeliveryRow[] {
-    return this.st('due').all(nowMs, JSON.stringify(busyWebhooks), limit) as DeliveryRow[]
+  /** Webhooks (active or not) that have deliveries due at `nowMs`. */
+  dueWebhooks(nowMs: number): string[] {
+    return (this.st('dueWebhooks').all(nowMs) as { webhook_id: string }[]).map((r) => r.webhook_id)
+  }
+
+  /** The oldest `limit` deliveries of one webhook that are due at `nowMs`. */
+  dueOf(webhookId: string, nowMs: number, limit: number): DeliveryRow[] {
+    return this.st('dueOf').all(webhookId, nowMs, limit) as DeliveryRow[]
   }
 
   /** Moves a waiting delivery to in_flight; false when something else moved it first. */
@@ -356,13 +422,16 @@ export class WebhookStore {
         this.st('resetFailures').run(r.webhookId)
         return { consecutiveFailures: 0, disabledReason: null }
       }
-      if (r.outcome === 'retry') return { consecutiveFailures: this.get(r.webhookId)?.consecutive_failures ?? 0, disabledReason: null }
+      // Every failed delivery counts once when it gives up; a timed-out attempt counts at once, even when
+      // retried (an endpoint that keeps timing out holds slots for the whole timeout each time).
+      if (r.outcome === 'retry' && !r.timedOut) return { consecutiveFailures: this.get(r.webhookId)?.consecutive_failures ?? 0, disabledReason: null }
       const row = this.st('failures').get(r.webhookId) as { consecutive_failures: number; is_active: number } | null
       const n = row?.consecutive_failures ?? 0
       let reason: string | null = null
       if (row?.is_active === 1) {
+        const what = r.timedOut ? 'failed deliveries or timed-out attempts' : 'failed deliveries'
         if (r.disable) reason = r.disable
-        else if (n >= r.disableAfter) reason = `${n} consecutive failed deliveries (last: ${r.error ?? 'failed'})`
+        else if (n >= r.disableAfter) reason = `${n} consecutive ${what} (last: ${r.error ?? 'failed'})`
         if (reason && !this.disable(r.webhookId, reason, iso(r.nowMs))) reason = null
       }
       return { consecutiveFailures: n, disabledReason: reason }
