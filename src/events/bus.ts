@@ -137,10 +137,6 @@ export class EventBus {
     return this.register(this.deliveredSubs, name, fn)
   }
 
-  /** @deprecated the webhook outbox's old name for {@link onCommitted}; kept until it moves over. */
-  subscribe(name: string, fn: Subscriber): () => void {
-    return this.onCommitted(name, fn)
-  }
 
   /** Runs `fn` synchronously when an event is published, before it is queued for delivery. Keep it cheap. */
   prepare(name: string, fn: Subscriber): () => void {

@@ -70,7 +70,7 @@ beforeAll(async () => {
     env: { MATRIC_INFERENCE_URL: llm.url, MATRIC_INFERENCE_API_KEY: API_KEY, MATRIC_INFERENCE_MODEL: 'test-model', MATRIC_JOB_MAX_RETRIES: '2' },
   })
   tok = await s.token()
-  s.ctx.bus.subscribe('test-recorder', (e) => void events.push(e))
+  s.ctx.bus.onDelivered('test-recorder', (e) => void events.push(e))
 })
 afterAll(async () => {
   await s.stop()

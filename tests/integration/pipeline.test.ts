@@ -52,7 +52,7 @@ async function jobsOf(id: string): Promise<Job[]> {
 beforeAll(async () => {
   s = await startServer()
   tok = await s.token()
-  s.ctx.bus.subscribe('test-recorder', (e) => void events.push(e))
+  s.ctx.bus.onDelivered('test-recorder', (e) => void events.push(e))
 })
 afterAll(() => s.stop())
 

@@ -38,7 +38,7 @@ const queued = (id: string, memory = 'm') => bus.publish({ memory, entityType: '
 describe('EventBus group commit', () => {
   test('events published in one turn are logged in one transaction, then delivered in order with their seqs', async () => {
     const seen: PublishedEvent[] = []
-    bus.subscribe('t', (e) => {
+    bus.onDelivered('t', (e) => {
       // Durable before any transport sees it.
       expect(log.seqOf(e.envelope.event_id)).toBe(e.seq)
       seen.push(e)
@@ -55,7 +55,7 @@ describe('EventBus group commit', () => {
 
   test('flush() delivers at once; committed() is already resolved when nothing waits', async () => {
     const seen: string[] = []
-    bus.subscribe('t', (e) => seen.push(e.envelope.entity_id!))
+    bus.onDelivered('t', (e) => seen.push(e.envelope.entity_id!))
     queued('x')
     bus.flush()
     expect(seen).toEqual(['x'])
@@ -66,7 +66,7 @@ describe('EventBus group commit', () => {
   test('prepare hooks run at publish time, before the event is queued', () => {
     const order: string[] = []
     bus.prepare('p', (e) => order.push(`prepare ${e.envelope.entity_id} pending=${bus.pending}`))
-    bus.subscribe('s', (e) => order.push(`deliver ${e.envelope.entity_id}`))
+    bus.onDelivered('s', (e) => order.push(`deliver ${e.envelope.entity_id}`))
     queued('a')
     queued('b')
     order.push('flush')
@@ -76,10 +76,10 @@ describe('EventBus group commit', () => {
 
   test('a failing log write still delivers live (seq 0) and counts the error; a failing subscriber does not stop the others', async () => {
     const seen: number[] = []
-    bus.subscribe('broken', () => {
+    bus.onDelivered('broken', () => {
       throw new Error('bug')
     })
-    bus.subscribe('ok', (e) => seen.push(e.seq))
+    bus.onDelivered('ok', (e) => seen.push(e.seq))
     log.fail = true
     queued('lost-from-log')
     bus.flush()
@@ -91,7 +91,7 @@ describe('EventBus group commit', () => {
 
   test('an event published by a subscriber during a flush is delivered in the same flush, after the current batch', () => {
     const seen: string[] = []
-    bus.subscribe('echo', (e) => {
+    bus.onDelivered('echo', (e) => {
       seen.push(e.envelope.entity_id!)
       if (e.envelope.entity_id === 'first') queued('echoed')
     })
@@ -99,5 +99,16 @@ describe('EventBus group commit', () => {
     queued('second')
     bus.flush()
     expect(seen).toEqual(['first', 'second', 'echoed'])
+  })
+})
+
+describe('subscriber kinds', () => {
+  test('onCommitted runs for every event before any onDelivered subscriber sees the batch', () => {
+    const order: string[] = []
+    bus.onDelivered('transport', (e) => order.push(`delivered ${e.envelope.entity_id}`))
+    bus.onCommitted('outbox', (e) => order.push(`committed ${e.envelope.entity_id} seq>0=${e.seq > 0}`))
+    for (const id of ['a', 'b']) bus.publish({ memory: 'm', entityType: 'job', entityId: id, payload: { type: 'JobQueued', job_id: id, job_type: 'X' } })
+    bus.flush()
+    expect(order).toEqual(['committed a seq>0=true', 'committed b seq>0=true', 'delivered a', 'delivered b'])
   })
 })

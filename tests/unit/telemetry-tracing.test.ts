@@ -143,7 +143,7 @@ describe('EventBus with tracing', () => {
     const { t, spans } = tracing()
     const log = { appendBatch: (rows: unknown[]) => rows.map(() => 7) } as unknown as EventLog
     const bus = new EventBus({ log, metrics: new Metrics(), logger: quiet, tracing: t })
-    bus.subscribe('broken', () => {
+    bus.onDelivered('broken', () => {
       throw new Error('subscriber bug')
     })
     const e = await inTask(() => bus.publish({ memory: 'm1', payload: { type: 'NoteDeleted', note_id: 'n1' } }))

@@ -84,7 +84,7 @@ export class Outbox {
     const recovered = this.d.store.recoverInFlight(Date.now())
     if (recovered) this.d.logger.warn('webhook deliveries left in flight by a previous process are due again', { count: recovered })
     this.reloadIndex()
-    if (!this.subscribed) this.d.bus.subscribe('webhooks', this.enqueue)
+    if (!this.subscribed) this.d.bus.onCommitted('webhooks', this.enqueue)
     this.subscribed = true
     this.wake()
   }
