@@ -28,7 +28,7 @@ const metrics = new Metrics()
 const secret = generateSecret()
 
 const fakeBus = {
-  subscribe(_name: string, fn: Subscriber) {
+  onCommitted(_name: string, fn: Subscriber) {
     publishToOutbox = fn
     return () => {}
   },
