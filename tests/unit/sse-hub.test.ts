@@ -19,6 +19,19 @@ import { Metrics } from '../../src/telemetry/metrics.ts'
 /** An event log whose next appends can be made to fail (the bus then delivers with seq 0). */
 class FlakyLog extends EventLog {
   failNext = 0
+  /**
+   * Runs around a replay read, as if the store were across a network: `before` commits land before the read
+   * (the page includes them), `after` ones commit while the answer is in flight (the page misses them).
+   */
+  aroundRead: { before?: () => void; after?: () => void } = {}
+  override afterInMemory(memory: string, afterSeq: number, limit?: number): EventRow[] {
+    const { before, after } = this.aroundRead
+    this.aroundRead = {}
+    before?.()
+    const rows = super.afterInMemory(memory, afterSeq, limit)
+    after?.()
+    return rows
+  }
   override appendBatch(rows: readonly Omit<EventRow, 'seq'>[]): number[] {
     if (this.failNext > 0) {
       this.failNext--
@@ -151,6 +164,31 @@ describe('SseHub', () => {
     got.push(...(await s.read(1)))
     const frames = got.slice(1)
     expect(frames.map(idOf)).toEqual([...ids(backlog), ...ids(during), unlogged.envelope.event_id, after.envelope.event_id])
+  })
+
+  test('the seam is by log position: a page that misses a commit, or one that repeats a live event, still gives each event once', async () => {
+    const start = emit()
+    const backlog = [emit(), emit()]
+    let missed: PublishedEvent | undefined
+    let repeated: PublishedEvent | undefined
+    // The first read repeats an event that is also delivered live; the read after it misses one that commits meanwhile.
+    log.aroundRead = { before: () => (repeated = emit()), after: () => (missed = emit()) }
+    const s = openStream({ replayAfter: start.seq, lastEventId: start.envelope.event_id })
+    const frames = (await s.read(1 + backlog.length + 2)).slice(1)
+    const later = emit()
+    frames.push(...(await s.read(1)))
+    expect(frames.map(idOf)).toEqual([...ids(backlog), repeated!.envelope.event_id, missed!.envelope.event_id, later.envelope.event_id])
+  })
+
+  test('more live events during a replay than can be held: the log is read again, nothing is lost or doubled', async () => {
+    const start = emit()
+    let burst: PublishedEvent[] = []
+    log.aroundRead = { after: () => (burst = Array.from({ length: QUEUE_LIMIT + 3 }, () => emit())) }
+    const s = openStream({ replayAfter: start.seq, lastEventId: start.envelope.event_id })
+    const frames = (await s.read(1 + QUEUE_LIMIT + 3)).slice(1) // the burst happens during this read
+    expect(frames.map(idOf)).toEqual(ids(burst))
+    const next = emit()
+    expect((await s.read(1)).map(idOf)).toEqual([next.envelope.event_id])
   })
 
   test('unlogged events beyond the queue limit during a replay are reported as lagged after the held ones', async () => {

@@ -59,10 +59,15 @@ export class SseStream {
   private head = 0
   /** Live events dropped since the queue overflowed; reported in `events.lagged` once the queue drains. */
   private dropped = 0
-  /** Events that reached the bus but not the log (seq 0) while replaying: the replay cannot find them. */
-  private unlogged: PublishedEvent[] = []
+  /**
+   * Events delivered live while replaying, in delivery order. Logged ones (seq > 0) are dropped at the seam if
+   * the replay already sent them; unlogged ones (seq 0, a failed log write) cannot be replayed and are held.
+   */
+  private held: PublishedEvent[] = []
+  /** A logged event did not fit in `held`: the replay must read the log again before going live. */
+  private heldOverflow = false
   private unloggedDropped = 0
-  /** Replay position: the last log seq scanned. */
+  /** Log position: the last seq replayed or delivered. Delivery is idempotent by it (nothing at or below goes out). */
   private cursor: number
   /** The last event id this stream delivered (or the one the client resumed from). */
   private lastId: string | null
@@ -107,10 +112,16 @@ export class SseStream {
    * True when the frame was written or queued for this client.
    */
   onLive(e: PublishedEvent, bytes: () => Uint8Array): boolean {
-    if (this.state === 'live') return this.pushLive(bytes())
-    if (this.state === 'replay' && e.seq === 0) {
-      // Logged events are picked up by the replay itself (see pull); only unlogged ones need holding.
-      if (this.unlogged.length < this.hub.config.queueLimit) this.unlogged.push(e)
+    if (this.state === 'live') {
+      if (e.seq !== 0) {
+        if (e.seq <= this.cursor) return false // already replayed
+        this.cursor = e.seq
+      }
+      return this.pushLive(bytes())
+    }
+    if (this.state === 'replay') {
+      if (this.held.length < this.hub.config.queueLimit) this.held.push(e)
+      else if (e.seq !== 0) this.heldOverflow = true // in the log: the replay reads it there
       else {
         this.unloggedDropped++
         this.hub.metrics.sseEventsLagged(1)
@@ -180,11 +191,12 @@ export class SseStream {
   }
 
   /**
-   * Replays the log after `cursor`, one page per client read. No gap and no duplicate at the seam with
-   * live events: the bus appends an event to the log before it calls any subscriber, and the read of the
-   * last (short) page and the switch to `live` happen in one synchronous step, so every event published
-   * before the switch is in a page read here, and every event published after it arrives live. Live
-   * events seen while replaying are therefore ignored, except unlogged ones (seq 0), which are held.
+   * Replays the log after `cursor`, one page per client read. No gap and no duplicate at the seam with live
+   * events, by log position rather than by timing: the stream is subscribed before it replays, so every event
+   * committed after a page was read arrives live and is held; when a read comes back short (caught up), the held
+   * events above the position replayed so far go out and the ones at or below it are dropped. If more logged
+   * events arrived than can be held, the log is read again first. (This holds whether the store answers
+   * synchronously or not — what a networked store needs.)
    */
   private replay(budget: number): void | Promise<void> {
     try {
@@ -199,7 +211,11 @@ export class SseStream {
           this.lastId = row.event_id
           wrote++
         }
-        if (rows.length < REPLAY_PAGE) return this.goLive()
+        if (rows.length < REPLAY_PAGE) {
+          if (!this.heldOverflow) return this.goLive()
+          this.heldOverflow = false // read again: what did not fit is in the log
+          continue
+        }
         if (wrote > 0) return
         // Whole pages of other streams' events: keep scanning, but let the event loop breathe.
         if (--budget <= 0) return new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.replay(REPLAY_PAGES_PER_STEP))
@@ -220,15 +236,22 @@ export class SseStream {
 
   private goLive(): void {
     this.state = 'live'
-    this.hub.sendOpeningStatus(this)
-    const held = this.unlogged
-    this.unlogged = []
-    for (const e of held) this.pushLive(encoder.encode(eventFrame(e.envelope.event_id, e.eventType, e.json)))
+    const held = this.held
+    this.held = []
+    for (const e of held) {
+      if (e.seq !== 0) {
+        if (e.seq <= this.cursor) continue // the replay sent it
+        this.cursor = e.seq
+      }
+      this.pushLive(encoder.encode(eventFrame(e.envelope.event_id, e.eventType, e.json)))
+    }
     if (this.unloggedDropped > 0) {
       // Unlogged events cannot be replayed later: say how many were lost, right where they would have been.
       this.pushLive(encoder.encode(laggedFrame(this.unloggedDropped)))
       this.unloggedDropped = 0
     }
+    // After the held events: the counts include their effects.
+    this.hub.sendOpeningStatus(this)
   }
 
   /** Ends the stream and frees everything it holds. Idempotent. */
@@ -237,7 +260,7 @@ export class SseStream {
     this.state = 'closed'
     this.queue = []
     this.head = 0
-    this.unlogged = []
+    this.held = []
     this.signal.removeEventListener('abort', this.onAbort)
     this.hub.remove(this, reason)
     if (reason === 'client') return
