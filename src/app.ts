@@ -6,7 +6,7 @@ import { errorHandler } from './http/error-handler.ts'
 import { ApiError } from './http/errors.ts'
 import { asyncapiController } from './modules/asyncapi/index.ts'
 import { compatController } from './modules/compat/index.ts'
-import { eventsController } from './modules/events/index.ts'
+import { publishController } from './modules/publish/index.ts'
 import { jobsController } from './modules/jobs/index.ts'
 import { notesController } from './modules/notes/index.ts'
 import { systemController } from './modules/system/index.ts'
@@ -89,7 +89,7 @@ export function createApp(ctx: AppContext) {
     .use(asyncapiController())
     .use(notesController(ctx))
     .use(jobsController(ctx))
-    .use(eventsController(ctx))
+    .use(publishController(ctx))
     .use(sseController(ctx))
     .use(webhooksController(ctx))
     .use(wsController(ctx, server))

@@ -21,8 +21,14 @@ import { createLogger, type Logger } from './telemetry/log.ts'
 import { Metrics } from './telemetry/metrics.ts'
 import { Tracing } from './telemetry/tracing.ts'
 import { VERSION } from './version.ts'
-import type { LiveCounts } from './modules/system/index.ts'
 import type { Lookup } from './modules/webhooks/ssrf.ts'
+
+/** Live counts the transports register; read by /health and the Prometheus gauges. */
+export interface LiveCounts {
+  wsConnections: () => number
+  sseConnections: () => number
+  webhookQueueDepth: () => number
+}
 
 /** Everything a module needs, built once per app (tests build several apps per process). */
 export interface AppContext {

@@ -1,4 +1,4 @@
-import type { PublishedEvent } from './bus.ts'
+import type { PublishedEvent } from './published.ts'
 
 /**
  * What carries committed events to every node's transports. The bus appends a batch to the event store, runs its

@@ -55,10 +55,6 @@ export class EventLog {
     return this.appendTx(rows)
   }
 
-  /** One event in its own transaction (what a commit per event costs: bench/micro.ts). */
-  append(e: Omit<EventRow, 'seq'>): number {
-    return this.appendTx([e])[0]!
-  }
 
   /** Where a logged event id is (its seq, memory and note tags), or null when unknown or pruned. */
   positionOf(eventId: string): { seq: number; memory: string; tags: string | null } | null {

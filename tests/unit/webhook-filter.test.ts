@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { EVENT_TYPES } from '../../src/events/catalog.ts'
-import { compileEventFilter, matchesFilter, normaliseEventNames } from '../../src/modules/webhooks/filter.ts'
+import { compileEventFilter, normaliseEventNames } from '../../src/modules/webhooks/filter.ts'
 
 const ALL = Object.values(EVENT_TYPES) as string[]
 const sorted = (s: Iterable<string>) => [...s].sort()
@@ -39,11 +39,6 @@ describe('compileEventFilter', () => {
     test(`${JSON.stringify(names)} → unknown ${JSON.stringify(bad)}`, () => expect(compileEventFilter(names).unknown).toEqual(bad))
   }
 
-  test('matchesFilter is exact set membership of the dotted type', () => {
-    const { types } = compileEventFilter(['job'])
-    expect(matchesFilter(types, 'job.progress')).toBe(true)
-    expect(matchesFilter(types, 'note.updated')).toBe(false)
-  })
 
   test('normaliseEventNames trims and de-duplicates, keeping order', () => {
     expect(normaliseEventNames([' job ', 'note', 'job', 'JobFailed'])).toEqual(['job', 'note', 'JobFailed'])

@@ -176,9 +176,6 @@ export class Worker {
     for (const ac of this.active.values()) ac.abort()
   }
 
-  get activeCount(): number {
-    return this.active.size
-  }
 }
 
 function errorText(err: unknown): string {

@@ -1,6 +1,6 @@
 import type { Database } from 'bun:sqlite'
 import { Elysia, t } from 'elysia'
-import type { AppContext } from '../../context.ts'
+import type { AppContext, LiveCounts } from '../../context.ts'
 import type { Logger } from '../../telemetry/log.ts'
 import { PROMETHEUS_CONTENT_TYPE } from '../../telemetry/metrics.ts'
 import { VERSION } from '../../version.ts'
@@ -23,12 +23,6 @@ export const Health = t.Object(
   },
 )
 
-/** Live counts the transports register; read by /health and the Prometheus gauges. */
-export interface LiveCounts {
-  wsConnections: () => number
-  sseConnections: () => number
-  webhookQueueDepth: () => number
-}
 
 /**
  * The database check behind /health: reads the newest event-log row (a real table, not `SELECT 1`) and

@@ -38,6 +38,3 @@ export function normaliseEventNames(names: readonly string[]): string[] {
   return [...new Set(names.map((n) => n.trim()))]
 }
 
-export function matchesFilter(types: ReadonlySet<string>, eventType: string): boolean {
-  return types.has(eventType)
-}

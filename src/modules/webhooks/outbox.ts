@@ -403,9 +403,6 @@ export class Outbox {
   }
 
   /** Number of attempts running now (tests, diagnostics). */
-  get activeCount(): number {
-    return this.inFlight.size
-  }
 }
 
 function decrement(m: Map<string, number>, key: string): void {

@@ -62,7 +62,7 @@ function entityOf(ctx: AppContext, memory: string, p: Payload): Pick<EventDraft,
 }
 
 /** External publishers: POST /api/v1/events (admin) emits a validated payload like an internal event. */
-export function eventsController(ctx: AppContext) {
+export function publishController(ctx: AppContext) {
   return new Elysia({ prefix: '/api/v1/events', tags: ['events'] })
     .use(ctx.authPlugin)
     .model(ownModels({ PublishEvent, Published, ErrorBody }))
