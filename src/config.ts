@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import type { LogLevel } from './telemetry/log.ts'
 import { readTelemetryConfig, type TelemetryConfig } from './telemetry/otel-env.ts'
 
 /** Typed, validated configuration. Built from the environment once at start (SPEC §1 + README). */
@@ -71,7 +72,7 @@ export interface Config {
   telemetry: TelemetryConfig
 }
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+export type { LogLevel }
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

@@ -196,3 +196,11 @@ export function readTelemetryConfig(env: Env, problems: string[]): TelemetryConf
     },
   }
 }
+
+/** How the app builds its tracer (telemetry/tracing.ts and the lazily loaded tracing-sdk.ts). */
+export interface TracingOptions {
+  logger: import('./log.ts').Logger
+  serviceVersion: string
+  /** Replaces the OTLP exporter (unit tests). */
+  exporter?: import('@opentelemetry/sdk-trace-base').SpanExporter
+}

@@ -17,8 +17,7 @@ import {
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base'
 import type { Logger } from './log.ts'
-import type { SamplerName, TelemetryConfig } from './otel-env.ts'
-import type { TracingOptions } from './tracing.ts'
+import type { SamplerName, TelemetryConfig, TracingOptions } from './otel-env.ts'
 
 type ExporterConfig = NonNullable<ConstructorParameters<typeof OTLPTraceExporter>[0]>
 

@@ -29,9 +29,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api'
 import { TraceState } from '@opentelemetry/core'
-import type { BasicTracerProvider, SpanExporter } from '@opentelemetry/sdk-trace-base'
+import type { BasicTracerProvider } from '@opentelemetry/sdk-trace-base'
 import type { Logger } from './log.ts'
-import type { TelemetryConfig } from './otel-env.ts'
+import type { TelemetryConfig, TracingOptions } from './otel-env.ts'
 import { formatTraceparent, parseTraceparent } from './traceparent.ts'
 
 export interface DeliveryAttrs {
@@ -99,12 +99,7 @@ function serverOf(url: string): Attributes {
   }
 }
 
-export interface TracingOptions {
-  logger: Logger
-  serviceVersion: string
-  /** Replaces the OTLP exporter (unit tests). */
-  exporter?: SpanExporter
-}
+export type { TracingOptions } from './otel-env.ts'
 
 /**
  * Per-app tracing. `enabled` is the one check hot paths make before any span work.
