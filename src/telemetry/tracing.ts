@@ -30,7 +30,6 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api'
 import { TraceState } from '@opentelemetry/core'
 import type { BasicTracerProvider } from '@opentelemetry/sdk-trace-base'
-import type { Logger } from './log.ts'
 import type { TelemetryConfig, TracingOptions } from './otel-env.ts'
 import { formatTraceparent, parseTraceparent } from './traceparent.ts'
 
