@@ -22,6 +22,7 @@ import { Metrics } from './telemetry/metrics.ts'
 import { Tracing } from './telemetry/tracing.ts'
 import { VERSION } from './version.ts'
 import type { Lookup } from './modules/webhooks/ssrf.ts'
+import { systemClock, type Clock } from './util/poll-loop.ts'
 
 /** Live counts the transports register; read by /health and the Prometheus gauges. */
 export interface LiveCounts {
@@ -58,6 +59,8 @@ export interface AppContext {
   webhookLookup: Lookup | undefined
   /** Extra CA certificates (PEM) trusted for https webhook targets (tests with a self-signed receiver). */
   webhookTlsCa: string | undefined
+  /** Time for the job worker and the webhook outbox. */
+  clock: Clock
   /** Live counts the transports register (health and gauges). */
   live: LiveCounts
   /** The memories transports have clients on right now (each transport registers one source). */
@@ -75,6 +78,8 @@ export interface ContextOptions {
   webhookLookup?: Lookup
   /** Trust this CA (PEM) for https webhook targets as well (tests: a self-signed receiver). */
   webhookTlsCa?: string
+  /** Time for the job worker and the webhook outbox (tests of retries and schedules move it by hand). */
+  clock?: Clock
 }
 
 export function createContext(config: Config, opts: ContextOptions = {}): AppContext {
@@ -105,7 +110,7 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
   const noteEvents = new NoteEvents(bus, notes)
   let worker: Worker | undefined
   const jobService = new JobService({ jobs, notes, bus, queueStatus, maxRetries: config.worker.maxRetries, wake: () => worker?.wake() })
-  worker = new Worker({ config, jobs, notes, service: jobService, noteEvents, logger, handlers: opts.handlers })
+  worker = new Worker({ config, jobs, notes, service: jobService, noteEvents, logger, handlers: opts.handlers, clock: opts.clock })
   const noteService = new NoteService({ notes, jobs, jobService, events: noteEvents })
   const openMemories: (() => Iterable<string>)[] = []
   const jobPauses = new JobPauses(db, bus, () => worker?.wake(), () => openMemories.flatMap((f) => [...f()]))
@@ -135,6 +140,7 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
     startedAt: Date.now(),
     webhookLookup: opts.webhookLookup,
     webhookTlsCa: opts.webhookTlsCa,
+    clock: opts.clock ?? systemClock,
     live: { wsConnections: () => 0, sseConnections: () => 0, webhookQueueDepth: () => 0 },
     openMemories,
     onClose: (fn) => void closers.push(fn),

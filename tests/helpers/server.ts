@@ -48,7 +48,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     MATRIC_WORKER_POLL_MS: '50',
     ...opts.env,
   })
-  const ctx = createContext(config, { logger: opts.logger ?? createLogger(config.logLevel), handlers: opts.handlers, webhookLookup: opts.webhookLookup, webhookTlsCa: opts.webhookTlsCa })
+  const ctx = createContext(config, { logger: opts.logger ?? createLogger(config.logLevel), handlers: opts.handlers, webhookLookup: opts.webhookLookup, webhookTlsCa: opts.webhookTlsCa, clock: opts.clock })
   const app = createApp(ctx)
   app.listen({ port: 0, hostname: '127.0.0.1' })
   const port = app.server!.port!

@@ -4,7 +4,9 @@ import type { Logger } from '../../telemetry/log.ts'
 import type { NoteStore } from '../notes/store.ts'
 import type { NoteEvents } from '../notes/events.ts'
 import { jobBackoffMs } from './backoff.ts'
-import { aiRevision, scrub } from './handlers/ai-revision.ts'
+import { aiRevision } from './handlers/ai-revision.ts'
+import { PollLoop, systemClock, type Clock } from '../../util/poll-loop.ts'
+import { safeErrorText } from '../../util/safe-error.ts'
 import { embedding } from './handlers/embedding.ts'
 import { linking } from './handlers/linking.ts'
 import { titleGeneration } from './handlers/title.ts'
@@ -28,6 +30,8 @@ export interface WorkerDeps {
   noteEvents: NoteEvents
   logger: Logger
   handlers?: Partial<Record<JobTypeName, JobHandler>>
+  /** Time (tests of retries and polling inject one). */
+  clock?: Clock
 }
 
 /**
@@ -37,53 +41,43 @@ export interface WorkerDeps {
 export class Worker {
   private active = new Map<string, AbortController>()
   private running = new Set<Promise<void>>()
-  private timer: ReturnType<typeof setTimeout> | undefined
-  private stopped = true
-  private pumping = false
   private handlers: Record<JobTypeName, JobHandler>
+  private clock: Clock
+  private loop: PollLoop
 
   constructor(private d: WorkerDeps) {
     this.handlers = { ...HANDLERS, ...d.handlers }
+    this.clock = d.clock ?? systemClock
+    this.loop = new PollLoop({
+      pump: () => this.claimAll(),
+      nextDue: () => this.d.jobs.nextDue(),
+      pollMs: d.config.worker.pollMs,
+      clock: this.clock,
+      onError: (err) => this.d.logger.error('worker claim failed', { err }),
+    })
   }
 
   start(): void {
-    this.stopped = false
     const memories = this.d.jobs.recoverRunning()
     for (const m of memories) this.d.service.countsChanged(m)
     if (memories.length) this.d.logger.warn('returned jobs left running by a previous process to pending', { memories })
-    this.wake()
+    this.loop.start()
   }
 
   /** Claims as many due jobs as there are free slots, then sleeps until the next due job or the poll interval. */
-  wake = (): void => {
-    if (this.stopped || this.pumping) return
-    this.pumping = true
-    try {
-      while (this.active.size < this.d.config.worker.concurrency) {
-        const now = Date.now()
-        const claimed = this.d.jobs.claim(new Date(now).toISOString(), now)
-        if (!claimed) break
-        const p = this.run(claimed.job, claimed.trace).finally(() => {
-          this.running.delete(p)
-          this.wake()
-        })
-        this.running.add(p)
-      }
-    } catch (err) {
-      this.d.logger.error('worker claim failed', { err })
-    } finally {
-      this.pumping = false
-    }
-    this.schedule()
-  }
+  wake = (): void => this.loop.wake()
 
-  private schedule(): void {
-    if (this.stopped) return
-    clearTimeout(this.timer)
-    const next = this.d.jobs.nextDue()
-    const poll = this.d.config.worker.pollMs
-    const wait = next === null ? poll : Math.min(poll, Math.max(0, next - Date.now()))
-    this.timer = setTimeout(this.wake, wait)
+  private claimAll(): void {
+    while (this.active.size < this.d.config.worker.concurrency) {
+      const now = this.clock.now()
+      const claimed = this.d.jobs.claim(new Date(now).toISOString(), now)
+      if (!claimed) break
+      const p = this.run(claimed.job, claimed.trace).finally(() => {
+        this.running.delete(p)
+        this.wake()
+      })
+      this.running.add(p)
+    }
   }
 
   /**
@@ -140,15 +134,15 @@ export class Worker {
   }
 
   private fail(job: Job, err: unknown, duration: number, trace: { correlationId?: string; causationId?: string }): void {
-    let message = scrub(errorText(err), this.d.config.inference.apiKey)
-    const now = new Date().toISOString()
+    let message = safeErrorText(err, { max: 500, secrets: [this.d.config.inference.apiKey] })
+    const now = new Date(this.clock.now()).toISOString()
     if (err instanceof NoteGoneError) {
       if (this.d.jobs.finish(job.id, 'cancelled', message, now, duration)) this.d.service.countsChanged(job.memory)
       return
     }
     if (err instanceof TransientError && job.retry_count < job.max_retries) {
       const delay = jobBackoffMs(job.retry_count + 1, this.d.config.worker.retryBaseMs)
-      if (this.d.jobs.retry(job.id, message, Date.now() + delay)) {
+      if (this.d.jobs.retry(job.id, message, this.clock.now() + delay)) {
         this.d.logger.info('job will be retried', { job_id: job.id, job_type: job.job_type, retry: job.retry_count + 1, delay_ms: delay, error: message })
         this.d.service.countsChanged(job.memory)
       }
@@ -168,8 +162,7 @@ export class Worker {
    * `running` in the store and return to `pending` on the next start.
    */
   async stop(graceMs = 5000): Promise<void> {
-    this.stopped = true
-    clearTimeout(this.timer)
+    this.loop.stop()
     const all = Promise.allSettled([...this.running])
     const timeout = new Promise((r) => setTimeout(r, graceMs))
     await Promise.race([all, timeout])
@@ -178,7 +171,3 @@ export class Worker {
 
 }
 
-function errorText(err: unknown): string {
-  const m = err instanceof Error ? err.message : String(err)
-  return m.length > 500 ? m.slice(0, 497) + '...' : m
-}

@@ -1,10 +1,9 @@
-/** Retry timing for webhook deliveries (SPEC §7): the configured schedule with jitter, and Retry-After. */
+import { withJitter } from '../../util/backoff.ts'
+
+/** Retry timing for webhook deliveries (docs/webhooks.md): the configured schedule with jitter, and Retry-After. */
 
 /** A receiver's Retry-After is honoured up to this long; beyond it we still retry after one hour. */
 export const MAX_RETRY_AFTER_MS = 3_600_000
-
-/** ±20 % jitter so that deliveries failed together do not retry in lockstep. */
-const JITTER = 0.2
 
 /**
  * Delay before retry number `retry` (1 = the second attempt): `schedule[retry-1]`, the last entry
@@ -13,7 +12,7 @@ const JITTER = 0.2
 export function retryDelayMs(retry: number, schedule: readonly number[], random: () => number = Math.random): number {
   if (!schedule.length) return 0
   const base = schedule[Math.min(Math.max(retry, 1), schedule.length) - 1]!
-  return Math.round(base * (1 - JITTER + 2 * JITTER * random()))
+  return withJitter(base, random)
 }
 
 /**

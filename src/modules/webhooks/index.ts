@@ -36,7 +36,7 @@ export function webhooksController(ctx: AppContext) {
   const store = new WebhookStore(ctx.db, keys.box)
   sealStoredSecrets(ctx, store, keys)
   const lookup = ctx.webhookLookup
-  const outbox = new Outbox({ config: ctx.config, store, bus: ctx.bus, metrics: ctx.metrics, logger: ctx.logger, tracing: ctx.tracing, lookup, tlsCa: ctx.webhookTlsCa })
+  const outbox = new Outbox({ config: ctx.config, store, bus: ctx.bus, metrics: ctx.metrics, logger: ctx.logger, tracing: ctx.tracing, lookup, tlsCa: ctx.webhookTlsCa, clock: ctx.clock })
   const svc = new WebhookService({ config: ctx.config, store, outbox, logger: ctx.logger, queueCounts: (m) => ctx.jobs.counts(m), lookup })
   ctx.live.webhookQueueDepth = () => store.queueDepth()
   outbox.start()

@@ -5,6 +5,8 @@ import type { Logger } from '../../telemetry/log.ts'
 import type { Metrics } from '../../telemetry/metrics.ts'
 import type { Tracing } from '../../telemetry/tracing.ts'
 import { parseRetryAfter } from './backoff.ts'
+import { PollLoop, systemClock, type Clock } from '../../util/poll-loop.ts'
+import { safeErrorText } from '../../util/safe-error.ts'
 import { endpointCap, planLaunches } from './fairness.ts'
 import { compileEventFilter } from './filter.ts'
 import { buildDeliveryHeaders } from './headers.ts'
@@ -35,6 +37,8 @@ export interface OutboxDeps {
   /** Extra trusted CA certificates (PEM) for https targets: tests with a self-signed receiver only. */
   tlsCa?: string
   random?: () => number
+  /** Time (tests of retries and polling inject one). */
+  clock?: Clock
 }
 
 interface IndexedWebhook {
@@ -62,10 +66,10 @@ export class Outbox {
   private lastServed = new Map<string, number>()
   private clock = 1
   private t0s = new Map<string, number>()
-  private timer: ReturnType<typeof setTimeout> | undefined
   private wakeQueued = false
   private stopped = true
-  private pumping = false
+  private loop: PollLoop
+  private time: Clock
   private stopController = new AbortController()
   private subscribed = false
   private lastPrune = 0
@@ -75,6 +79,14 @@ export class Outbox {
   constructor(private d: OutboxDeps) {
     this.lookup = d.lookup ?? systemLookup
     this.random = d.random ?? Math.random
+    this.time = d.clock ?? systemClock
+    this.loop = new PollLoop({
+      pump: () => this.pump(),
+      nextDue: () => this.d.store.nextDue(),
+      pollMs: d.config.webhooks.pollMs,
+      clock: this.time,
+      onError: (err) => this.d.logger.error('webhook outbox pump failed', { err }),
+    })
   }
 
   start(): void {
@@ -86,7 +98,7 @@ export class Outbox {
     this.reloadIndex()
     if (!this.subscribed) this.d.bus.onCommitted('webhooks', this.enqueue)
     this.subscribed = true
-    this.wake()
+    this.loop.start()
   }
 
   /**
@@ -97,7 +109,7 @@ export class Outbox {
   async stop(graceMs = 1000): Promise<void> {
     if (this.stopped) return
     this.stopped = true
-    clearTimeout(this.timer)
+    this.loop.stop()
     const all = Promise.allSettled([...this.inFlight.values()])
     let timer: ReturnType<typeof setTimeout> | undefined
     await Promise.race([all, new Promise((r) => (timer = setTimeout(r, graceMs)))])
@@ -174,50 +186,42 @@ export class Outbox {
     this.wakeQueued = true
     setImmediate(() => {
       this.wakeQueued = false
-      this.pump()
+      this.loop.wake()
     })
   }
 
+  /** Starts attempts for as many due deliveries as the fairness plan allows (the poll loop sleeps after it). */
   private pump(): void {
-    if (this.stopped || this.pumping) return
-    this.pumping = true
     const { concurrency, perEndpointConcurrency, perMemoryConcurrency } = this.d.config.webhooks
     const limits = { global: concurrency, endpoint: perEndpointConcurrency, memory: perMemoryConcurrency }
-    try {
-      this.maybePrune()
-      while (this.inFlight.size < concurrency) {
-        const now = Date.now()
-        const busyMemories = new Set([...this.perMemory].filter(([, n]) => n >= perMemoryConcurrency).map(([m]) => m))
-        // Candidates: the oldest due rows of every active webhook with a free slot, up to what it may start.
-        const rows: DeliveryRow[] = []
-        for (const id of this.d.store.dueWebhooks(now)) {
-          const memory = this.activeMemory.get(id)
-          if (memory === undefined || busyMemories.has(memory)) continue // disabled (paused) or its memory is full
-          const room = endpointCap(id, this.slow, perEndpointConcurrency) - (this.perWebhook.get(id) ?? 0)
-          if (room > 0) rows.push(...this.d.store.dueOf(id, now, room))
-        }
-        const plan = planLaunches(rows, {
-          total: this.inFlight.size,
-          perWebhook: this.perWebhook,
-          perMemory: this.perMemory,
-          slow: this.slow,
-          lastServed: this.lastServed,
-          clock: this.clock,
-        }, limits)
-        let started = 0
-        for (const row of plan) {
-          if (!this.d.store.claim(row.id, now)) continue
-          this.launch(row)
-          started++
-        }
-        if (!started) break
+    this.maybePrune()
+    while (this.inFlight.size < concurrency) {
+      const now = this.time.now()
+      const busyMemories = new Set([...this.perMemory].filter(([, n]) => n >= perMemoryConcurrency).map(([m]) => m))
+      // Candidates: the oldest due rows of every active webhook with a free slot, up to what it may start.
+      const rows: DeliveryRow[] = []
+      for (const id of this.d.store.dueWebhooks(now)) {
+        const memory = this.activeMemory.get(id)
+        if (memory === undefined || busyMemories.has(memory)) continue // disabled (paused) or its memory is full
+        const room = endpointCap(id, this.slow, perEndpointConcurrency) - (this.perWebhook.get(id) ?? 0)
+        if (room > 0) rows.push(...this.d.store.dueOf(id, now, room))
       }
-    } catch (err) {
-      this.d.logger.error('webhook outbox pump failed', { err })
-    } finally {
-      this.pumping = false
+      const plan = planLaunches(rows, {
+        total: this.inFlight.size,
+        perWebhook: this.perWebhook,
+        perMemory: this.perMemory,
+        slow: this.slow,
+        lastServed: this.lastServed,
+        clock: this.clock,
+      }, limits)
+      let started = 0
+      for (const row of plan) {
+        if (!this.d.store.claim(row.id, now)) continue
+        this.launch(row)
+        started++
+      }
+      if (!started) break
     }
-    this.schedule()
   }
 
   private launch(row: DeliveryRow): void {
@@ -245,24 +249,8 @@ export class Outbox {
     this.inFlight.set(row.id, p)
   }
 
-  /** Sleeps until the next retry is due, at most pollMs (a safety net: enqueue and completions wake us). */
-  private schedule(): void {
-    if (this.stopped) return
-    clearTimeout(this.timer)
-    const poll = this.d.config.webhooks.pollMs
-    let wait = poll
-    try {
-      const next = this.d.store.nextDue()
-      // Due rows left unclaimed wait for a free slot; a finishing attempt wakes the loop.
-      if (next !== null && next > Date.now()) wait = Math.min(poll, next - Date.now())
-    } catch (err) {
-      this.d.logger.error('webhook outbox schedule failed', { err })
-    }
-    this.timer = setTimeout(() => this.pump(), wait)
-  }
-
   private maybePrune(): void {
-    const now = Date.now()
+    const now = this.time.now()
     if (now - this.lastPrune < PRUNE_EVERY_MS) return
     this.lastPrune = now
     const n = this.d.store.prune(now - DELIVERY_RETENTION_MS)
@@ -446,9 +434,5 @@ export function connectFailed(err: unknown): boolean {
 
 /** A short, URL-free description of a fetch failure (the URL may carry a receiver's token). */
 export function networkError(err: unknown): string {
-  const cause = (err as { cause?: { code?: unknown; message?: unknown } })?.cause
-  const code = typeof cause?.code === 'string' ? cause.code : undefined
-  if (code) return `network error: ${code}`
-  const msg = typeof cause?.message === 'string' ? cause.message : err instanceof Error ? err.message : String(err)
-  return `network error: ${msg.replace(/https?:\/\/\S+/g, '<url>').slice(0, 200)}`
+  return `network error: ${safeErrorText(err, { max: 200, preferCode: true })}`
 }
