@@ -36,6 +36,8 @@ export interface Config {
   events: {
     retentionCount: number
     retentionHours: number
+    /** Backstop across all memories (per-memory retention alone grows with the number of memories). */
+    retentionMaxTotal: number
     queueStatusIntervalMs: number
   }
   ws: {
@@ -119,6 +121,7 @@ export function loadConfig(env: Env = process.env): Config {
     events: {
       retentionCount: r.int('MATRIC_EVENT_RETENTION_COUNT', 10_000, 100, 10_000_000),
       retentionHours: r.num('MATRIC_EVENT_RETENTION_HOURS', 24, 0.01, 24 * 365),
+      retentionMaxTotal: r.int('MATRIC_EVENT_RETENTION_MAX_TOTAL', 1_000_000, 1000, 1_000_000_000),
       queueStatusIntervalMs: r.int('MATRIC_QUEUE_STATUS_INTERVAL_MS', 2000, 10, 60_000),
     },
     ws: {

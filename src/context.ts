@@ -102,7 +102,7 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
     isRevoked: (jti) => revocations.has(jti),
     onJwksUnavailable: (err) => logger.warn('JWKS unavailable: RS256/ES256 tokens are refused with 503 until it answers', { err }),
   })
-  const eventLog = new EventLog(db, { count: config.events.retentionCount, hours: config.events.retentionHours })
+  const eventLog = new EventLog(db, { count: config.events.retentionCount, hours: config.events.retentionHours, maxTotal: config.events.retentionMaxTotal })
   const bus = new EventBus({ log: eventLog, metrics, logger, tracing, tenantId: config.tenantId })
   const notes = new NoteStore(db)
   const jobs = new JobStore(db)

@@ -13,8 +13,11 @@ export interface EventRow {
 }
 
 export interface Retention {
+  /** Events kept per memory. */
   count: number
   hours: number
+  /** Events kept in all (a backstop: memories are created by writing to them). Default: unbounded. */
+  maxTotal?: number
 }
 
 /**
@@ -112,6 +115,17 @@ export class EventLog {
       const r = this.db.query('DELETE FROM events WHERE seq <= ?').run(ageCut)
       removed += r.changes
       if (r.changes) this.raiseWatermark('*', ageCut)
+    }
+    // The backstop: positions are dense and increasing, so keeping the newest `maxTotal` positions keeps at most
+    // that many rows, without counting them.
+    const maxTotal = this.retention.maxTotal
+    if (maxTotal !== undefined) {
+      const totalCut = this.lastSeq() - maxTotal
+      const oldest = this.db.query('SELECT seq FROM events ORDER BY seq LIMIT 1').get() as { seq: number } | null
+      if (oldest && totalCut >= oldest.seq) {
+        removed += this.db.query('DELETE FROM events WHERE seq <= ?').run(totalCut).changes
+        this.raiseWatermark('*', totalCut)
+      }
     }
     for (const memory of touched) {
       const cut = this.db.query('SELECT seq FROM events WHERE memory = ? ORDER BY seq DESC LIMIT 1 OFFSET ?').get(memory, this.retention.count) as { seq: number } | null

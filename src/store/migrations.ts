@@ -211,4 +211,9 @@ export const MIGRATIONS: Migration[] = [
   CREATE INDEX webhook_deliveries_waiting ON webhook_deliveries(webhook_id, seq) WHERE status IN ('pending', 'retrying');
   `,
   },
+  {
+    // GET /api/v1/jobs/stats counts the jobs that finished in the last hour: a range scan, not every finished job.
+    id: '100_jobs_finished_index',
+    sql: `CREATE INDEX jobs_memory_status_completed ON jobs(memory, status, completed_at);`,
+  },
 ]
