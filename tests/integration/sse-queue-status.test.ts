@@ -98,3 +98,19 @@ describe('queue counts on SSE', () => {
     restricted.close()
   }, 30_000)
 })
+
+describe('external job events', () => {
+  test('an externally published JobQueued for a job this server does not run is followed by a correction', async () => {
+    const c = await SseClient.open(`${s.url}/api/v1/events`, { headers: { authorization: `Bearer ${admin}`, 'x-fortemi-memory': 'qs-ext' } })
+    const { counters, pump } = countersOf(c)
+    await c.frame((f) => f.event === 'queue.status', 'the opening counts')
+    const res = await s.request('/api/v1/events', { token: admin, body: { memory: 'qs-ext', payload: { type: 'JobQueued', job_id: '018f7d2d-0064-7000-8001-f147d6a2e70a', job_type: 'Import' } } })
+    expect(res.status).toBe(202)
+    const id = ((await res.json()) as { event_id: string }).event_id
+    await c.frame((f) => f.id === id, 'the external JobQueued')
+    await c.frame((f) => f.event === 'queue.status' && f.id !== undefined && c.frames.indexOf(f) > c.frames.findIndex((x) => x.id === id), 'the correction after it')
+    pump()
+    expect({ pending: counters.pending, total: counters.total }).toEqual({ pending: 0, total: 0 })
+    c.close()
+  })
+})

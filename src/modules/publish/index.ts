@@ -44,6 +44,8 @@ export function completeJobProgress(p: PublishablePayload & { type: 'JobProgress
   }
 }
 
+const JOB_LIFECYCLE: ReadonlySet<string> = new Set(['JobQueued', 'JobStarted', 'JobCompleted', 'JobFailed'])
+
 function jobTypeIn(jobs: JobStore, memory: string) {
   return (jobId: string): string | undefined => {
     const job = jobs.get(jobId)
@@ -81,6 +83,9 @@ export function publishController(ctx: AppContext) {
           correlationId: body.correlation_id,
           causationId: body.causation_id,
         })
+        // Counters apply job deltas whatever their source; a trailing QueueStatus brings them back to the server's
+        // counts (an external JobQueued for a job this server does not run would otherwise skew them for good).
+        if (JOB_LIFECYCLE.has(payload.type)) ctx.queueStatus.markDirty(memory)
         set.status = 202
         return { event_id: e.envelope.event_id }
       },
