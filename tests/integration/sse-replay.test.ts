@@ -40,7 +40,8 @@ async function publish(server: TestServer, token: string, payload: Record<string
   return ((await res.json()) as { event_id: string }).event_id
 }
 
-const queued = (id: string, extra: Record<string, unknown> = {}) => ({ type: 'JobQueued', job_id: id, job_type: 'Import', ...extra })
+/** A job event that moves no counter (a JobQueued would be followed by a QueueStatus correction, see docs/events.md). */
+const queued = (id: string, extra: Record<string, unknown> = {}) => ({ type: 'JobProgress', job_id: id, job_type: 'Import', progress: 1, ...extra })
 const ids = (frames: SseFrame[]) => frames.map((f) => f.id)
 /** Synthetic frames other than the opening queue.status (which every stream gets: see `opening`). */
 const synthetic = (c: SseClient) => c.frames.filter((f) => f.event !== undefined && f.id === undefined && f.event !== 'queue.status')
