@@ -119,7 +119,7 @@ function plan(f: Flags): Step[] {
     },
     { key: 'webhook', scenario: { kind: 'webhook', events: num(f, 'webhook-events', full ? 5000 : 1000), window, bytes, failMode: 'none' }, targets: ['ours'] },
     // --full also runs a receiver failing each request with probability ½ (some events may then exhaust
-    // the 11 attempts SPEC §7 allows: 2^-11 per event).
+    // the 11 attempts docs/webhooks.md allows: 2^-11 per event).
     ...(full && !f.has('webhook-fail') ? (['first', 'random'] as const) : [failMode]).map(
       (mode): Step => ({ key: 'webhook', scenario: { kind: 'webhook', events: num(f, 'webhook-events', full ? 5000 : 1000), window, bytes, failMode: mode }, targets: ['ours'] }),
     ),

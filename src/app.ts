@@ -43,7 +43,7 @@ export function createApp(ctx: AppContext) {
       maxPayloadLength: config.ws.maxPayloadBytes,
       backpressureLimit: config.ws.backpressureLimit,
       // Bun would close a slow socket with 1006 and no close frame; the WebSocket hub detects it instead
-      // (publish reports backpressure) and closes it with 1013 "slow consumer" as SPEC §5 requires.
+      // (publish reports backpressure) and closes it with 1013 "slow consumer" as docs/websocket.md requires.
       closeOnBackpressureLimit: false,
     },
     // JSON routes refuse bodies over MATRIC_MAX_BODY_BYTES with a JSON 413 (src/http/body.ts); Bun's own limit,
@@ -67,11 +67,11 @@ export function createApp(ctx: AppContext) {
         documentation: {
           info: { title: 'matric-realtime', version: VERSION, description: API_DESCRIPTION },
           tags: [
-            { name: 'notes', description: 'Notes (SPEC §3)' },
-            { name: 'jobs', description: 'Background jobs (SPEC §3)' },
-            { name: 'events', description: 'Event publishing and streaming (SPEC §4, §6)' },
-            { name: 'webhooks', description: 'Webhook management (SPEC §7)' },
-            { name: 'system', description: 'Health and metrics (SPEC §8)' },
+            { name: 'notes', description: 'Notes: create, read, update, tag, delete; each write queues its pipeline jobs' },
+            { name: 'jobs', description: 'Background jobs, queue counts, pause and resume' },
+            { name: 'events', description: 'Event publishing and streaming (docs/events.md, docs/sse.md, docs/websocket.md)' },
+            { name: 'webhooks', description: 'Webhook management (docs/webhooks.md)' },
+            { name: 'system', description: 'Health and metrics (docs/operations.md)' },
           ],
           components: {
             securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },

@@ -55,7 +55,7 @@ export function parseStamp(text: string): Stamp | null {
 }
 
 /**
- * An envelope shaped like ours (SPEC §4) around a payload, for the raw SSE baseline: same field set and
+ * An envelope shaped like ours (docs/events.md) around a payload, for the raw SSE baseline: same field set and
  * about the same length as the `data:` line our server writes.
  */
 export function envelopeLike(p: BenchPayload, eventId: string, occurredAt: string): string {

@@ -264,7 +264,7 @@ export function verdicts(results: RunResult[]): Verdict[] {
   const mode = (r: RunResult) => (r.params as { failMode: FailMode }).failMode
   const ok200 = hooks.find((r) => mode(r) === 'none')
   const flaky = hooks.filter((r) => mode(r) !== 'none')
-  /** Missing events that each got the 11 attempts SPEC §7 allows, all answered 500: the retry cap, not a loss. */
+  /** Missing events that each got the 11 attempts docs/webhooks.md allows, all answered 500: the retry cap, not a loss. */
   const capped = (r: RunResult) => {
     const m = r.extra.missing as { count: number; missingEventsByRequestsSeen: Record<string, number> } | undefined
     return m ? (m.missingEventsByRequestsSeen['11'] ?? 0) : 0
@@ -274,11 +274,11 @@ export function verdicts(results: RunResult[]): Verdict[] {
     if (ok200) parts.push(`${fmtInt(ok200.deliveriesPerS)} deliveries/s over ${fmtInt(ok200.events)} events (${ok200.lossless ? 'all arrived' : `LOSS ${ok200.delivered}/${ok200.expected}`})`)
     for (const f of flaky) {
       const lost = f.expected - f.delivered
-      const why = lost ? ` (${capped(f)} of the ${lost} missing got all 11 attempts SPEC §7 allows, each answered 500)` : ''
+      const why = lost ? ` (${capped(f)} of the ${lost} missing got all 11 attempts docs/webhooks.md allows, each answered 500)` : ''
       parts.push(`receiver ${RECEIVER[mode(f)]}: ${fmtInt(f.delivered)}/${fmtInt(f.expected)} arrived${why}, ${fmtInt(f.deliveriesPerS)}/s`)
     }
     // 'first' proves the guarantee (every event needs a retry and must arrive); random/alternating receivers
-    // can exhaust the capped retries, which is the SPEC's rule, so only an uncapped loss counts against us.
+    // can exhaust the capped retries, which is the documented rule, so only an uncapped loss counts against us.
     const met =
       (ok200 ? (ok200.deliveriesPerS ?? 0) >= 500 && ok200.lossless : true) &&
       flaky.every((f) => (mode(f) === 'first' ? f.lossless : f.expected - f.delivered === capped(f)))

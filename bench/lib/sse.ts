@@ -1,4 +1,4 @@
-/** A minimal incremental Server-Sent Events parser (the subset SPEC §6 uses: id, event, data, comments). */
+/** A minimal incremental Server-Sent Events parser (the subset docs/sse.md uses: id, event, data, comments). */
 
 export interface SseEvent {
   id?: string

@@ -2,7 +2,7 @@ import { t, type Static, type TSchema } from 'elysia'
 import { JsonInt } from '../http/schemas.ts'
 
 /**
- * The event catalog (SPEC §4): one TypeBox schema per payload, the single source of truth for
+ * The event catalog (docs/events.md): one TypeBox schema per payload, the single source of truth for
  * validation (external publishers), documentation (OpenAPI) and types.
  * Optional fields are omitted when absent, never null.
  */

@@ -75,7 +75,7 @@ export const MIGRATIONS: Migration[] = [
   `,
   },
   {
-    // Webhooks (SPEC §7): subscriptions, the durable delivery outbox and its attempt log.
+    // Webhooks (docs/webhooks.md): subscriptions, the durable delivery outbox and its attempt log.
     id: '010_webhooks',
     sql: `
   CREATE TABLE webhooks (
@@ -141,7 +141,7 @@ export const MIGRATIONS: Migration[] = [
   `,
   },
   {
-    // Stream tokens (SPEC §2): who minted each one and until when, so DELETE can authorise a revocation.
+    // Stream tokens (README.md#authentication-and-tenancy): who minted each one and until when, so DELETE can authorise a revocation.
     // Rows outlive expiry while a stream opened with the token is still connected (streams are not cut
     // at expiry, but revocation still cuts them).
     id: '020_stream_tokens',

@@ -41,7 +41,7 @@ export function pathOf(url: string): string {
 }
 
 /**
- * Per-request telemetry (SPEC §8): a SERVER span named `METHOD /route/pattern` (child of an incoming W3C
+ * Per-request telemetry (docs/operations.md): a SERVER span named `METHOD /route/pattern` (child of an incoming W3C
  * `traceparent`) that is the parent of the `event.publish` spans the request causes, and a debug-level
  * access log line `{method, route, status, duration_ms}` — the route pattern, never the query string.
  * With tracing off and the log above debug, the plugin registers no hooks at all.

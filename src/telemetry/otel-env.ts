@@ -1,5 +1,5 @@
 /**
- * The standard OpenTelemetry environment variables this service honours (SPEC §1 `OTEL_*`), read through
+ * The standard OpenTelemetry environment variables this service honours (README.md#configuration `OTEL_*`), read through
  * `loadConfig`'s env so each server (and each test) has its own tracing setup. Pure: env in, config out,
  * problems appended to the caller's list (ConfigError lists them all at once).
  */

@@ -1,5 +1,5 @@
 /**
- * OpenTelemetry traces (SPEC §8): one span per HTTP request, per published event (`event.publish`) and per
+ * OpenTelemetry traces (docs/operations.md): one span per HTTP request, per published event (`event.publish`) and per
  * webhook attempt (`webhook.deliver`), joined by W3C `traceparent` in and out.
  *
  * One tracer provider per app (tests build several apps per process), never the global one, exporting

@@ -4,7 +4,7 @@
  * tolerates: samples without a TYPE, interleaved families, duplicate series, inconsistent histograms).
  */
 
-/** The series SPEC §8 names (plus the bus error counter), with their Prometheus types. */
+/** The series docs/operations.md names (plus the bus error counter), with their Prometheus types. */
 export const SPEC_FAMILIES: [string, MetricType][] = [
   ['matric_ws_connections_active', 'gauge'],
   ['matric_ws_events_sent_total', 'counter'],

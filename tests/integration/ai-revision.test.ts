@@ -1,4 +1,4 @@
-/** SPEC §3 ai_revision against a local OpenAI-compatible double: success, retries, permanent failures, no secrets. */
+/** ai_revision against a local OpenAI-compatible double: success, retries, permanent failures, no secrets. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { PublishedEvent } from '../../src/events/bus.ts'
 import { startInference, type InferenceDouble } from '../doubles/inference.ts'
@@ -116,7 +116,7 @@ describe('ai_revision', () => {
     expect(job).toMatchObject({ status: 'completed', retry_count: 1, error: null })
     expect(llm.requests.length - sent).toBe(2)
     expect((await getNote(s, tok, n.id)).has_ai_content).toBe(true)
-    // JobFailed is only for a job that fails for good (SPEC §4).
+    // JobFailed is only for a job that fails for good (docs/events.md).
     expect(events.filter((e) => e.envelope.entity_id === job.id && e.legacyType === 'JobFailed')).toEqual([])
   })
 

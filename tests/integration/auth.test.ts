@@ -1,4 +1,4 @@
-/** SPEC §2 on REST: who may call what, on which memory, and what every refusal looks like. */
+/** README.md#authentication-and-tenancy on REST: who may call what, on which memory, and what every refusal looks like. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { SignJWT } from 'jose'
 import { signToken } from '../../src/auth/sign.ts'

@@ -1,4 +1,4 @@
-/** SPEC §3: a job left `running` by a crash returns to `pending` on the next start and completes. */
+/** a job left `running` by a crash returns to `pending` on the next start and completes. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -1,4 +1,4 @@
-/** SPEC §3 notes: CRUD, tags, cursor pagination. */
+/** notes: CRUD, tags, cursor pagination. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Note } from '../../src/modules/notes/model.ts'
 import { startServer, type TestServer } from '../helpers/server.ts'

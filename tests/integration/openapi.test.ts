@@ -1,4 +1,4 @@
-/** SPEC §9: the committed OpenAPI document matches the routes; the API reference works offline. */
+/** The committed OpenAPI document matches the routes; the API reference works offline. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -1,4 +1,4 @@
-/** SPEC §3 note pipeline: title_generation, embedding, linking (both ways), re-queued on content change. */
+/** note pipeline: title_generation, embedding, linking (both ways), re-queued on content change. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { PublishedEvent } from '../../src/events/bus.ts'
 import { EMBEDDING_DIMS } from '../../src/modules/jobs/handlers/text.ts'

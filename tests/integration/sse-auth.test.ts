@@ -1,4 +1,4 @@
-/** SPEC §2 and §6 against a real server: how an SSE stream authenticates, and the stream-token lifecycle. */
+/** README.md#authentication-and-tenancy, docs/sse.md against a real server: how an SSE stream authenticates, and the stream-token lifecycle. */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import { decodeJwt } from 'jose'
 import { signToken } from '../../src/auth/sign.ts'

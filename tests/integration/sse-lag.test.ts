@@ -1,5 +1,5 @@
 /**
- * SPEC §6 slow consumers against a real server: a client that stops reading loses frames once its queue
+ * docs/sse.md slow consumers against a real server: a client that stops reading loses frames once its queue
  * (MATRIC_SSE_QUEUE_LIMIT) overflows, gets `events.lagged` {dropped_count} when it catches up, can resume
  * the gap from its last id, and never slows the bus or other streams.
  */

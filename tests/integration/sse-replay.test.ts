@@ -1,5 +1,5 @@
 /**
- * SPEC §6 replay against real servers: Last-Event-ID resumes from the durable log with no gap and no
+ * docs/sse.md replay against real servers: Last-Event-ID resumes from the durable log with no gap and no
  * duplicate, across a restart on the same data dir, while events keep arriving; unknown and pruned ids
  * get `resync_required`.
  */

@@ -1,4 +1,4 @@
-/** SPEC §6 against a real server: headers and framing, filters, memory and tag isolation, keepalive, origins, disconnects. */
+/** docs/sse.md against a real server: headers and framing, filters, memory and tag isolation, keepalive, origins, disconnects. */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { waitFor } from '../helpers/wait.ts'

@@ -1,4 +1,4 @@
-/** SPEC §1–§2 at process level: config errors exit 2, the generated secret and admin token, `npm run token`. */
+/** README.md#configuration, README.md#authentication-and-tenancy at process level: config errors exit 2, the generated secret and admin token, `npm run token`. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { jwtVerify } from 'jose'
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'

@@ -1,5 +1,5 @@
 /**
- * SPEC §1/§8 logs: JSON lines, payloads only at debug, and never a token or secret — even at debug, with
+ * README.md#configuration, docs/operations.md logs: JSON lines, payloads only at debug, and never a token or secret — even at debug, with
  * secrets in the environment, tokens in headers and query strings, and secrets typed into note content.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'

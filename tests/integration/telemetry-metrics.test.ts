@@ -1,4 +1,4 @@
-/** SPEC §8 /metrics and /health against a real server: valid exposition, every series, movement on WebSocket delivery. */
+/** docs/operations.md /metrics and /health against a real server: valid exposition, every series, movement on WebSocket delivery. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { waitFor, within } from '../helpers/wait.ts'

@@ -1,4 +1,4 @@
-/** SPEC §8 traces end to end: spans reach an OTLP/HTTP receiver with HTTP → event.publish → webhook.deliver links. */
+/** docs/operations.md traces end to end: spans reach an OTLP/HTTP receiver with HTTP → event.publish → webhook.deliver links. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { SPAN_KIND, startOtlpCollector, type CollectedSpan, type OtlpCollector } from '../doubles/otlp.ts'
 import { startServer, type TestServer } from '../helpers/server.ts'

@@ -1,4 +1,4 @@
-/** SPEC §7: deliveries are stored before the first attempt and survive a crash (SIGKILL) of the server. */
+/** docs/webhooks.md: deliveries are stored before the first attempt and survive a crash (SIGKILL) of the server. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'

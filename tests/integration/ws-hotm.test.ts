@@ -119,7 +119,7 @@ describe('HotM protocol on /api/v1/ws', () => {
     expect(titled.note_id).toBe(note.id)
     const progress = await client.next((f) => f.type === 'JobProgress' && f.note_id === note.id, 'a progress frame')
     expect(progress.progress).toBe(progress.progress_percent)
-    // SPEC §4: a job that completes with a note changes the note's state, so a NoteUpdated follows, at once.
+    // docs/events.md: a job that completes with a note changes the note's state, so a NoteUpdated follows, at once.
     const completed = client.frames.filter((f) => f.type === 'JobCompleted' && f.note_id === note.id)
     expect(completed.map((f) => f.job_type).sort()).toEqual(['Embedding', 'Linking', 'TitleGeneration'])
     for (const c of completed) expect(client.frames[client.frames.indexOf(c) + 1]).toMatchObject({ type: 'NoteUpdated', note_id: note.id })

@@ -5,7 +5,7 @@ import { SlidingWindowLimiter } from '../../src/modules/webhooks/ratelimit.ts'
 const SCHEDULE = [1000, 5000, 25_000]
 const half = () => 0.5
 
-describe('decide: the delivery rules of SPEC §7', () => {
+describe('decide: the delivery rules of docs/webhooks.md', () => {
   const cases: { name: string; r: AttemptResult; attempt?: number; max?: number; expect: string; delay?: number; disable?: boolean }[] = [
     { name: '200 succeeds', r: { statusCode: 200 }, expect: 'success' },
     { name: '204 succeeds', r: { statusCode: 204 }, expect: 'success' },

@@ -97,7 +97,7 @@ describe('generateSecret and secretProblem', () => {
 
 describe('buildDeliveryHeaders', () => {
   const base = { deliveryId: 'd-1', legacyType: 'JobCompleted', body: BODY, secrets: [WHSEC], timestampS: 1_700_000_000 }
-  test('every header of SPEC §7', () => {
+  test('every header of docs/webhooks.md', () => {
     const h = buildDeliveryHeaders(base)
     expect(h).toEqual({
       'content-type': 'application/json',

@@ -22,7 +22,7 @@ function pauseScope(principal: Principal, memory: string | undefined): PauseScop
 
 const errors = { 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 404: 'ErrorBody', 422: 'ErrorBody' } as const
 
-/** REST: /api/v1/jobs (SPEC §3). */
+/** REST: /api/v1/jobs (documented in the API reference, /docs). */
 export function jobsController(ctx: AppContext) {
   const svc = ctx.jobService
   return new Elysia({ prefix: '/api/v1/jobs', tags: ['jobs'] })

@@ -12,7 +12,7 @@ export function callerOf(a: Authenticated): Caller {
 
 const errors = { 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 404: 'ErrorBody', 422: 'ErrorBody' } as const
 
-/** REST: /api/v1/notes (SPEC §3). */
+/** REST: /api/v1/notes (documented in the API reference, /docs). */
 export function notesController(ctx: AppContext) {
   const svc = ctx.noteService
   return new Elysia({ prefix: '/api/v1/notes', tags: ['notes'] })

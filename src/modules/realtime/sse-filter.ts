@@ -5,7 +5,7 @@ import type { EventRow } from '../../events/log.ts'
 import { badRequest } from '../../http/errors.ts'
 import type { ResyncReason } from './sse-frames.ts'
 
-/** What one SSE stream receives (SPEC §6): its memory, optionally some types and one entity, within its tags. */
+/** What one SSE stream receives (docs/sse.md): its memory, optionally some types and one entity, within its tags. */
 export interface StreamFilter {
   memory: string
   /** null = every type. */

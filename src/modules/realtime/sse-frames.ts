@@ -1,5 +1,5 @@
 /**
- * Server-Sent Events framing (SPEC §6, WHATWG HTML "server-sent events"). Pure functions: the stream hub
+ * Server-Sent Events framing (docs/sse.md, WHATWG HTML "server-sent events"). Pure functions: the stream hub
  * builds each event's frame once and shares the encoded bytes between every stream that receives it.
  */
 

@@ -30,7 +30,7 @@ export interface SseHubDeps {
 }
 
 /**
- * The SSE transport (SPEC §6): one bus subscription for every stream, streams indexed by memory, each
+ * The SSE transport (docs/sse.md): one bus subscription for every stream, streams indexed by memory, each
  * event's frame built and encoded once and shared by all the streams that receive it. Each stream owns a
  * bounded queue, so a slow client loses frames (and is told so) instead of slowing the bus or its peers.
  */

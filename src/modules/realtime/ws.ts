@@ -65,7 +65,7 @@ export const REFRESH_INTERVAL_MS = 250
 const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
- * The HotM WebSocket transport (SPEC §5). Each event is serialised once and published once per Bun topic:
+ * The HotM WebSocket transport (docs/websocket.md). Each event is serialised once and published once per Bun topic:
  * one topic per memory for unrestricted clients, one per (memory, tag set) for tag-restricted clients, so the
  * common case never loops over sockets in JS. Sockets are only visited when Bun reports backpressure
  * (slow-consumer sweep), at shutdown, and on their own callbacks.

@@ -25,7 +25,7 @@ export type Decision =
 const RETRYABLE_4XX = new Set([408, 429])
 
 /**
- * The delivery rules of SPEC §7 for one attempt: 2xx succeeds; network errors, timeouts, 408, 429 and
+ * The delivery rules of docs/webhooks.md for one attempt: 2xx succeeds; network errors, timeouts, 408, 429 and
  * 5xx are retried while `attemptInRun ≤ maxRetries`; 3xx fails (redirects are never followed); 410
  * fails and disables the webhook; other 4xx fail without retry.
  * `attemptInRun` is 1 for the first attempt since the delivery was (re)queued.

@@ -1,5 +1,5 @@
 /**
- * Webhook signatures (SPEC §7). Two independent schemes over the exact body bytes:
+ * Webhook signatures (docs/webhooks.md). Two independent schemes over the exact body bytes:
  * - ours, GitHub-style: `x-matric-signature: sha256=<hex HMAC-SHA256(key = secret as UTF-8, body)>`;
  * - Standard Webhooks: `webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>` where
  *   key = the base64-decoded part after `whsec_`, or the secret's UTF-8 bytes for other secrets.
