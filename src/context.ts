@@ -17,6 +17,7 @@ import { NoteEvents } from './modules/notes/events.ts'
 import { NoteService } from './modules/notes/service.ts'
 import { NoteStore } from './modules/notes/store.ts'
 import { openDatabase } from './store/db.ts'
+import { Checkpointer } from './store/checkpointer.ts'
 import { createLogger, type Logger } from './telemetry/log.ts'
 import { Metrics } from './telemetry/metrics.ts'
 import { Tracing } from './telemetry/tracing.ts'
@@ -85,6 +86,7 @@ export interface ContextOptions {
 export function createContext(config: Config, opts: ContextOptions = {}): AppContext {
   const logger = opts.logger ?? createLogger(config.logLevel)
   const db = openDatabase(config.dbPath)
+  const checkpointer = Checkpointer.start(db, config.dbPath, logger)
   const metrics = new Metrics()
   const secret = resolveSecret(config.jwtSecret, config.dataDir)
   // Whatever a log line quotes, these values never appear in it.
@@ -161,6 +163,7 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
       // After the modules' hooks (their last spans are ended), before the store goes away.
       await tracing.shutdown()
       await metrics.shutdown()
+      await checkpointer.stop()
       db.close()
     },
   }
