@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia'
+import { rejectInvalidBody } from '../http/body.ts'
 import { ApiError, forbidden, unauthorized } from '../http/errors.ts'
 import { LOCAL_PRINCIPAL, requireScope, selectMemory, type Principal, type Scope } from './principal.ts'
 import { AuthError, AuthUnavailableError, type Verifier } from './verify.ts'
@@ -121,6 +122,8 @@ export function authPlugin(deps: AuthDeps) {
     auth: (scope: Scope) => ({
       async transform({ request }) {
         early.set(request, await rest(request, scope))
+        // A body the JSON parser refused is answered now: after the 401/403, before Elysia validates it.
+        rejectInvalidBody(request)
       },
       resolve({ request }) {
         const a = early.get(request)
