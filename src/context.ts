@@ -99,6 +99,8 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
   const verifier = createVerifier({
     secret: secret.key,
     jwksUrl: config.jwksUrl,
+    audience: config.jwtAudience,
+    issuer: config.jwtIssuer,
     isRevoked: (jti) => revocations.has(jti),
     onJwksUnavailable: (err) => logger.warn('JWKS unavailable: RS256/ES256 tokens are refused with 503 until it answers', { err }),
   })

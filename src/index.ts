@@ -1,6 +1,6 @@
 import { createApp } from './app.ts'
-import { ConfigError, loadConfig, type Config } from './config.ts'
-import { signToken } from './auth/sign.ts'
+import { ConfigError, loadConfig, startupWarnings, type Config } from './config.ts'
+import { localClaims, signToken } from './auth/sign.ts'
 import { createContext } from './context.ts'
 import { createLogger } from './telemetry/log.ts'
 import { VERSION } from './version.ts'
@@ -33,14 +33,15 @@ async function main(): Promise<void> {
   }
   app.listen({ port: config.port, hostname: config.host })
   const port = app.server!.port
-  logger.info('listening', { version: VERSION, host: config.host, port, db: config.dbPath, auth: config.authMode })
-  if (config.authMode === 'off') logger.warn('MATRIC_AUTH=off: requests without a token act as an admin of every memory')
+  // `auth_mode`, not `auth`: the log redacts fields named like credentials (`auth` among them).
+  logger.info('listening', { version: VERSION, host: config.host, port, db: config.dbPath, auth_mode: config.authMode })
+  for (const w of startupWarnings(config)) logger.warn(w)
   ctx.worker.start()
 
   if (ctx.secret.source !== 'env') {
     // The one place a token is printed, on purpose: a ready-to-use local admin token for the generated
     // secret. It goes to stderr as plain text, never through the JSON log.
-    const token = await signToken(ctx.secret.key, { sub: 'local-admin', scope: 'admin', memory: '*', ttlS: 30 * 86_400 })
+    const token = await signToken(ctx.secret.key, { sub: 'local-admin', scope: 'admin', memory: '*', ttlS: 30 * 86_400, ...localClaims(config) })
     const first = ctx.secret.source === 'generated' ? 'generated a new JWT secret in ' + ctx.secret.path : 'using the JWT secret in ' + ctx.secret.path
     process.stderr.write(`\nmatric-realtime: ${first}\nLocal admin token (valid 30 days):\n\n  ${token}\n\nTry: curl -H "Authorization: Bearer <token>" http://localhost:${port}/api/v1/jobs/stats\n\n`)
   }

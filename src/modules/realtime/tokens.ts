@@ -3,7 +3,7 @@ import { Elysia, t } from 'elysia'
 import { JsonInt } from '../../http/schemas.ts'
 import { decodeJwt } from 'jose'
 import { hasScope } from '../../auth/principal.ts'
-import { signToken } from '../../auth/sign.ts'
+import { localClaims, signToken } from '../../auth/sign.ts'
 import type { AppContext } from '../../context.ts'
 import { jsonBody } from '../../http/body.ts'
 import { forbidden, notFound } from '../../http/errors.ts'
@@ -99,6 +99,7 @@ export function streamTokensController(ctx: AppContext, openTokenIds: () => read
           ttlS: streamTokenTtl(body.ttl_s, maxTtl),
           jti,
           stream: true,
+          ...localClaims(ctx.config),
         })
         const exp = decodeJwt(token).exp!
         store.insert(jti, principal.sub, exp)
