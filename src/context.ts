@@ -128,7 +128,7 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
     secret,
     verifier,
     revocations,
-    authPlugin: authPlugin({ verifier, authMode: config.authMode, tenantId: config.tenantId }),
+    authPlugin: authPlugin({ verifier, authMode: config.authMode, tenantId: config.tenantId, allowedOrigins: config.allowedOrigins }),
     eventLog,
     bus,
     queueStatus,

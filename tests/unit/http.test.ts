@@ -3,6 +3,7 @@ import { t } from 'elysia'
 import { bodyProblem, exceedsJsonDepth, MAX_JSON_DEPTH, parseJsonBody, readLimited, unknownProperties, withoutUnknown } from '../../src/http/body.ts'
 import { describeIssue, describeSchema, guessQueryParam } from '../../src/http/error-handler.ts'
 import { ApiError, clip, errorResponse, forbidden, unauthorized } from '../../src/http/errors.ts'
+import { ambientCredentialAllowed } from '../../src/http/origin.ts'
 import { CreateNote, PatchNote } from '../../src/modules/notes/model.ts'
 
 const status = (fn: () => unknown): number | undefined => {
@@ -234,5 +235,25 @@ describe('error responses', () => {
     ['ab\ud83d\ude80cd', 4, 'ab\u2026'], // never half a surrogate pair
   ])('clip(%j, %d)', (s, max, expected) => {
     expect(clip(s, max)).toBe(expected)
+  })
+})
+
+describe('ambientCredentialAllowed (the matric_token cookie)', () => {
+  test.each<[string, string[] | undefined, string | null, string | null, boolean]>([
+    ['no Origin: not a browser', undefined, null, 'api.example', true],
+    ['same origin', undefined, 'https://api.example', 'api.example', true],
+    ['same origin with a port', undefined, 'http://127.0.0.1:3000', '127.0.0.1:3000', true],
+    ['same host, other port', undefined, 'http://127.0.0.1:5173', '127.0.0.1:3000', false],
+    ['case and default port', undefined, 'HTTP://API.Example:80', 'api.example', true],
+    ['scheme is not compared (TLS proxy in front)', undefined, 'https://api.example', 'api.example', true],
+    ['cross-site', undefined, 'https://evil.example', 'api.example', false],
+    ['a look-alike suffix', undefined, 'https://api.example.evil.test', 'api.example', false],
+    ['Origin: null (sandboxed frame, file://)', undefined, 'null', 'api.example', false],
+    ['not http(s)', undefined, 'chrome-extension://abc', 'abc', false],
+    ['no Host header', undefined, 'https://api.example', null, false],
+    ['listed', ['https://app.example'], 'https://app.example', 'api.example', true],
+    ['not listed', ['https://app.example'], 'https://evil.example', 'api.example', false],
+  ])('%s', (_name, allowed, origin, host, expected) => {
+    expect(ambientCredentialAllowed(allowed, origin, host)).toBe(expected)
   })
 })
