@@ -222,4 +222,9 @@ export const MIGRATIONS: Migration[] = [
     id: '500_stream_token_memories',
     sql: `ALTER TABLE stream_tokens ADD COLUMN memories TEXT;`,
   },
+  {
+    // One row the /health write probe upserts (a real, committed write; see modules/system).
+    id: '510_health_probe',
+    sql: `CREATE TABLE health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), probed_at TEXT NOT NULL);`,
+  },
 ]
