@@ -85,6 +85,18 @@ describe('MATRIC_AUTH=off is for local use', () => {
   // anonymous admin on every interface of this machine, even briefly.
 })
 
+describe('shutdown', () => {
+  test('a SIGTERM as soon as `listening` is logged still shuts down cleanly (exit 0, store closed)', async () => {
+    for (let i = 0; i < 3; i++) {
+      const p = await spawnServer({ MATRIC_DATA_DIR: tempDir(), MATRIC_JWT_SECRET: 'x'.repeat(40) })
+      procs.push(p)
+      const code = await p.kill('SIGTERM') // spawnServer resolves on the listening line
+      expect(code).toBe(0)
+      await waitFor(() => p.lines.some((l) => l.includes('"shutting down"')), 'the shutting down line', 2000)
+    }
+  })
+})
+
 describe('JWKS without MATRIC_JWT_AUDIENCE / MATRIC_JWT_ISSUER', () => {
   test('starts, with a warning for each at start', async () => {
     const p = await spawnServer({ MATRIC_DATA_DIR: tempDir(), MATRIC_JWT_SECRET: 'x'.repeat(40), MATRIC_JWKS_URL: 'http://127.0.0.1:9/.well-known/jwks.json' })
