@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util'
 import { MEMORY_RE } from '../src/auth/principal.ts'
 import { resolveSecret } from '../src/auth/secret.ts'
-import { signToken } from '../src/auth/sign.ts'
+import { localClaims, signToken } from '../src/auth/sign.ts'
 import { loadConfig } from '../src/config.ts'
 
 const USAGE = 'usage: npm run token -- --sub alice --scope "read write" --memory default [--tags a,b] [--tenant t] [--ttl 3600]'
@@ -67,6 +67,7 @@ try {
     tags,
     tenant,
     ttlS: Number(values.ttl),
+    ...localClaims(cfg),
   })
   console.log(token)
 } catch (e) {

@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { STREAM_AUDIENCE } from './auth/principal.ts'
 import type { LogLevel } from './telemetry/log.ts'
 import { readTelemetryConfig, type TelemetryConfig } from './telemetry/otel-env.ts'
 
@@ -11,9 +12,15 @@ export interface Config {
   /** HS256 secret; undefined means "generate or load one from the data dir" (see auth/secret.ts). */
   jwtSecret: string | undefined
   jwksUrl: string | undefined
+  /** When set, every token except stream tokens must carry one of these in `aud` (HS256 and JWKS alike). */
+  jwtAudience: string[] | undefined
+  /** When set, every token must carry this `iss` (the server signs its own tokens with it). */
+  jwtIssuer: string | undefined
   authMode: 'required' | 'off'
   /** The tenant this deployment serves: `tenant_id` of every envelope; tokens naming another tenant are refused. */
   tenantId: string
+  /** MATRIC_AUTH=off is refused on a non-loopback HOST unless this is true. */
+  authOffAllowRemote: boolean
   allowedOrigins: string[] | undefined
   logLevel: LogLevel
   maxBodyBytes: number
@@ -99,8 +106,11 @@ export function loadConfig(env: Env = process.env): Config {
     dbPath: r.str('MATRIC_DB_PATH', join(dataDir, 'matric.db')),
     jwtSecret: r.secret('MATRIC_JWT_SECRET', 32),
     jwksUrl: r.url('MATRIC_JWKS_URL'),
+    jwtAudience: r.list('MATRIC_JWT_AUDIENCE'),
+    jwtIssuer: r.optional('MATRIC_JWT_ISSUER'),
     authMode: r.oneOf('MATRIC_AUTH', ['required', 'off'] as const, 'required'),
     tenantId: r.name('MATRIC_TENANT_ID', 'default'),
+    authOffAllowRemote: r.bool('MATRIC_AUTH_OFF_ALLOW_REMOTE', false),
     allowedOrigins: r.origins('MATRIC_ALLOWED_ORIGINS'),
     logLevel: r.oneOf('MATRIC_LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
     maxBodyBytes: r.int('MATRIC_MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
@@ -152,8 +162,39 @@ export function loadConfig(env: Env = process.env): Config {
     },
     telemetry: readTelemetryConfig(env, problems),
   }
+  if (cfg.jwtAudience?.includes(STREAM_AUDIENCE))
+    problems.push(`MATRIC_JWT_AUDIENCE: "${STREAM_AUDIENCE}" is reserved for stream tokens (POST /api/v1/events/tokens); name this API's own audience`)
+  // Local mode makes every anonymous request an admin of every memory: only for this machine, unless asked.
+  if (cfg.authMode === 'off' && !cfg.authOffAllowRemote && !isLoopbackHost(cfg.host))
+    problems.push(
+      `MATRIC_AUTH=off with HOST=${cfg.host} would make anyone who can reach this port an admin of every memory; ` +
+        'bind a loopback address (HOST=127.0.0.1), or set MATRIC_AUTH_OFF_ALLOW_REMOTE=true if something in front of the service authenticates',
+    )
   if (problems.length) throw new ConfigError(problems)
   return cfg
+}
+
+/** Whether a bind address only accepts connections from this machine (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1')
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true
+  const v4 = /^(?:::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h)
+  return v4 !== null && v4[1] === '127' && v4.slice(2).every((o) => Number(o) <= 255)
+}
+
+/** Things that work but deserve a loud line at start (logged as warnings by src/index.ts). */
+export function startupWarnings(cfg: Config): string[] {
+  const out: string[] = []
+  if (cfg.jwksUrl && !cfg.jwtAudience)
+    out.push('MATRIC_JWT_AUDIENCE is unset: tokens from the JWKS provider are accepted whatever their audience (aud), also tokens it issued for other applications; set it to this API\'s audience')
+  if (cfg.jwksUrl && !cfg.jwtIssuer)
+    out.push('MATRIC_JWT_ISSUER is unset: tokens signed with the JWKS keys are accepted whatever their issuer (iss); set it to the provider\'s issuer URL')
+  if (cfg.authMode === 'off') {
+    out.push('MATRIC_AUTH=off: requests without a token act as an admin of every memory')
+    if (!isLoopbackHost(cfg.host))
+      out.push(`MATRIC_AUTH_OFF_ALLOW_REMOTE=true: every client that can reach ${cfg.host} is an admin of every memory unless something in front authenticates`)
+  }
+  return out
 }
 
 class Reader {

@@ -101,6 +101,8 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
   const verifier = createVerifier({
     secret: secret.key,
     jwksUrl: config.jwksUrl,
+    audience: config.jwtAudience,
+    issuer: config.jwtIssuer,
     isRevoked: (jti) => revocations.has(jti),
     onJwksUnavailable: (err) => logger.warn('JWKS unavailable: RS256/ES256 tokens are refused with 503 until it answers', { err }),
   })
@@ -128,7 +130,7 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
     secret,
     verifier,
     revocations,
-    authPlugin: authPlugin({ verifier, authMode: config.authMode, tenantId: config.tenantId }),
+    authPlugin: authPlugin({ verifier, authMode: config.authMode, tenantId: config.tenantId, allowedOrigins: config.allowedOrigins }),
     eventLog,
     bus,
     queueStatus,

@@ -1,6 +1,6 @@
 import { createApp } from './app.ts'
-import { ConfigError, loadConfig, type Config } from './config.ts'
-import { signToken } from './auth/sign.ts'
+import { ConfigError, loadConfig, startupWarnings, type Config } from './config.ts'
+import { localClaims, signToken } from './auth/sign.ts'
 import { createContext } from './context.ts'
 import { createLogger } from './telemetry/log.ts'
 import { VERSION } from './version.ts'
@@ -31,20 +31,8 @@ async function main(): Promise<void> {
     }
     throw e
   }
-  app.listen({ port: config.port, hostname: config.host })
-  const port = app.server!.port
-  logger.info('listening', { version: VERSION, host: config.host, port, db: config.dbPath, auth: config.authMode })
-  if (config.authMode === 'off') logger.warn('MATRIC_AUTH=off: requests without a token act as an admin of every memory')
-  ctx.worker.start()
-
-  if (ctx.secret.source !== 'env') {
-    // The one place a token is printed, on purpose: a ready-to-use local admin token for the generated
-    // secret. It goes to stderr as plain text, never through the JSON log.
-    const token = await signToken(ctx.secret.key, { sub: 'local-admin', scope: 'admin', memory: '*', ttlS: 30 * 86_400 })
-    const first = ctx.secret.source === 'generated' ? 'generated a new JWT secret in ' + ctx.secret.path : 'using the JWT secret in ' + ctx.secret.path
-    process.stderr.write(`\nmatric-realtime: ${first}\nLocal admin token (valid 30 days):\n\n  ${token}\n\nTry: curl -H "Authorization: Bearer <token>" http://localhost:${port}/api/v1/jobs/stats\n\n`)
-  }
-
+  // Before listening: a SIGTERM that arrives as soon as `listening` is logged must close the store too (it
+  // used to kill the process with the default handler, exit 143, when it came before the registration).
   let stopping = false
   const shutdown = async (signal: string) => {
     if (stopping) return
@@ -59,6 +47,20 @@ async function main(): Promise<void> {
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
   process.on('SIGINT', () => void shutdown('SIGINT'))
+  app.listen({ port: config.port, hostname: config.host })
+  const port = app.server!.port
+  // `auth_mode`, not `auth`: the log redacts fields named like credentials (`auth` among them).
+  logger.info('listening', { version: VERSION, host: config.host, port, db: config.dbPath, auth_mode: config.authMode })
+  for (const w of startupWarnings(config)) logger.warn(w)
+  ctx.worker.start()
+
+  if (ctx.secret.source !== 'env') {
+    // The one place a token is printed, on purpose: a ready-to-use local admin token for the generated
+    // secret. It goes to stderr as plain text, never through the JSON log.
+    const token = await signToken(ctx.secret.key, { sub: 'local-admin', scope: 'admin', memory: '*', ttlS: 30 * 86_400, ...localClaims(config) })
+    const first = ctx.secret.source === 'generated' ? 'generated a new JWT secret in ' + ctx.secret.path : 'using the JWT secret in ' + ctx.secret.path
+    process.stderr.write(`\nmatric-realtime: ${first}\nLocal admin token (valid 30 days):\n\n  ${token}\n\nTry: curl -H "Authorization: Bearer <token>" http://localhost:${port}/api/v1/jobs/stats\n\n`)
+  }
 }
 
 await main()

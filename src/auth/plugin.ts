@@ -1,5 +1,7 @@
 import { Elysia } from 'elysia'
+import { rejectInvalidBody } from '../http/body.ts'
 import { ApiError, forbidden, unauthorized } from '../http/errors.ts'
+import { ambientCredentialAllowed } from '../http/origin.ts'
 import { LOCAL_PRINCIPAL, requireScope, selectMemory, type Principal, type Scope } from './principal.ts'
 import { AuthError, AuthUnavailableError, type Verifier } from './verify.ts'
 
@@ -8,6 +10,8 @@ export interface AuthDeps {
   authMode: 'required' | 'off'
   /** This deployment's tenant (MATRIC_TENANT_ID): a token issued for another tenant is refused. */
   tenantId?: string
+  /** MATRIC_ALLOWED_ORIGINS: cross-origin pages that may also use the cookie. */
+  allowedOrigins?: readonly string[]
 }
 
 export const TOKEN_COOKIE = 'matric_token'
@@ -31,9 +35,18 @@ function tokenFromCookie(header: string | null | undefined): string | undefined 
   if (!header) return undefined
   for (const part of header.split(';')) {
     const eq = part.indexOf('=')
-    if (eq > 0 && part.slice(0, eq).trim() === TOKEN_COOKIE) return decodeURIComponent(part.slice(eq + 1).trim())
+    if (eq > 0 && part.slice(0, eq).trim() === TOKEN_COOKIE) return safeDecode(part.slice(eq + 1).trim())
   }
   return undefined
+}
+
+/** Percent-decoding that cannot throw: a malformed escape (`%E0%A4%A`) stays as is and fails verification (401). */
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
 }
 
 export interface Credentials {
@@ -121,6 +134,8 @@ export function authPlugin(deps: AuthDeps) {
     auth: (scope: Scope) => ({
       async transform({ request }) {
         early.set(request, await rest(request, scope))
+        // A body the JSON parser refused is answered now: after the 401/403, before Elysia validates it.
+        rejectInvalidBody(request)
       },
       resolve({ request }) {
         const a = early.get(request)
@@ -133,6 +148,9 @@ export function authPlugin(deps: AuthDeps) {
       async resolve({ request }) {
         const url = new URL(request.url)
         const creds = streamCredentials(request.headers, url)
+        // The cookie travels with any page's request: only same-origin (or listed) pages may use it.
+        if (creds.via === 'cookie' && !ambientCredentialAllowed(deps.allowedOrigins, request.headers.get('origin'), request.headers.get('host')))
+          throw forbidden(`the ${TOKEN_COOKIE} cookie is not accepted from origin ${JSON.stringify(request.headers.get('origin'))}: cross-site request (list the origin in MATRIC_ALLOWED_ORIGINS)`)
         return authenticate(deps, creds.token, requestedMemory(request, url, 'query'), scope, true)
       },
     }),

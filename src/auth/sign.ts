@@ -11,7 +11,17 @@ export interface TokenClaims {
   /** Seconds; 0 or undefined = no expiry. */
   ttlS?: number
   jti?: string
+  /** Audience `event-stream` (a stream token); takes precedence over `audience`. */
   stream?: boolean
+  /** `aud` of a regular token: MATRIC_JWT_AUDIENCE's first value when that is set. */
+  audience?: string
+  /** `iss`: MATRIC_JWT_ISSUER when set. */
+  issuer?: string
+}
+
+/** The `audience`/`issuer` the server's own tokens carry, from the configuration. */
+export function localClaims(cfg: { jwtAudience: readonly string[] | undefined; jwtIssuer: string | undefined }): Pick<TokenClaims, 'audience' | 'issuer'> {
+  return { audience: cfg.jwtAudience?.[0], issuer: cfg.jwtIssuer }
 }
 
 /** Signs an HS256 token with the local secret (CLI, stream tokens, tests). */
@@ -24,5 +34,7 @@ export async function signToken(secret: Uint8Array, c: TokenClaims): Promise<str
   if (c.ttlS) jwt = jwt.setExpirationTime(Math.floor(Date.now() / 1000) + c.ttlS)
   if (c.jti) jwt = jwt.setJti(c.jti)
   if (c.stream) jwt = jwt.setAudience(STREAM_AUDIENCE)
+  else if (c.audience) jwt = jwt.setAudience(c.audience)
+  if (c.issuer) jwt = jwt.setIssuer(c.issuer)
   return jwt.sign(secret)
 }

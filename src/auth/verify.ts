@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose'
-import { ClaimsError, principalFromClaims, type Principal } from './principal.ts'
+import { ClaimsError, principalFromClaims, STREAM_AUDIENCE, type Principal } from './principal.ts'
 
 export class AuthError extends Error {
   constructor(message: string) {
@@ -30,6 +30,10 @@ export interface VerifierOptions {
   /** Stream tokens (and any token with a jti) can be revoked. */
   isRevoked: (jti: string) => boolean
   clockToleranceS?: number
+  /** MATRIC_JWT_AUDIENCE: when set, a token's `aud` must contain one of these (stream tokens excepted, see below). */
+  audience?: readonly string[]
+  /** MATRIC_JWT_ISSUER: when set, a token's `iss` must be this. */
+  issuer?: string
   /** Called when the JWKS cannot be fetched (the request gets a 503); wire it to the logger. */
   onJwksUnavailable?: (err: unknown) => void
 }
@@ -106,11 +110,14 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     let payload: JWTPayload
     try {
       if (alg === 'HS256') {
-        payload = (await jwtVerify(token, await localKey(), { algorithms: ['HS256'], clockTolerance: tolerance })).payload
+        payload = (await jwtVerify(token, await localKey(), { algorithms: ['HS256'], clockTolerance: tolerance, issuer: opts.issuer })).payload
+        if (!localAudienceAccepted(payload.aud, opts.audience)) throw new AuthError('invalid token claim: aud')
       } else if (alg && (ASYMMETRIC as readonly string[]).includes(alg)) {
         if (!jwks) throw new AuthError(`${alg} tokens are not accepted (no JWKS configured)`)
         try {
-          payload = (await jwtVerify(token, jwks, { algorithms: [...ASYMMETRIC], clockTolerance: tolerance })).payload
+          // A provider's token must expire: the provider cannot revoke it here, so `exp` is its only end.
+          const checks = { algorithms: [...ASYMMETRIC], clockTolerance: tolerance, issuer: opts.issuer, audience: opts.audience ? [...opts.audience] : undefined, requiredClaims: ['exp'] }
+          payload = (await jwtVerify(token, jwks, checks)).payload
         } catch (e) {
           const ae = jwksError(e)
           if (ae instanceof AuthUnavailableError) opts.onJwksUnavailable?.(e)
@@ -122,6 +129,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     } catch (e) {
       throw toAuthError(e)
     }
+    if (issuedInFuture(payload.iat, Math.floor(Date.now() / 1000), tolerance)) throw new AuthError('invalid token claim: iat (issued in the future)')
     if (payload.jti && opts.isRevoked(payload.jti)) throw new AuthError('token has been revoked')
     try {
       return principalFromClaims(payload as Record<string, unknown>)
@@ -130,6 +138,22 @@ export function createVerifier(opts: VerifierOptions): Verifier {
       throw e
     }
   }
+}
+
+/**
+ * The audience rule for HS256 tokens. Stream tokens (audience `event-stream`) are minted only by this
+ * server, with its own secret, and REST refuses them, so they keep their audience; other local tokens
+ * (the CLI's, the printed admin token) need MATRIC_JWT_AUDIENCE like provider tokens when it is set.
+ */
+export function localAudienceAccepted(aud: unknown, configured: readonly string[] | undefined): boolean {
+  const auds = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : []
+  if (auds.includes(STREAM_AUDIENCE)) return true
+  return !configured || auds.some((a) => configured.includes(a))
+}
+
+/** `iat` later than now plus the clock tolerance: jose only checks it with maxTokenAge, we always do. */
+export function issuedInFuture(iat: unknown, nowS: number, toleranceS: number): boolean {
+  return typeof iat === 'number' && iat > nowS + toleranceS
 }
 
 /**
@@ -152,7 +176,8 @@ export function toAuthError(e: unknown): AuthError {
   if (e instanceof AuthError) return e
   if (e instanceof joseErrors.JWTExpired) return new AuthError('token expired')
   if (e instanceof joseErrors.JWSSignatureVerificationFailed) return new AuthError('invalid token signature')
-  if (e instanceof joseErrors.JWTClaimValidationFailed) return new AuthError(`invalid token claim: ${e.claim}`)
+  if (e instanceof joseErrors.JWTClaimValidationFailed)
+    return new AuthError(e.reason === 'missing' ? `token has no ${e.claim} claim` : `invalid token claim: ${e.claim}`)
   if (e instanceof joseErrors.JWKSNoMatchingKey) return new AuthError('no matching key in JWKS')
   if (e instanceof joseErrors.JWKSMultipleMatchingKeys) return new AuthError('token has no kid and the JWKS holds several matching keys')
   return new AuthError('invalid token')

@@ -100,6 +100,15 @@ export function validationError(ve: ValidationError, url: URL): ApiError {
     where = 'query'
     issues = issues.map((i) => ({ ...i, path: name && i.path === '/' ? `/${name}` : i.path }))
   }
+  return issuesError(where, issues)
+}
+
+/** The 422 for a body that fails its schema (see http/body.ts, which validates bodies before Elysia does). */
+export function bodyValidationError(issues: Issue[]): ApiError {
+  return issuesError('request body', issues)
+}
+
+function issuesError(where: string, issues: Issue[]): ApiError {
   const first = issues[0]
   const msg = first ? `invalid ${where}: ${first.path} ${first.message}` : `invalid ${where}`
   return new ApiError(422, msg, issues)

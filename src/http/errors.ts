@@ -36,11 +36,33 @@ export class ApiError extends Error {
     return ERROR_CODES[this.status]
   }
 
+  /** Bounded whatever went in: a message may quote client input (a path, a key, a URL). */
   body(): ErrorBody {
-    return this.details === undefined
-      ? { error: this.code, message: this.message }
-      : { error: this.code, message: this.message, details: this.details }
+    const message = clip(this.message, MAX_MESSAGE)
+    return this.details === undefined ? { error: this.code, message } : { error: this.code, message, details: boundDetails(this.details) }
   }
+}
+
+/** Longest message, string inside details, and list of details in an error body. */
+const MAX_MESSAGE = 1024
+const MAX_DETAIL_STRING = 256
+const MAX_DETAILS = 10
+
+/** `s` cut to `max` characters (an ellipsis marks the cut), without splitting a surrogate pair. */
+export function clip(s: string, max: number): string {
+  if (s.length <= max) return s
+  let end = max - 1
+  const c = s.charCodeAt(end - 1)
+  if (c >= 0xd800 && c <= 0xdbff) end--
+  return s.slice(0, end) + '\u2026'
+}
+
+function boundDetails(d: unknown, depth = 0): unknown {
+  if (typeof d === 'string') return clip(d, MAX_DETAIL_STRING)
+  if (typeof d !== 'object' || d === null) return d
+  if (depth >= 3) return '[truncated]'
+  if (Array.isArray(d)) return d.slice(0, MAX_DETAILS).map((v) => boundDetails(v, depth + 1))
+  return Object.fromEntries(Object.entries(d).slice(0, MAX_DETAILS).map(([k, v]) => [clip(k, MAX_DETAIL_STRING), boundDetails(v, depth + 1)]))
 }
 
 export const badRequest = (m: string, d?: unknown) => new ApiError(400, m, d)

@@ -216,4 +216,15 @@ export const MIGRATIONS: Migration[] = [
     id: '100_jobs_finished_index',
     sql: `CREATE INDEX jobs_memory_status_completed ON jobs(memory, status, completed_at);`,
   },
+  {
+    // The memories a stream token grants (JSON: "*" or an array), so only an admin of all of them may
+    // revoke it. NULL on tokens minted before: then only their subject or an admin of every memory may.
+    id: '500_stream_token_memories',
+    sql: `ALTER TABLE stream_tokens ADD COLUMN memories TEXT;`,
+  },
+  {
+    // One row the /health write probe upserts (a real, committed write; see modules/system).
+    id: '510_health_probe',
+    sql: `CREATE TABLE health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), probed_at TEXT NOT NULL);`,
+  },
 ]

@@ -15,8 +15,10 @@ interface KeyEntry {
 
 export interface SignOptions {
   alg: AsymmetricAlg
-  /** Seconds until expiry (default 600). */
-  ttlS?: number
+  /** Seconds until expiry (default 600); null = no `exp` claim. */
+  ttlS?: number | null
+  /** `iat` in unix seconds (default now). */
+  iat?: number
   /** Override the kid header (e.g. a kid the JWKS does not list). */
   kid?: string
   /** Sign with this key instead of the served one (a key the JWKS does not hold). */
@@ -60,11 +62,9 @@ export async function startJwks(): Promise<JwksDouble> {
     fetches: () => fetches,
     async sign(claims, opts) {
       const entry = keys.find((k) => k.alg === opts.alg)!
-      return new SignJWT(claims)
-        .setProtectedHeader({ alg: opts.alg, kid: opts.kid ?? entry.kid, typ: 'JWT' })
-        .setIssuedAt()
-        .setExpirationTime(Math.floor(Date.now() / 1000) + (opts.ttlS ?? 600))
-        .sign(opts.privateKey ?? entry.privateKey)
+      let jwt = new SignJWT(claims).setProtectedHeader({ alg: opts.alg, kid: opts.kid ?? entry.kid, typ: 'JWT' }).setIssuedAt(opts.iat)
+      if (opts.ttlS !== null) jwt = jwt.setExpirationTime(Math.floor(Date.now() / 1000) + (opts.ttlS ?? 600))
+      return jwt.sign(opts.privateKey ?? entry.privateKey)
     },
     stop: async () => {
       await server.stop(true)

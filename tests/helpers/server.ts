@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp } from '../../src/app.ts'
-import { signToken, type TokenClaims } from '../../src/auth/sign.ts'
+import { localClaims, signToken, type TokenClaims } from '../../src/auth/sign.ts'
 import { loadConfig, type Config } from '../../src/config.ts'
 import { createContext, type AppContext, type ContextOptions } from '../../src/context.ts'
 import { createLogger, type Logger } from '../../src/telemetry/log.ts'
@@ -18,7 +18,7 @@ export interface TestServer {
   url: string
   wsUrl: string
   dataDir: string
-  /** Signs a token with the server's secret. Defaults: sub "tester", scope "admin", memory "default", 1 h. */
+  /** Signs a token with the server's secret. Defaults: sub "tester", scope "admin", memory "default", 1 h, the configured aud/iss. */
   token(claims?: Partial<TokenClaims>): Promise<string>
   /** fetch against the server with an optional bearer token and JSON body. */
   request(path: string, init?: RequestInit): Promise<Response>
@@ -63,7 +63,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     url,
     wsUrl: `ws://127.0.0.1:${port}/api/v1/ws`,
     dataDir,
-    token: (c = {}) => signToken(key, { sub: 'tester', scope: 'admin', memory: 'default', ttlS: 3600, ...c }),
+    token: (c = {}) => signToken(key, { sub: 'tester', scope: 'admin', memory: 'default', ttlS: 3600, ...localClaims(config), ...c }),
     request: (path, init) => apiRequest(url, path, init),
     stop: async () => {
       await ctx.worker.stop(2000)

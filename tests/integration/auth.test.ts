@@ -1,8 +1,9 @@
 /** README.md#authentication-and-tenancy on REST: who may call what, on which memory, and what every refusal looks like. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { SignJWT } from 'jose'
+import { decodeJwt, SignJWT } from 'jose'
 import { signToken } from '../../src/auth/sign.ts'
 import { rogueKey, startJwks, type JwksDouble } from '../doubles/jwks.ts'
+import { rawWs } from '../helpers/raw-ws.ts'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -304,6 +305,106 @@ describe('JWKS (MATRIC_JWKS_URL)', () => {
       .setProtectedHeader({ alg: 'HS256', kid: 'rsa-1' })
       .sign(new TextEncoder().encode(JSON.stringify(keys[0])))
     await expectError(await j.request('/api/v1/notes', { token: forged }), 401, 'unauthorized')
+  })
+})
+
+describe('audience and issuer (MATRIC_JWT_AUDIENCE, MATRIC_JWT_ISSUER)', () => {
+  const AUD = 'matric-api'
+  const ISS = 'https://idp.test/'
+  let jwks: JwksDouble
+  let j: TestServer
+  const secret = () => j.ctx.secret.key
+  beforeAll(async () => {
+    jwks = await startJwks()
+    j = await startServer({ env: { MATRIC_JWKS_URL: jwks.url, MATRIC_JWT_AUDIENCE: `other-name, ${AUD}`, MATRIC_JWT_ISSUER: ISS } })
+  })
+  afterAll(async () => {
+    await j.stop()
+    await jwks.stop()
+  })
+
+  test('a provider token for this audience and issuer is accepted (aud as a string or an array)', async () => {
+    for (const aud of [AUD, ['someone-else', AUD], 'other-name']) {
+      const tok = await jwks.sign({ sub: 'oidc', scope: 'read', aud, iss: ISS }, { alg: 'RS256' })
+      expect((await j.request('/api/v1/notes', { token: tok })).status).toBe(200)
+    }
+  })
+
+  test.each<[string, Record<string, unknown>, RegExp]>([
+    ['another audience', { aud: 'billing-app', iss: ISS }, /aud/],
+    ['no audience', { iss: ISS }, /aud/],
+    ['another issuer', { aud: AUD, iss: 'https://evil.test/' }, /iss/],
+    ['no issuer', { aud: AUD }, /iss/],
+    ['the stream-token audience', { aud: 'event-stream', iss: ISS }, /aud/],
+  ])('a provider token with %s is 401', async (_name, claims, message) => {
+    const tok = await jwks.sign({ sub: 'oidc', scope: 'admin', memory: '*', ...claims }, { alg: 'ES256' })
+    const body = await expectError(await j.request('/api/v1/notes', { token: tok }), 401, 'unauthorized')
+    expect(body.message).toMatch(message)
+  })
+
+  test('HS256 tokens are checked too: without aud/iss 401, signed with them (as the server signs its own) 200', async () => {
+    const bare = await signToken(secret(), { sub: 'local', scope: 'read', ttlS: 60 })
+    await expectError(await j.request('/api/v1/notes', { token: bare }), 401, 'unauthorized')
+    const wrongIss = await signToken(secret(), { sub: 'local', scope: 'read', ttlS: 60, audience: AUD, issuer: 'someone' })
+    await expectError(await j.request('/api/v1/notes', { token: wrongIss }), 401, 'unauthorized')
+    const good = await signToken(secret(), { sub: 'local', scope: 'read', ttlS: 60, audience: AUD, issuer: ISS })
+    expect((await j.request('/api/v1/notes', { token: good })).status).toBe(200)
+  })
+
+  test('stream tokens keep their own audience and still open SSE and WebSocket; REST still refuses them', async () => {
+    const provider = await jwks.sign({ sub: 'oidc', scope: 'read', aud: AUD, iss: ISS }, { alg: 'RS256' })
+    const minted = await j.request('/api/v1/events/tokens', { token: provider, body: {} })
+    expect(minted.status).toBe(201)
+    const { token } = (await minted.json()) as { token: string }
+    const claims = decodeJwt(token)
+    expect({ aud: claims.aud, iss: claims.iss }).toEqual({ aud: 'event-stream', iss: ISS })
+    const ctrl = new AbortController()
+    const sse = await fetch(`${j.url}/api/v1/events?token=${token}`, { signal: ctrl.signal })
+    expect(sse.status).toBe(200)
+    ctrl.abort()
+    const ws = await rawWs(j.port, `/api/v1/ws?token=${token}`)
+    expect(ws.status).toBe(101)
+    ws.destroy()
+    await expectError(await j.request('/api/v1/notes', { token }), 401, 'unauthorized')
+    // a stream token from another issuer is not one of ours
+    const foreign = await signToken(secret(), { sub: 'oidc', scope: 'read', stream: true, jti: 'x1', ttlS: 60, issuer: 'https://evil.test/' })
+    expect((await fetch(`${j.url}/api/v1/events?token=${foreign}`)).status).toBe(401)
+  })
+})
+
+describe('token lifetime claims (exp, iat)', () => {
+  let jwks: JwksDouble
+  let j: TestServer
+  const now = () => Math.floor(Date.now() / 1000)
+  beforeAll(async () => {
+    jwks = await startJwks()
+    j = await startServer({ env: { MATRIC_JWKS_URL: jwks.url } })
+  })
+  afterAll(async () => {
+    await j.stop()
+    await jwks.stop()
+  })
+
+  test('a provider token without exp is 401', async () => {
+    const tok = await jwks.sign({ sub: 'oidc', scope: 'read' }, { alg: 'RS256', ttlS: null })
+    const body = await expectError(await j.request('/api/v1/notes', { token: tok }), 401, 'unauthorized')
+    expect(body.message).toContain('exp')
+  })
+
+  test('a token issued in the future (beyond the clock tolerance) is 401, provider or local', async () => {
+    const provider = await jwks.sign({ sub: 'oidc', scope: 'read' }, { alg: 'ES256', iat: now() + 3600 })
+    expect((await expectError(await j.request('/api/v1/notes', { token: provider }), 401, 'unauthorized')).message).toContain('iat')
+    const local = await new SignJWT({ scope: 'read' }).setProtectedHeader({ alg: 'HS256' }).setSubject('local').setIssuedAt(now() + 120).setExpirationTime(now() + 3600).sign(j.ctx.secret.key)
+    expect((await expectError(await j.request('/api/v1/notes', { token: local }), 401, 'unauthorized')).message).toContain('iat')
+  })
+
+  test('clock skew within the tolerance is fine', async () => {
+    const tok = await jwks.sign({ sub: 'oidc', scope: 'read' }, { alg: 'RS256', iat: now() + 3 })
+    expect((await j.request('/api/v1/notes', { token: tok })).status).toBe(200)
+  })
+
+  test('local HS256 tokens may omit exp (npm run token -- --ttl 0)', async () => {
+    expect((await j.request('/api/v1/notes', { token: await j.token({ ttlS: 0 }) })).status).toBe(200)
   })
 })
 

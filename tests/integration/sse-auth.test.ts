@@ -179,6 +179,27 @@ describe('DELETE /api/v1/events/tokens/{token_id}', () => {
     expect((await s.request(`/api/v1/events/tokens/${m.token_id}`, { method: 'DELETE', token: admin })).status).toBe(204)
   })
 
+  test('an admin may revoke only tokens whose memories it administers all of', async () => {
+    const m = await mint(alice) // memories m1 and default
+    for (const memory of ['b', 'default', ['m1', 'b']]) {
+      const otherAdmin = await s.token({ sub: 'carol', scope: 'admin', memory })
+      const e = await errorOf(await s.request(`/api/v1/events/tokens/${m.token_id}`, { method: 'DELETE', token: otherAdmin }))
+      expect({ memory, status: e.status }).toEqual({ memory, status: 403 })
+    }
+    // still usable: nothing was revoked
+    expect((await connect(`?token=${m.token}&memory=m1`)).status).toBe(200)
+    const both = await s.token({ sub: 'carol', scope: 'admin', memory: ['default', 'm1', 'x'] })
+    expect((await s.request(`/api/v1/events/tokens/${m.token_id}`, { method: 'DELETE', token: both })).status).toBe(204)
+  })
+
+  test('a token for every memory (*) can only be revoked by its subject or an admin of every memory', async () => {
+    const m = await mint(admin) // sub root, memory *
+    const wide = await s.token({ sub: 'carol', scope: 'admin', memory: ['default', 'm1', 'm2'] })
+    expect((await s.request(`/api/v1/events/tokens/${m.token_id}`, { method: 'DELETE', token: wide })).status).toBe(403)
+    const star = await s.token({ sub: 'dave', scope: 'admin', memory: '*' })
+    expect((await s.request(`/api/v1/events/tokens/${m.token_id}`, { method: 'DELETE', token: star })).status).toBe(204)
+  })
+
   test('unknown id → 404; no token → 401; a stream token cannot revoke → 401', async () => {
     const e = await errorOf(await s.request('/api/v1/events/tokens/nope', { method: 'DELETE', token: admin }))
     expect(e).toMatchObject({ status: 404, error: 'not_found' })

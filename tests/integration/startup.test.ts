@@ -16,11 +16,22 @@ function cleanEnv(extra: Record<string, string>): Record<string, string> {
   return { ...env, ...extra }
 }
 
-async function run(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs a command to its end; one still running after `timeoutMs` (a server that should have refused to start) is killed. */
+async function run(args: string[], env: Record<string, string>, timeoutMs = 15_000): Promise<{ code: number; stdout: string; stderr: string }> {
   const proc = Bun.spawn([process.execPath, ...args], { cwd: ROOT, env: cleanEnv(env), stdout: 'pipe', stderr: 'pipe' })
+  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs)
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
+  clearTimeout(timer)
   return { code, stdout, stderr }
 }
+
+const logLines = (p: ServerProcess) => p.lines.flatMap((l) => {
+  try {
+    return [JSON.parse(l) as Record<string, unknown>]
+  } catch {
+    return []
+  }
+})
 
 const dirs: string[] = []
 const procs: ServerProcess[] = []
@@ -48,6 +59,52 @@ describe('configuration errors', () => {
     expect(r.code).toBe(2)
     expect(r.stderr).toContain('PORT="99999"')
     expect(r.stderr).toContain('MATRIC_AUTH="sometimes": expected one of required, off')
+  })
+})
+
+describe('MATRIC_AUTH=off is for local use', () => {
+  test('with HOST=0.0.0.0 (the default) the server refuses to start: exit 2 and how to fix it', async () => {
+    const r = await run(['src/index.ts'], { PORT: '0', HOST: '0.0.0.0', MATRIC_AUTH: 'off', MATRIC_DATA_DIR: tempDir() }, 8000)
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('invalid configuration')
+    expect(r.stderr).toContain('MATRIC_AUTH=off with HOST=0.0.0.0')
+    expect(r.stderr).toContain('MATRIC_AUTH_OFF_ALLOW_REMOTE=true')
+    expect(r.stdout).toBe('')
+  })
+
+  test('on a loopback HOST it starts; the listening line names the auth mode and a warning follows', async () => {
+    const p = await spawnServer({ HOST: '127.0.0.1', MATRIC_AUTH: 'off', MATRIC_DATA_DIR: tempDir(), MATRIC_JWT_SECRET: 'x'.repeat(40) })
+    procs.push(p)
+    const recs = logLines(p)
+    expect(recs.find((r) => r.msg === 'listening')).toMatchObject({ auth_mode: 'off', host: '127.0.0.1' })
+    await waitFor(() => logLines(p).some((r) => r.level === 'warn' && String(r.msg).startsWith('MATRIC_AUTH=off')), 'the MATRIC_AUTH=off warning')
+    expect((await p.request('/api/v1/jobs/stats')).status).toBe(200)
+    expect(await p.kill('SIGTERM')).toBe(0)
+  })
+  // MATRIC_AUTH_OFF_ALLOW_REMOTE=true is covered by tests/unit/config.test.ts: a test must not serve
+  // anonymous admin on every interface of this machine, even briefly.
+})
+
+describe('shutdown', () => {
+  test('a SIGTERM as soon as `listening` is logged still shuts down cleanly (exit 0, store closed)', async () => {
+    for (let i = 0; i < 3; i++) {
+      const p = await spawnServer({ MATRIC_DATA_DIR: tempDir(), MATRIC_JWT_SECRET: 'x'.repeat(40) })
+      procs.push(p)
+      const code = await p.kill('SIGTERM') // spawnServer resolves on the listening line
+      expect(code).toBe(0)
+      await waitFor(() => p.lines.some((l) => l.includes('"shutting down"')), 'the shutting down line', 2000)
+    }
+  })
+})
+
+describe('JWKS without MATRIC_JWT_AUDIENCE / MATRIC_JWT_ISSUER', () => {
+  test('starts, with a warning for each at start', async () => {
+    const p = await spawnServer({ MATRIC_DATA_DIR: tempDir(), MATRIC_JWT_SECRET: 'x'.repeat(40), MATRIC_JWKS_URL: 'http://127.0.0.1:9/.well-known/jwks.json' })
+    procs.push(p)
+    await waitFor(() => logLines(p).filter((r) => r.level === 'warn' && /MATRIC_JWT_(AUDIENCE|ISSUER) is unset/.test(String(r.msg))).length === 2, 'two warnings')
+    expect(logLines(p).find((r) => r.msg === 'listening')).toMatchObject({ auth_mode: 'required' })
+    const code = await p.kill('SIGTERM')
+    expect({ code, stderr: code ? p.stderr() + p.lines.join('\n') : '' }).toEqual({ code: 0, stderr: '' })
   })
 })
 
@@ -113,6 +170,14 @@ describe('first start without MATRIC_JWT_SECRET', () => {
     expect(payload).toMatchObject({ sub: 'bob', scope: 'admin', memory: ['a', 'b'] })
     expect(payload.exp).toBeUndefined()
     expect(payload.tags).toBeUndefined()
+  })
+
+  test('npm run token signs with MATRIC_JWT_AUDIENCE / MATRIC_JWT_ISSUER when they are set', async () => {
+    const r = await run(['scripts/token.ts', '--sub', 'carol', '--scope', 'read'], { MATRIC_DATA_DIR: dir, MATRIC_JWT_AUDIENCE: 'matric-api,second', MATRIC_JWT_ISSUER: 'https://idp.test/' })
+    expect(r.code).toBe(0)
+    const secret = new TextEncoder().encode(readFileSync(join(dir, 'jwt-secret'), 'utf8').trim())
+    const { payload } = await jwtVerify(r.stdout.trim(), secret, { audience: 'matric-api', issuer: 'https://idp.test/' })
+    expect(payload.sub).toBe('carol')
   })
 
   test.each([

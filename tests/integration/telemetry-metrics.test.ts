@@ -167,8 +167,8 @@ describe('GET /health', () => {
     expect(res.status).toBe(200)
     expect(res.headers.get('cache-control')).toBe('no-store')
     const h = (await res.json()) as Health
-    expect(Object.keys(h).sort()).toEqual(['connections', 'db', 'status', 'uptime_s', 'version', 'webhooks'])
-    expect(h).toMatchObject({ status: 'ok', db: 'ok', connections: { ws: 0, sse: 0 }, webhooks: { queue_depth: 0 } })
+    expect(Object.keys(h).sort()).toEqual(['connections', 'db', 'status', 'uptime_s', 'version', 'webhooks', 'write'])
+    expect(h).toMatchObject({ status: 'ok', db: 'ok', write: 'ok', connections: { ws: 0, sse: 0 }, webhooks: { queue_depth: 0 } })
     expect(h.version).toMatch(/^\d+\.\d+\.\d+/)
     expect(h.uptime_s).toBeGreaterThanOrEqual(0)
   })

@@ -3,7 +3,7 @@ import { errors as joseErrors } from 'jose'
 import { bearerFromHeader, streamCredentials, tokenFromSubprotocol } from '../../src/auth/plugin.ts'
 import { canSeeTags, ClaimsError, grantsMemory, LOCAL_PRINCIPAL, parseScopes, principalFromClaims, selectMemory, type Principal } from '../../src/auth/principal.ts'
 import { signToken } from '../../src/auth/sign.ts'
-import { AuthError, AuthUnavailableError, createVerifier, jwksError, toAuthError } from '../../src/auth/verify.ts'
+import { AuthError, AuthUnavailableError, createVerifier, issuedInFuture, jwksError, localAudienceAccepted, toAuthError } from '../../src/auth/verify.ts'
 import { startJwks } from '../doubles/jwks.ts'
 import { ApiError } from '../../src/http/errors.ts'
 
@@ -218,5 +218,33 @@ describe('createVerifier', () => {
     const revoked = await signToken(secret, { sub: 'a', scope: 'read', jti: 'gone' })
     expect((await v.verify(ok)).sub).toBe('a')
     await expect(v.verify(revoked)).rejects.toThrow('token has been revoked')
+  })
+})
+
+describe('audience and iat rules', () => {
+  test.each<[unknown, string[] | undefined, boolean]>([
+    [undefined, undefined, true],
+    ['anything', undefined, true],
+    [undefined, ['api'], false],
+    ['api', ['api'], true],
+    ['other', ['api', 'other'], true],
+    [['x', 'api'], ['api'], true],
+    ['apix', ['api'], false],
+    [['x'], ['api'], false],
+    [42, ['api'], false],
+    ['event-stream', ['api'], true], // stream tokens keep their own audience
+    [['event-stream'], undefined, true],
+  ])('localAudienceAccepted(%j, %j) = %p', (aud, configured, expected) => {
+    expect(localAudienceAccepted(aud, configured)).toBe(expected)
+  })
+
+  test.each<[unknown, boolean]>([
+    [undefined, false],
+    [1000, false],
+    [1005, false], // within the tolerance
+    [1006, true],
+    ['2000', false], // not a number: jose refuses a malformed iat itself
+  ])('issuedInFuture(%j, now 1000, tolerance 5) = %p', (iat, expected) => {
+    expect(issuedInFuture(iat, 1000, 5)).toBe(expected)
   })
 })

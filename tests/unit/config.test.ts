@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { ConfigError, loadConfig, type Config } from '../../src/config.ts'
+import { ConfigError, isLoopbackHost, loadConfig, startupWarnings, type Config } from '../../src/config.ts'
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -21,6 +21,9 @@ describe('loadConfig defaults', () => {
     ['MATRIC_JWT_SECRET', (c) => c.jwtSecret, undefined],
     ['MATRIC_JWKS_URL', (c) => c.jwksUrl, undefined],
     ['MATRIC_AUTH', (c) => c.authMode, 'required'],
+    ['MATRIC_AUTH_OFF_ALLOW_REMOTE', (c) => c.authOffAllowRemote, false],
+    ['MATRIC_JWT_AUDIENCE', (c) => c.jwtAudience, undefined],
+    ['MATRIC_JWT_ISSUER', (c) => c.jwtIssuer, undefined],
     ['MATRIC_ALLOWED_ORIGINS', (c) => c.allowedOrigins, undefined],
     ['MATRIC_WEBHOOK_ALLOW_PRIVATE', (c) => c.webhooks.allowPrivate, false],
     ['MATRIC_LOG_LEVEL', (c) => c.logLevel, 'info'],
@@ -53,7 +56,11 @@ describe('loadConfig accepted values', () => {
     [{ PORT: '' }, (c) => c.port, 3000],
     [{ MATRIC_DATA_DIR: '/srv/m' }, (c) => c.dbPath, '/srv/m/matric.db'],
     [{ MATRIC_DATA_DIR: '/srv/m', MATRIC_DB_PATH: ':memory:' }, (c) => c.dbPath, ':memory:'],
-    [{ MATRIC_AUTH: 'off' }, (c) => c.authMode, 'off'],
+    [{ MATRIC_AUTH: 'off', HOST: '127.0.0.1' }, (c) => c.authMode, 'off'],
+    [{ MATRIC_AUTH: 'off', HOST: '0.0.0.0', MATRIC_AUTH_OFF_ALLOW_REMOTE: 'true' }, (c) => c.authOffAllowRemote, true],
+    [{ MATRIC_JWT_AUDIENCE: 'matric-api' }, (c) => c.jwtAudience, ['matric-api']],
+    [{ MATRIC_JWT_AUDIENCE: 'a, https://api.example/ ,b' }, (c) => c.jwtAudience, ['a', 'https://api.example/', 'b']],
+    [{ MATRIC_JWT_ISSUER: 'https://idp.example/' }, (c) => c.jwtIssuer, 'https://idp.example/'],
     [{ MATRIC_LOG_LEVEL: 'debug' }, (c) => c.logLevel, 'debug'],
     [{ MATRIC_WEBHOOK_ALLOW_PRIVATE: 'true' }, (c) => c.webhooks.allowPrivate, true],
     [{ MATRIC_WEBHOOK_ALLOW_PRIVATE: 'YES' }, (c) => c.webhooks.allowPrivate, true],
@@ -97,6 +104,8 @@ describe('loadConfig rejects bad values with a message naming the variable', () 
     ['MATRIC_WEBHOOK_SECRET_KEY_PREVIOUS', 'x'.repeat(31), 'too short (31 characters)'],
     ['MATRIC_ALLOWED_ORIGINS', 'app.example.com', 'is not an origin'],
     ['MATRIC_ALLOWED_ORIGINS', 'https://app.example.com/path', 'is not an origin'],
+    ['MATRIC_AUTH_OFF_ALLOW_REMOTE', 'sure', 'expected true or false'],
+    ['MATRIC_JWT_AUDIENCE', 'event-stream', 'reserved for stream tokens'],
   ])('%s=%s', (name, value, expected) => {
     const problems = problemsOf({ [name]: value })
     expect(problems.length).toBe(1)
@@ -121,5 +130,61 @@ describe('loadConfig rejects bad values with a message naming the variable', () 
     expect(ce.problems.map((p) => p.split(/[=:]/)[0])).toEqual(['PORT', 'MATRIC_AUTH', 'MATRIC_LINK_THRESHOLD'])
     expect(ce.message).toStartWith('invalid configuration:')
     for (const p of ce.problems) expect(ce.message).toContain(p)
+  })
+})
+
+describe('MATRIC_AUTH=off is local-only unless allowed', () => {
+  test.each<[Record<string, string>, boolean]>([
+    [{ MATRIC_AUTH: 'off' }, true], // default HOST=0.0.0.0
+    [{ MATRIC_AUTH: 'off', HOST: '0.0.0.0' }, true],
+    [{ MATRIC_AUTH: 'off', HOST: '::' }, true],
+    [{ MATRIC_AUTH: 'off', HOST: '192.168.1.10' }, true],
+    [{ MATRIC_AUTH: 'off', HOST: 'myhost.example' }, true],
+    [{ MATRIC_AUTH: 'off', HOST: '0.0.0.0', MATRIC_AUTH_OFF_ALLOW_REMOTE: 'false' }, true],
+    [{ MATRIC_AUTH: 'off', HOST: '127.0.0.1' }, false],
+    [{ MATRIC_AUTH: 'off', HOST: '127.8.9.10' }, false],
+    [{ MATRIC_AUTH: 'off', HOST: 'localhost' }, false],
+    [{ MATRIC_AUTH: 'off', HOST: '::1' }, false],
+    [{ MATRIC_AUTH: 'off', HOST: '0.0.0.0', MATRIC_AUTH_OFF_ALLOW_REMOTE: 'true' }, false],
+    [{ HOST: '0.0.0.0' }, false], // auth required: any HOST
+  ])('%j refused: %p', (env, refused) => {
+    const problems = problemsOf(env)
+    expect(problems.some((p) => p.startsWith('MATRIC_AUTH=off') && p.includes('MATRIC_AUTH_OFF_ALLOW_REMOTE=true') && p.includes('HOST=127.0.0.1'))).toBe(refused)
+  })
+
+  test.each<[string, boolean]>([
+    ['127.0.0.1', true],
+    ['127.255.255.254', true],
+    ['localhost', true],
+    ['LOCALHOST', true],
+    ['::1', true],
+    ['[::1]', true],
+    ['0:0:0:0:0:0:0:1', true],
+    ['::ffff:127.0.0.1', true],
+    ['0.0.0.0', false],
+    ['::', false],
+    ['', false],
+    ['128.0.0.1', false],
+    ['127.0.0.1.example.com', false],
+    ['localhost.example.com', false],
+    ['10.0.0.1', false],
+  ])('isLoopbackHost(%j) = %p', (host, expected) => {
+    expect(isLoopbackHost(host)).toBe(expected)
+  })
+})
+
+describe('startupWarnings', () => {
+  const jwks = { MATRIC_JWKS_URL: 'https://idp.example/.well-known/jwks.json' }
+  test.each<[Record<string, string>, RegExp[]]>([
+    [{}, []],
+    [jwks, [/MATRIC_JWT_AUDIENCE is unset/, /MATRIC_JWT_ISSUER is unset/]],
+    [{ ...jwks, MATRIC_JWT_AUDIENCE: 'matric' }, [/MATRIC_JWT_ISSUER is unset/]],
+    [{ ...jwks, MATRIC_JWT_AUDIENCE: 'matric', MATRIC_JWT_ISSUER: 'https://idp.example/' }, []],
+    [{ MATRIC_AUTH: 'off', HOST: '127.0.0.1' }, [/MATRIC_AUTH=off/]],
+    [{ MATRIC_AUTH: 'off', HOST: '0.0.0.0', MATRIC_AUTH_OFF_ALLOW_REMOTE: 'true' }, [/MATRIC_AUTH=off/, /every client that can reach 0\.0\.0\.0/]],
+  ])('%j', (env, expected) => {
+    const warnings = startupWarnings(loadConfig(env))
+    expect(warnings.length).toBe(expected.length)
+    expected.forEach((re, i) => expect(warnings[i]).toMatch(re))
   })
 })

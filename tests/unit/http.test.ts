@@ -1,8 +1,9 @@
 import { describe, expect, test } from 'bun:test'
 import { t } from 'elysia'
-import { parseJsonBody, readLimited, unknownProperties } from '../../src/http/body.ts'
+import { bodyProblem, exceedsJsonDepth, MAX_JSON_DEPTH, parseJsonBody, readLimited, unknownProperties, withoutUnknown } from '../../src/http/body.ts'
 import { describeIssue, describeSchema, guessQueryParam } from '../../src/http/error-handler.ts'
-import { ApiError, errorResponse, forbidden, unauthorized } from '../../src/http/errors.ts'
+import { ApiError, clip, errorResponse, forbidden, unauthorized } from '../../src/http/errors.ts'
+import { ambientCredentialAllowed } from '../../src/http/origin.ts'
 import { CreateNote, PatchNote } from '../../src/modules/notes/model.ts'
 
 const status = (fn: () => unknown): number | undefined => {
@@ -69,6 +70,24 @@ describe('unknownProperties', () => {
   })
 })
 
+describe('withoutUnknown (what Elysia validates once it has stripped undeclared properties)', () => {
+  const Payload = t.Union([
+    t.Object({ type: t.Literal('A'), a: t.Number() }, { additionalProperties: false }),
+    t.Object({ type: t.Literal('B'), b: t.String() }, { additionalProperties: false }),
+  ])
+  test.each<[unknown, unknown, unknown]>([
+    [CreateNote, { content: 'x', tag: ['a'] }, { content: 'x' }],
+    [CreateNote, { content: 5, zz: 1 }, { content: 5 }],
+    [t.Object({ list: t.Array(t.Object({ a: t.Number() }, { additionalProperties: false })) }), { list: [{ a: 1, b: 2 }] }, { list: [{ a: 1 }] }],
+    [t.Object({ a: t.Number() }), { a: 1, z: 2 }, { a: 1, z: 2 }], // extras allowed stay
+    [t.Object({ p: Payload }, { additionalProperties: false }), { p: { type: 'B', b: 's', colour: 'red' } }, { p: { type: 'B', b: 's' } }],
+    [t.Object({ p: Payload }, { additionalProperties: false }), { p: { type: 'A', a: 1 } }, { p: { type: 'A', a: 1 } }],
+    [CreateNote, 'not an object', 'not an object'],
+  ])('%#', (schema, value, expected) => {
+    expect(withoutUnknown(schema, value)).toEqual(expected)
+  })
+})
+
 describe('parseJsonBody', () => {
   const enc = (s: string) => new TextEncoder().encode(s)
   test.each<[Uint8Array, unknown]>([
@@ -87,6 +106,64 @@ describe('parseJsonBody', () => {
     ['not UTF-8', new Uint8Array([0x7b, 0xc3, 0x28, 0x7d])],
   ])('%s → 400', (_name, bytes) => {
     expect(status(() => parseJsonBody(bytes))).toBe(400)
+  })
+})
+
+describe('exceedsJsonDepth (raw-text bracket scan)', () => {
+  const nest = (n: number, open = '[', close = ']') => open.repeat(n) + close.repeat(n)
+  test.each<[string, string, number, boolean]>([
+    ['flat', '{"a":1,"b":[1,2]}', 2, false],
+    ['exactly the limit', nest(3), 3, false],
+    ['one past the limit', nest(4), 3, true],
+    ['objects count too', '{"a":{"b":{"c":{}}}}', 3, true],
+    ['siblings do not add up', '[[],[],[],[]]', 2, false],
+    ['brackets inside strings are text', '["[[[[[[", "{{{{{{"]', 2, false],
+    ['an escaped quote does not end the string', '["\\"[[[[[["]', 1, false],
+    ['an escaped backslash before the closing quote', '["\\\\", [[1]]]', 2, true],
+    ['a string never closed hides the rest', '["[[[[', 1, false],
+    ['stray closers do not hide later depth', ']]]]' + nest(3), 2, true],
+    ['empty', '', 1, false],
+  ])('%s', (_name, text, max, expected) => {
+    expect(exceedsJsonDepth(text, max)).toBe(expected)
+  })
+
+  test('a million brackets is refused quickly (no recursion, no allocation)', () => {
+    const text = '['.repeat(1_000_000)
+    const t0 = performance.now()
+    expect(exceedsJsonDepth(text, MAX_JSON_DEPTH)).toBe(true)
+    const long = JSON.stringify({ s: 'x'.repeat(4_000_000) })
+    expect(exceedsJsonDepth(long, MAX_JSON_DEPTH)).toBe(false)
+    expect(performance.now() - t0).toBeLessThan(500)
+  })
+
+  test('parseJsonBody refuses a body past MAX_JSON_DEPTH with a 400 naming the limit', () => {
+    const bytes = new TextEncoder().encode(nest(MAX_JSON_DEPTH + 1))
+    expect(() => parseJsonBody(bytes)).toThrow(`nested deeper than ${MAX_JSON_DEPTH} levels`)
+    expect(status(() => parseJsonBody(bytes))).toBe(400)
+    expect(parseJsonBody(new TextEncoder().encode(nest(MAX_JSON_DEPTH)))).toBeArray()
+  })
+})
+
+describe('bodyProblem', () => {
+  test.each<[string, string, { path: string; message: string } | undefined]>([
+    ['plain', '{"a":"b","c":[1,{"d":null}]}', undefined],
+    ['a surrogate pair', '{"a":"\\ud83d\\ude80"}', undefined],
+    ['__proto__', '{"a":1,"__proto__":{"x":1}}', { path: '/__proto__', message: 'is a reserved property name' }],
+    ['constructor, nested', '{"a":[{"constructor":1}]}', { path: '/a/0/constructor', message: 'is a reserved property name' }],
+    ['prototype', '{"prototype":1}', { path: '/prototype', message: 'is a reserved property name' }],
+    ['a lone high surrogate', '{"a":["ok","x\\ud800"]}', { path: '/a/1', message: 'contains a lone UTF-16 surrogate (not valid Unicode text)' }],
+    ['a lone low surrogate', '"\\udc00"', { path: '/', message: 'contains a lone UTF-16 surrogate (not valid Unicode text)' }],
+    ['reversed pair', '{"t":"\\ude80\\ud83d"}', { path: '/t', message: 'contains a lone UTF-16 surrogate (not valid Unicode text)' }],
+    ['in a key', '{"\\ud800":1}', { path: '/\ud800', message: 'is a property name with a lone UTF-16 surrogate (not valid Unicode text)' }],
+    ['keys like __proto__ are fine', '{"__proto":1,"proto__":2,"Constructor":3}', undefined],
+  ])('%s', (_name, json, expected) => {
+    expect(bodyProblem(JSON.parse(json))).toEqual(expected)
+  })
+
+  test('a long key is cut in the path', () => {
+    const p = bodyProblem(JSON.parse(`{"${'k'.repeat(10_000)}":{"__proto__":1}}`))
+    expect(p!.path.length).toBeLessThan(100)
+    expect(p!.path.endsWith('/__proto__')).toBe(true)
   })
 })
 
@@ -139,5 +216,44 @@ describe('error responses', () => {
     expect(await res.json()).toEqual(body)
     expect(res.headers.get('content-type')).toContain('application/json')
     expect(res.headers.get('www-authenticate')).toBe(challenge)
+  })
+
+  test('messages and details are bounded whatever went in', async () => {
+    const huge = 'x'.repeat(100_000)
+    const details = Array.from({ length: 50 }, () => ({ path: `/${huge}`, message: huge }))
+    const text = await errorResponse(new ApiError(422, `invalid ${huge}`, details)).text()
+    expect(text.length).toBeLessThan(8 * 1024)
+    const body = JSON.parse(text) as { message: string; details: { path: string }[] }
+    expect(body.message.length).toBe(1024)
+    expect(body.message.endsWith('\u2026')).toBe(true)
+    expect(body.details).toHaveLength(10)
+  })
+
+  test.each<[string, number, string]>([
+    ['short', 10, 'short'],
+    ['abcdef', 4, 'abc\u2026'],
+    ['ab\ud83d\ude80cd', 4, 'ab\u2026'], // never half a surrogate pair
+  ])('clip(%j, %d)', (s, max, expected) => {
+    expect(clip(s, max)).toBe(expected)
+  })
+})
+
+describe('ambientCredentialAllowed (the matric_token cookie)', () => {
+  test.each<[string, string[] | undefined, string | null, string | null, boolean]>([
+    ['no Origin: not a browser', undefined, null, 'api.example', true],
+    ['same origin', undefined, 'https://api.example', 'api.example', true],
+    ['same origin with a port', undefined, 'http://127.0.0.1:3000', '127.0.0.1:3000', true],
+    ['same host, other port', undefined, 'http://127.0.0.1:5173', '127.0.0.1:3000', false],
+    ['case and default port', undefined, 'HTTP://API.Example:80', 'api.example', true],
+    ['scheme is not compared (TLS proxy in front)', undefined, 'https://api.example', 'api.example', true],
+    ['cross-site', undefined, 'https://evil.example', 'api.example', false],
+    ['a look-alike suffix', undefined, 'https://api.example.evil.test', 'api.example', false],
+    ['Origin: null (sandboxed frame, file://)', undefined, 'null', 'api.example', false],
+    ['not http(s)', undefined, 'chrome-extension://abc', 'abc', false],
+    ['no Host header', undefined, 'https://api.example', null, false],
+    ['listed', ['https://app.example'], 'https://app.example', 'api.example', true],
+    ['not listed', ['https://app.example'], 'https://evil.example', 'api.example', false],
+  ])('%s', (_name, allowed, origin, host, expected) => {
+    expect(ambientCredentialAllowed(allowed, origin, host)).toBe(expected)
   })
 })

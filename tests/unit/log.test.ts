@@ -20,6 +20,8 @@ describe('redact', () => {
     ['arrays', [JWT, { token: 'x' }, 3], ['[redacted-jwt]', { token: '[redacted]' }, 3]],
     ['errors', new Error(`bad ${JWT}`), { name: 'Error', message: 'bad [redacted-jwt]' }],
     ['not a JWT', 'eyJ short.x.y', 'eyJ short.x.y'],
+    // the auth *mode* is logged under its own name; a field named `auth` (credentials) stays hidden
+    ['auth_mode is not a credential', { auth_mode: 'off', auth: 'Basic dXNlcjpwYXNz', authToken: 'x' }, { auth_mode: 'off', auth: '[redacted]', authToken: '[redacted]' }],
   ])('%s', (_name, input, expected) => {
     expect(redact(input)).toEqual(expected)
   })

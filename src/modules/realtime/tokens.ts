@@ -2,8 +2,8 @@ import type { Database } from 'bun:sqlite'
 import { Elysia, t } from 'elysia'
 import { JsonInt } from '../../http/schemas.ts'
 import { decodeJwt } from 'jose'
-import { hasScope } from '../../auth/principal.ts'
-import { signToken } from '../../auth/sign.ts'
+import type { Principal } from '../../auth/principal.ts'
+import { localClaims, signToken } from '../../auth/sign.ts'
 import type { AppContext } from '../../context.ts'
 import { jsonBody } from '../../http/body.ts'
 import { forbidden, notFound } from '../../http/errors.ts'
@@ -37,6 +37,8 @@ export const StreamTokenParams = t.Object({ token_id: t.String({ minLength: 1, m
 export interface StreamTokenRow {
   jti: string
   sub: string
+  /** JSON: `"*"` or an array of memory names; null for tokens minted before this was kept. */
+  memories: string | null
   /** Unix seconds. */
   expires_at: number
   created_at: string
@@ -47,8 +49,10 @@ export interface StreamTokenRow {
 export class StreamTokenStore {
   constructor(private db: Database) {}
 
-  insert(jti: string, sub: string, expiresAtS: number): void {
-    this.db.query('INSERT INTO stream_tokens (jti, sub, expires_at, created_at) VALUES (?, ?, ?, ?)').run(jti, sub, expiresAtS, new Date().toISOString())
+  insert(jti: string, sub: string, memories: Principal['memories'], expiresAtS: number): void {
+    this.db
+      .query('INSERT INTO stream_tokens (jti, sub, memories, expires_at, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(jti, sub, JSON.stringify(memories), expiresAtS, new Date().toISOString())
   }
 
   get(jti: string): StreamTokenRow | null {
@@ -64,6 +68,24 @@ export class StreamTokenStore {
     return this.db.query('DELETE FROM stream_tokens WHERE expires_at < ? AND jti NOT IN (SELECT value FROM json_each(?))').run(nowS, JSON.stringify(keep))
       .changes
   }
+}
+
+/**
+ * Who may revoke a stream token: its subject, or an admin of every memory it grants (an admin of memory b
+ * must not cut a memory-a user's stream). A token whose memories are unknown (minted before they were
+ * kept) needs an admin of every memory.
+ */
+export function mayRevoke(p: Pick<Principal, 'sub' | 'scopes' | 'memories'>, row: Pick<StreamTokenRow, 'sub' | 'memories'>): boolean {
+  if (row.sub === p.sub) return true
+  if (!p.scopes.has('admin')) return false
+  if (p.memories === '*') return true
+  let granted: unknown
+  try {
+    granted = row.memories === null ? '*' : JSON.parse(row.memories)
+  } catch {
+    granted = '*'
+  }
+  return Array.isArray(granted) && granted.every((m) => typeof m === 'string' && p.memories.includes(m))
 }
 
 /** The token's lifetime: what the caller asked for, capped at the configured maximum. */
@@ -99,9 +121,10 @@ export function streamTokensController(ctx: AppContext, openTokenIds: () => read
           ttlS: streamTokenTtl(body.ttl_s, maxTtl),
           jti,
           stream: true,
+          ...localClaims(ctx.config),
         })
         const exp = decodeJwt(token).exp!
-        store.insert(jti, principal.sub, exp)
+        store.insert(jti, principal.sub, principal.memories, exp)
         set.status = 201
         return { token, token_id: jti, expires_at: new Date(exp * 1000).toISOString() }
       },
@@ -125,8 +148,8 @@ export function streamTokensController(ctx: AppContext, openTokenIds: () => read
       ({ params, set, principal }) => {
         const row = store.get(params.token_id)
         if (!row) throw notFound(`no stream token ${JSON.stringify(params.token_id)} (unknown, or expired and forgotten)`)
-        if (row.sub !== principal.sub && !hasScope(principal, 'admin'))
-          throw forbidden('only the subject that minted a stream token, or an admin, may revoke it')
+        if (!mayRevoke(principal, row))
+          throw forbidden('only the subject that minted a stream token, or an admin of all its memories, may revoke it')
         // Revocations notify open streams, which end (SPEC §2); expiry alone does not end them.
         ctx.revocations.revoke(row.jti, row.expires_at)
         store.markRevoked(row.jti)
@@ -138,7 +161,9 @@ export function streamTokensController(ctx: AppContext, openTokenIds: () => read
         response: { 204: t.Void({ description: 'Revoked' }), ...revokeErrors },
         detail: {
           summary: 'Revoke a stream token',
-          description: 'The token is refused from now on and the streams opened with it are closed. Allowed for the subject that minted it and for admins.',
+          description:
+            'The token is refused from now on and the streams opened with it are closed. Allowed for the subject that minted it and for ' +
+            'admins of every memory the token grants.',
         },
       },
     )
