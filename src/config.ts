@@ -3,7 +3,7 @@ import { STREAM_AUDIENCE } from './auth/principal.ts'
 import type { LogLevel } from './telemetry/log.ts'
 import { readTelemetryConfig, type TelemetryConfig } from './telemetry/otel-env.ts'
 
-/** Typed, validated configuration. Built from the environment once at start (SPEC §1 + README). */
+/** Typed, validated configuration. Built from the environment once at start (README.md#configuration + README). */
 export interface Config {
   port: number
   host: string

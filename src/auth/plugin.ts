@@ -90,10 +90,17 @@ export async function authenticate(
   requestedMemory: string | null | undefined,
   scope: Scope,
   allowStreamToken: boolean,
+  /** The request's Origin and Host: anonymous local access is for same-origin pages and non-browser clients. */
+  from?: { origin: string | null; host: string | null },
 ): Promise<Authenticated> {
   let principal: Principal
   if (!token) {
     if (deps.authMode !== 'off') throw unauthorized('missing bearer token')
+    // Without auth every request is an admin: a page on another site must not borrow that (it could post
+    // notes or read streams through the user's browser). Same-origin pages, listed origins and clients that
+    // send no Origin are fine.
+    if (from && !ambientCredentialAllowed(deps.allowedOrigins, from.origin, from.host))
+      throw forbidden(`anonymous local access is refused from origin ${JSON.stringify(from.origin?.slice(0, 200))}: cross-site request (list the origin in MATRIC_ALLOWED_ORIGINS)`)
     principal = LOCAL_PRINCIPAL
   } else {
     try {
@@ -125,6 +132,7 @@ export function authPlugin(deps: AuthDeps) {
       requestedMemory(request, url, 'header'),
       scope,
       false,
+      { origin: request.headers.get('origin'), host: request.headers.get('host') },
     )
   }
   // REST authenticates in `transform`, which runs before schema validation: an anonymous caller gets
@@ -151,7 +159,7 @@ export function authPlugin(deps: AuthDeps) {
         // The cookie travels with any page's request: only same-origin (or listed) pages may use it.
         if (creds.via === 'cookie' && !ambientCredentialAllowed(deps.allowedOrigins, request.headers.get('origin'), request.headers.get('host')))
           throw forbidden(`the ${TOKEN_COOKIE} cookie is not accepted from origin ${JSON.stringify(request.headers.get('origin'))}: cross-site request (list the origin in MATRIC_ALLOWED_ORIGINS)`)
-        return authenticate(deps, creds.token, requestedMemory(request, url, 'query'), scope, true)
+        return authenticate(deps, creds.token, requestedMemory(request, url, 'query'), scope, true, { origin: request.headers.get('origin'), host: request.headers.get('host') })
       },
     }),
   })

@@ -45,7 +45,7 @@ class LabelCache {
 }
 
 /**
- * The service's metrics (SPEC §8) on an OpenTelemetry MeterProvider, serialised as Prometheus text on
+ * The service's metrics (docs/operations.md) on an OpenTelemetry MeterProvider, serialised as Prometheus text on
  * /metrics. One instance per app (tests build several apps in one process), never the global provider.
  *
  * Every series a dashboard or alert needs exists from the first scrape: counters start at 0 for each

@@ -245,6 +245,21 @@ describe('MATRIC_AUTH=off', () => {
     expect(published.status).toBe(202)
   })
 
+  test('a page of another site cannot borrow anonymous local access (REST, SSE, WebSocket); same-origin pages can', async () => {
+    const evil = { origin: 'https://evil.example' }
+    const post = await off.request('/api/v1/notes', { body: { content: 'csrf' }, headers: evil })
+    const e = await expectError(post, 403, 'forbidden')
+    expect(e.message).toContain('cross-site')
+    expect((await fetch(`${off.url}/api/v1/events`, { headers: evil })).status).toBe(403)
+    const ws = await fetch(`${off.url}/api/v1/ws`, {
+      headers: { ...evil, upgrade: 'websocket', connection: 'upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' },
+    })
+    expect(ws.status).toBe(403)
+    // The page the server (or its proxy) serves itself: Origin host = Host.
+    const same = await off.request('/api/v1/notes', { body: { content: 'same origin' }, headers: { origin: off.url } })
+    expect(same.status).toBe(201)
+  })
+
   test('a token that is presented is still verified', async () => {
     await expectError(await off.request('/api/v1/notes', { token: 'garbage' }), 401, 'unauthorized')
     const read = await off.token({ scope: 'read' })

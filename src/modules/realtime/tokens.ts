@@ -96,7 +96,7 @@ export function streamTokenTtl(requested: number | undefined, maxS: number): num
 const mintErrors = { 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 422: 'ErrorBody' } as const
 const revokeErrors = { 401: 'ErrorBody', 403: 'ErrorBody', 404: 'ErrorBody', 422: 'ErrorBody' } as const
 
-/** POST /api/v1/events/tokens and DELETE /api/v1/events/tokens/{token_id} (SPEC §2). */
+/** POST /api/v1/events/tokens and DELETE /api/v1/events/tokens/{token_id} (README.md#authentication-and-tenancy). */
 export function streamTokensController(ctx: AppContext, openTokenIds: () => readonly string[]) {
   const store = new StreamTokenStore(ctx.db)
   const maxTtl = ctx.config.sse.streamTokenTtlS
@@ -150,7 +150,7 @@ export function streamTokensController(ctx: AppContext, openTokenIds: () => read
         if (!row) throw notFound(`no stream token ${JSON.stringify(params.token_id)} (unknown, or expired and forgotten)`)
         if (!mayRevoke(principal, row))
           throw forbidden('only the subject that minted a stream token, or an admin of all its memories, may revoke it')
-        // Revocations notify open streams, which end (SPEC §2); expiry alone does not end them.
+        // Revocations notify open streams, which end (README.md#authentication-and-tenancy); expiry alone does not end them.
         ctx.revocations.revoke(row.jti, row.expires_at)
         store.markRevoked(row.jti)
         set.status = 204

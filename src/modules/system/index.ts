@@ -121,7 +121,7 @@ export function writeCheck(db: Database, logger: Logger, now: () => number = Dat
   }
 }
 
-/** /health and /metrics (SPEC §8). Unauthenticated: they expose counts, never payloads or secrets. */
+/** /health and /metrics (docs/operations.md). Unauthenticated: they expose counts, never payloads or secrets. */
 export function systemController(ctx: AppContext, live: LiveCounts) {
   // Read through `live` at scrape time: transports register their counters after this controller is built.
   ctx.metrics.gauge('matric_ws_connections_active', 'Open WebSocket connections', () => live.wsConnections())
