@@ -6,7 +6,9 @@ import { errorHandler } from './http/error-handler.ts'
 import { ApiError } from './http/errors.ts'
 import { asyncapiController } from './modules/asyncapi/index.ts'
 import { compatController } from './modules/compat/index.ts'
+import { mcpController } from './modules/mcp/index.ts'
 import { publishController } from './modules/publish/index.ts'
+import { searchController } from './modules/search/index.ts'
 import { jobsController } from './modules/jobs/index.ts'
 import { notesController } from './modules/notes/index.ts'
 import { systemController } from './modules/system/index.ts'
@@ -85,14 +87,16 @@ export function createApp(ctx: AppContext) {
       return new Response(Bun.file(join(SWAGGER_DIST, params.file)), { headers: { 'cache-control': 'public, max-age=86400' } })
     })
     .use(systemController(ctx, ctx.live))
-    .use(compatController(ctx, { search: false, mcp: false }))
+    .use(compatController(ctx, { search: true, mcp: true }))
     .use(asyncapiController())
     .use(notesController(ctx))
+    .use(searchController(ctx))
     .use(jobsController(ctx))
     .use(publishController(ctx))
     .use(sseController(ctx))
     .use(webhooksController(ctx))
     .use(wsController(ctx, server))
+    .use(mcpController(ctx, server))
   return app
 }
 

@@ -77,6 +77,16 @@ export interface Config {
     /** A previous key, still accepted for reading (rotation of an env-provided key). */
     secretKeyPrevious: string | undefined
   }
+  mcp: {
+    /** Concurrent MCP sessions on this instance; an initialize beyond it is refused (503). */
+    maxSessions: number
+    /** A session with no request and no open stream for this long is ended. */
+    sessionIdleS: number
+    /** Messages each session keeps for `Last-Event-ID` resumption (oldest dropped first). */
+    replayEvents: number
+    /** OAuth authorization server named in /.well-known/oauth-protected-resource (with MATRIC_JWKS_URL). */
+    oauthIssuer: string | undefined
+  }
   /** Standard OTEL_* variables (tracing export, service name); see telemetry/otel-env.ts. */
   telemetry: TelemetryConfig
 }
@@ -159,6 +169,12 @@ export function loadConfig(env: Env = process.env): Config {
       disableAfterFailures: r.int('MATRIC_WEBHOOK_DISABLE_AFTER', 10, 1, 1000),
       secretKey: r.secret('MATRIC_WEBHOOK_SECRET_KEY', 32),
       secretKeyPrevious: r.secret('MATRIC_WEBHOOK_SECRET_KEY_PREVIOUS', 32),
+    },
+    mcp: {
+      maxSessions: r.int('MATRIC_MCP_MAX_SESSIONS', 1000, 1, 100_000),
+      sessionIdleS: r.int('MATRIC_MCP_SESSION_IDLE_S', 1800, 1, 86_400),
+      replayEvents: r.int('MATRIC_MCP_REPLAY_EVENTS', 1000, 10, 100_000),
+      oauthIssuer: r.url('MATRIC_OAUTH_ISSUER'),
     },
     telemetry: readTelemetryConfig(env, problems),
   }

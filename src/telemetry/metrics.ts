@@ -15,6 +15,8 @@ export type Transport = 'ws' | 'sse' | 'webhook'
 export type DeliveryStatus = 'success' | 'retry' | 'failed'
 
 export const TRANSPORTS: readonly Transport[] = ['ws', 'sse', 'webhook']
+export type McpOutcome = 'ok' | 'error'
+export const MCP_OUTCOMES: readonly McpOutcome[] = ['ok', 'error']
 export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['success', 'retry', 'failed']
 
 /** Every dotted event type (published counter series). */
@@ -66,6 +68,8 @@ export class Metrics {
   private wsIgnored: Counter
   private sseLagged: Counter
   private webhookDeliveries: Counter
+  private mcpToolCalls: Counter
+  private mcpToolLabels = new Map<string, Attributes>()
   private eventTypeLabels = new LabelCache('event_type')
   private whereLabels = new LabelCache('where')
   private transportLabels = new LabelCache('transport')
@@ -94,6 +98,7 @@ export class Metrics {
     this.wsIgnored = this.meter.createCounter('matric_ws_client_messages_ignored', { description: 'Inbound WebSocket messages that were not commands' })
     this.sseLagged = this.meter.createCounter('matric_sse_events_lagged', { description: 'SSE events dropped for slow consumers' })
     this.webhookDeliveries = this.meter.createCounter('matric_webhook_deliveries', { description: 'Webhook delivery attempts by outcome' })
+    this.mcpToolCalls = this.meter.createCounter('matric_mcp_tool_calls', { description: 'MCP tool calls by tool and outcome (ok, error)' })
 
     for (const t of ALL_EVENT_TYPES) this.published.add(0, this.eventTypeLabels.get(t))
     for (const t of WS_EVENT_TYPES) this.wsSent.add(0, this.eventTypeLabels.get(t))
@@ -131,6 +136,20 @@ export class Metrics {
   }
   webhookDelivery(status: DeliveryStatus): void {
     this.webhookDeliveries.add(1, this.statusLabels.get(status))
+  }
+  /** Makes the series of these MCP tools visible at 0 before their first call. */
+  mcpTools(tools: readonly string[]): void {
+    for (const tool of tools) for (const outcome of MCP_OUTCOMES) this.mcpToolCalls.add(0, this.mcpToolAttrs(tool, outcome))
+  }
+  /** One MCP tool call (`tool` is a known tool name: unknown tools are protocol errors, never a label). */
+  mcpToolCall(tool: string, outcome: McpOutcome): void {
+    this.mcpToolCalls.add(1, this.mcpToolAttrs(tool, outcome))
+  }
+  private mcpToolAttrs(tool: string, outcome: McpOutcome): Attributes {
+    const key = `${tool}\n${outcome}`
+    let a = this.mcpToolLabels.get(key)
+    if (!a) this.mcpToolLabels.set(key, (a = Object.freeze({ tool, outcome })))
+    return a
   }
 
   /** A gauge read at scrape time (connection counts, queue depth). Registering a name twice is a no-op. */
