@@ -15,7 +15,7 @@ export interface SseRecord {
  */
 export function recordingFetch(rec: SseRecord): { fetch: typeof fetch; cutGetStream: () => void } {
   let cut: (() => void) | undefined
-  const f = (async (input: RequestInfo | URL, init?: RequestInit) => {
+  const f = (async (input: string | URL | Request, init?: RequestInit) => {
     const method = init?.method ?? 'GET'
     const headers = new Headers(init?.headers)
     const last = headers.get('last-event-id')
