@@ -194,7 +194,7 @@ describe('tool arguments', () => {
 })
 
 describe('Watchers', () => {
-  const ev = (envelope: Partial<PublishedEvent['envelope']> & { payload: Record<string, unknown> }, legacyType = 'JobProgress', memory = 'm'): PublishedEvent =>
+  const ev = (envelope: Record<string, unknown> & { payload: Record<string, unknown> }, legacyType = 'JobProgress', memory = 'm'): PublishedEvent =>
     ({ envelope, legacyType, memory, tags: null }) as unknown as PublishedEvent
   test('job events wake their job and their note; QueueStatus wakes the memory; unwatch stops it', () => {
     const w = new Watchers()

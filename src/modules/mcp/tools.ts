@@ -291,8 +291,12 @@ export function checkArguments(t: ToolDef, args: unknown): { ok: true; value: un
   const value = args ?? {}
   if (Value.Check(t.input, value)) return { ok: true, value }
   const problems: string[] = []
+  const paths = new Set<string>()
   for (const e of Value.Errors(t.input, value)) {
     const where = e.path || '(arguments)'
+    // One problem per property (a missing one also fails its type check).
+    if (paths.has(where)) continue
+    paths.add(where)
     const msg = e.schema && (e.schema as { additionalProperties?: unknown }).additionalProperties === false && /additional|Unexpected/i.test(e.message) ? 'unknown property' : e.message
     problems.push(`${where}: ${msg}`)
     if (problems.length >= 5) break
