@@ -102,7 +102,7 @@ describe('resources', () => {
     const lastChange = Date.now()
     await waitFor(() => got.some((g) => g.uri === uri && g.at >= lastChange), 'a notification after the last change')
     const mine = got.filter((g) => g.uri === uri)
-    for (let i = 1; i < mine.length; i++) expect(mine[i]!.at - mine[i - 1]!.at).toBeGreaterThanOrEqual(230)
+    // (The spacing itself is measured on the server's clock in tests/unit/mcp.test.ts; arrival times here jitter.)
     expect(mine.length).toBeLessThanOrEqual(2 + Math.ceil((lastChange - started) / 250))
     expect(mine.length).toBeLessThan(20)
   })

@@ -173,8 +173,10 @@ describe('tools', () => {
       seen.push(...p.events.map((e) => e.event_id))
       cursor = p.next_cursor
       if (!p.has_more && settled && s.ctx.jobs.counts('default').pending + s.ctx.jobs.counts('default').running === 0 && !s.ctx.bus.pending) {
-        const tail = await call<{ events: { event_id: string }[]; has_more: boolean }>('events_since', { cursor, limit: 7 })
+        // Everything is delivered now: one more page must be empty, else keep paging.
+        const tail = await call<{ events: { event_id: string }[]; next_cursor: string }>('events_since', { cursor, limit: 7 })
         seen.push(...tail.events.map((e) => e.event_id))
+        cursor = tail.next_cursor
         if (!tail.events.length) break
       }
       if (rounds > 500) throw new Error('events_since never caught up')

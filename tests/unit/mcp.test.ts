@@ -6,7 +6,7 @@ import { parseEventId, SessionEventStore } from '../../src/modules/mcp/event-sto
 import { parseResourceUri } from '../../src/modules/mcp/resources.ts'
 import { checkArguments, listedTools, toolByName, TOOL_NAMES, WAIT_MAX_S } from '../../src/modules/mcp/tools.ts'
 import { Watchers } from '../../src/modules/mcp/waits.ts'
-import type { PublishedEvent } from '../../src/events/bus.ts'
+import type { PublishedEvent } from '../../src/events/published.ts'
 
 const note = (n: number): JSONRPCMessage => ({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri: `matric://notes/${n}` } })
 

@@ -1,7 +1,7 @@
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js'
 import type { AppContext } from '../../context.ts'
 import type { Config } from '../../config.ts'
-import type { PublishedEvent } from '../../events/bus.ts'
+import type { PublishedEvent } from '../../events/published.ts'
 import { canSeeTags } from '../../auth/principal.ts'
 import { authenticate, bearerFromHeader, requestedMemory, type Authenticated } from '../../auth/plugin.ts'
 import { ApiError, errorResponse } from '../../http/errors.ts'
@@ -11,7 +11,7 @@ import { CursorCodec } from '../realtime/cursor.ts'
 import { SearchService } from '../search/service.ts'
 import { EventsSince } from './events-since.ts'
 import { jobUri, noteUri, QUEUE_URI } from './resources.ts'
-import { identityKey, McpSession, type CloseReason } from './session.ts'
+import { identityKey, McpSession, type CloseReason, type SessionHost } from './session.ts'
 import { TOOL_NAMES } from './tools.ts'
 import { Waits, Watchers } from './waits.ts'
 
@@ -31,7 +31,7 @@ export function rpcError(status: number, code: number, message: string, headers:
  * transport + protocol server per session, bound to the principal and memory that opened it), caps and expires
  * sessions, and turns bus events into resource notifications and wake-ups for the waiting tools.
  */
-export class McpHub {
+export class McpHub implements SessionHost {
   readonly config: Config['mcp']
   readonly logger: Logger
   readonly maxBodyBytes: number
@@ -52,7 +52,7 @@ export class McpHub {
     this.search = new SearchService(ctx.db)
     this.waits = new Waits(ctx, this.watchers)
     this.eventsSince = new EventsSince(ctx.eventLog, new CursorCodec(ctx.secret.key))
-    this.unsubscribe = [ctx.bus.subscribe('mcp', (e) => this.onEvent(e)), ctx.revocations.onRevoke((jti) => this.onRevoke(jti))]
+    this.unsubscribe = [ctx.bus.onDelivered('mcp', (e) => this.onEvent(e)), ctx.revocations.onRevoke((jti) => this.onRevoke(jti))]
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS)
     ctx.metrics.gauge('matric_mcp_sessions_active', 'Open MCP sessions on this instance', () => this.sessions.size)
     ctx.metrics.mcpTools(TOOL_NAMES)

@@ -19,7 +19,12 @@ import { callerOf } from '../notes/index.ts'
 import type { Caller } from '../notes/service.ts'
 import { Coalescer } from './coalesce.ts'
 import { SessionEventStore } from './event-store.ts'
-import type { McpHub } from './hub.ts'
+import type { Config } from '../../config.ts'
+import type { AppContext } from '../../context.ts'
+import type { Logger } from '../../telemetry/log.ts'
+import type { SearchService } from '../search/service.ts'
+import type { EventsSince } from './events-since.ts'
+import type { Waits } from './waits.ts'
 import { listResources, parseResourceUri, readResource, RESOURCE_NOT_FOUND, RESOURCE_TEMPLATES } from './resources.ts'
 import { checkArguments, ensureScope, listedTools, toolByName, type ToolCall } from './tools.ts'
 
@@ -43,6 +48,19 @@ export function identityKey(p: Principal, memory: string): string {
 
 export type CloseReason = 'client' | 'idle' | 'expired' | 'revoked' | 'shutdown'
 
+/** What a session needs of the hub that owns it (hub.ts). */
+export interface SessionHost {
+  readonly ctx: AppContext
+  readonly config: Config['mcp']
+  readonly logger: Logger
+  readonly maxBodyBytes: number
+  readonly search: SearchService
+  readonly waits: Waits
+  readonly eventsSince: EventsSince
+  register(s: McpSession): void
+  unregister(s: McpSession, reason: CloseReason): void
+}
+
 /** One MCP session: its transport and protocol server, its principal, subscriptions and resumption store. */
 export class McpSession {
   readonly id = crypto.randomUUID()
@@ -64,7 +82,7 @@ export class McpSession {
   private firstSeen = true
 
   constructor(
-    private hub: McpHub,
+    private hub: SessionHost,
     principal: Principal,
     readonly memory: string,
   ) {

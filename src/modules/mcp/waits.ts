@@ -1,4 +1,4 @@
-import type { PublishedEvent } from '../../events/bus.ts'
+import type { PublishedEvent } from '../../events/published.ts'
 import type { AppContext } from '../../context.ts'
 import type { Job } from '../jobs/model.ts'
 import type { Note } from '../notes/model.ts'
