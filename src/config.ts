@@ -86,6 +86,8 @@ export interface Config {
     replayEvents: number
     /** OAuth authorization server named in /.well-known/oauth-protected-resource (with MATRIC_JWKS_URL). */
     oauthIssuer: string | undefined
+    /** Put in front of this instance's session ids (`<route>.<uuid>`) so a load balancer can route on it. */
+    sessionRoute: string | undefined
   }
   /** Standard OTEL_* variables (tracing export, service name); see telemetry/otel-env.ts. */
   telemetry: TelemetryConfig
@@ -175,6 +177,7 @@ export function loadConfig(env: Env = process.env): Config {
       sessionIdleS: r.int('MATRIC_MCP_SESSION_IDLE_S', 1800, 1, 86_400),
       replayEvents: r.int('MATRIC_MCP_REPLAY_EVENTS', 1000, 10, 100_000),
       oauthIssuer: r.url('MATRIC_OAUTH_ISSUER'),
+      sessionRoute: sessionRoute(r.optional('MATRIC_MCP_SESSION_ROUTE'), problems),
     },
     telemetry: readTelemetryConfig(env, problems),
   }
@@ -211,6 +214,14 @@ export function startupWarnings(cfg: Config): string[] {
       out.push(`MATRIC_AUTH_OFF_ALLOW_REMOTE=true: every client that can reach ${cfg.host} is an admin of every memory unless something in front authenticates`)
   }
   return out
+}
+
+/** MATRIC_MCP_SESSION_ROUTE: 1–32 letters, digits, `_` or `-` (it ends at the first `.` of a session id). */
+function sessionRoute(raw: string | undefined, problems: string[]): string | undefined {
+  if (raw === undefined) return undefined
+  if (/^[A-Za-z0-9_-]{1,32}$/.test(raw)) return raw
+  problems.push(`MATRIC_MCP_SESSION_ROUTE=${JSON.stringify(raw)}: expected 1-32 letters, digits, '_' or '-'`)
+  return undefined
 }
 
 class Reader {

@@ -167,7 +167,7 @@ describe('HTTP', () => {
 describe('session lifetime', () => {
   let t: TestServer
   beforeAll(async () => {
-    t = await startServer({ env: { MATRIC_MCP_SESSION_IDLE_S: '1' } })
+    t = await startServer({ env: { MATRIC_MCP_SESSION_IDLE_S: '1', MATRIC_MCP_SESSION_ROUTE: 'node-a' } })
   })
   afterAll(() => t.stop())
 
@@ -177,6 +177,8 @@ describe('session lifetime', () => {
     await waitFor(() => hub.session(listening.transport.sessionId!)?.open === 1, 'the GET stream to open')
     const idle = await rawSession(t, await t.token({ sub: 'idler', scope: 'read' }))
     expect(hub.session(idle)).toBeDefined()
+    // MATRIC_MCP_SESSION_ROUTE: the instance's route leads every session id (for load balancers).
+    expect(idle).toMatch(/^node-a\.[0-9a-f-]{36}$/)
     await waitFor(() => hub.session(idle) === undefined, 'the idle session to end', 5000)
     expect(hub.session(listening.transport.sessionId!)).toBeDefined()
     expect((await listening.client.listTools()).tools.length).toBe(15)

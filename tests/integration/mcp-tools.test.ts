@@ -32,8 +32,13 @@ let mcp: McpConnection
 const transcript: string[] = []
 
 async function call<T = Record<string, unknown>>(name: string, args: Record<string, unknown>, onprogress?: (p: Progress) => void): Promise<T> {
-  const r = await mcp.client.callTool({ name, arguments: args }, undefined, onprogress ? { onprogress, resetTimeoutOnProgress: true } : undefined)
-  transcript.push(`→ ${name} ${JSON.stringify(args)}\n← ${JSON.stringify(r.structuredContent ?? r.content).slice(0, 400)}`)
+  transcript.push(`→ ${name} ${JSON.stringify(args)}`)
+  const log = (p: Progress) => {
+    transcript.push(`  · notifications/progress ${JSON.stringify(p)}`)
+    onprogress?.(p)
+  }
+  const r = await mcp.client.callTool({ name, arguments: args }, undefined, onprogress ? { onprogress: log, resetTimeoutOnProgress: true } : undefined)
+  transcript.push(`← ${JSON.stringify(r.structuredContent ?? r.content).slice(0, 400)}`)
   return toolJson<T>(r)
 }
 
@@ -152,14 +157,10 @@ describe('tools', () => {
 
   test('events_since pages through a burst without gaps or repeats', async () => {
     await drained()
-    const start = await call<{ next_cursor: string; events: unknown[] }>('events_since', { limit: 200 })
+    // from: "now": nothing of what came before, only the burst.
+    const start = await call<{ next_cursor: string; events: unknown[]; has_more: boolean }>('events_since', { from: 'now', limit: 200 })
+    expect(start).toMatchObject({ events: [], has_more: false })
     let cursor = start.next_cursor
-    // Drain whatever came before, so the burst is what we page through.
-    for (let more = true; more; ) {
-      const p = await call<{ next_cursor: string; has_more: boolean }>('events_since', { cursor, limit: 200 })
-      cursor = p.next_cursor
-      more = p.has_more
-    }
     const from = cursor
     const seen: string[] = []
     const burst = Promise.all(Array.from({ length: 20 }, (_, i) => s.request('/api/v1/notes', { token: tok, body: { content: `burst note ${i} about hashed vectors`, tags: ['burst'] } })))

@@ -7,6 +7,7 @@ import { parseResourceUri } from '../../src/modules/mcp/resources.ts'
 import { checkArguments, listedTools, toolByName, TOOL_NAMES, WAIT_MAX_S } from '../../src/modules/mcp/tools.ts'
 import { Watchers } from '../../src/modules/mcp/waits.ts'
 import type { PublishedEvent } from '../../src/events/published.ts'
+import { ConfigError, loadConfig } from '../../src/config.ts'
 
 const note = (n: number): JSONRPCMessage => ({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri: `matric://notes/${n}` } })
 
@@ -209,5 +210,14 @@ describe('Watchers', () => {
     expect(got).toEqual(['JobProgress', 'JobStarted', 'NoteUpdated', 'QueueStatus']) // once each, though j1 matched two keys
     off()
     expect(w.size).toBe(0)
+  })
+})
+
+describe('MCP configuration', () => {
+  test('defaults, and bad values refused at start', () => {
+    expect(loadConfig({}).mcp).toEqual({ maxSessions: 1000, sessionIdleS: 1800, replayEvents: 1000, oauthIssuer: undefined, sessionRoute: undefined })
+    expect(loadConfig({ MATRIC_MCP_SESSION_ROUTE: 'node-1' }).mcp.sessionRoute).toBe('node-1')
+    for (const [k, v] of <[string, string][]>[['MATRIC_MCP_SESSION_ROUTE', 'a.b'], ['MATRIC_MCP_SESSION_ROUTE', 'x'.repeat(33)], ['MATRIC_MCP_MAX_SESSIONS', '0'], ['MATRIC_MCP_REPLAY_EVENTS', '5'], ['MATRIC_OAUTH_ISSUER', 'ftp://x']])
+      expect(() => loadConfig({ [k]: v })).toThrow(ConfigError)
   })
 })

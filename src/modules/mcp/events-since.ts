@@ -30,9 +30,10 @@ export class EventsSince {
     private cursors: CursorCodec,
   ) {}
 
-  page(c: Caller, q: { cursor?: string; types?: readonly string[]; limit: number }): EventsPage {
+  page(c: Caller, q: { cursor?: string; from?: 'oldest' | 'now'; types?: readonly string[]; limit: number }): EventsPage {
     const filter: StreamFilter = { memory: c.memory, types: q.types ? parseTypes(q.types.join(',')) : null, entityId: null, tags: c.restriction }
-    let pos = 0
+    // Without a cursor: from the oldest retained event, or from now (only what happens next).
+    let pos = q.from === 'now' ? this.log.lastSeq() : 0
     let gap = false
     if (q.cursor !== undefined) {
       const at = this.position(c, q.cursor)

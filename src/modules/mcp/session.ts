@@ -63,7 +63,7 @@ export interface SessionHost {
 
 /** One MCP session: its transport and protocol server, its principal, subscriptions and resumption store. */
 export class McpSession {
-  readonly id = crypto.randomUUID()
+  readonly id: string
   readonly transport: WebStandardStreamableHTTPServerTransport
   readonly server: Server
   readonly store: SessionEventStore
@@ -86,10 +86,12 @@ export class McpSession {
     principal: Principal,
     readonly memory: string,
   ) {
+    // A route prefix (MATRIC_MCP_SESSION_ROUTE) tells a load balancer which instance holds the session (docs/mcp.md).
+    this.id = hub.config.sessionRoute ? `${hub.config.sessionRoute}.${crypto.randomUUID()}` : crypto.randomUUID()
     this.principal = principal
     this.key = identityKey(principal, memory)
     this.seen(principal)
-    this.store = new SessionEventStore(this.id.slice(0, 8) + crypto.randomUUID().slice(0, 8), hub.config.replayEvents, REPLAY_MAX_BYTES)
+    this.store = new SessionEventStore(crypto.randomUUID().replaceAll('-', '').slice(0, 16), hub.config.replayEvents, REPLAY_MAX_BYTES)
     this.transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => this.id,
       eventStore: this.store,

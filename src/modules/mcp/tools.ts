@@ -253,18 +253,20 @@ export const TOOLS: readonly ToolDef[] = [
     title: 'Events since a cursor',
     description:
       'Pull events (note.created, note.updated, note.deleted, job.queued, job.started, job.progress, job.completed, ' +
-      'job.failed, …) from the durable event log, oldest first, with the same visibility as the SSE stream. Omit cursor ' +
-      'to start at the oldest retained event; pass next_cursor back to continue without gaps or repeats. An SSE event ' +
+      'job.failed, …) from the durable event log, oldest first, with the same visibility as the SSE stream. Without a ' +
+      'cursor it starts at the oldest retained event (from: "now": only what happens from now on); pass next_cursor ' +
+      'back to continue without gaps or repeats. An SSE event ' +
       'id works as a cursor too. types filters like SSE ?types= (job = every job.* event). gap: true means retention ' +
       'removed events after your cursor. has_more: true means call again now.',
     input: obj({
       cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'next_cursor of the previous call, or an event id' })),
+      from: Type.Optional(Type.Union([Type.Literal('oldest'), Type.Literal('now')], { description: 'where to start without a cursor (default oldest)' })),
       types: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 50, description: 'event types or prefixes, e.g. ["job.completed", "note"]' })),
       limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50, description: 'events per call (1–200, default 50)' })),
     }),
     scope: 'read',
     annotations: READ,
-    run: (c, a) => ({ ...c.events.page(c.caller, { cursor: a.cursor, types: a.types, limit: a.limit ?? 50 }) }),
+    run: (c, a) => ({ ...c.events.page(c.caller, { cursor: a.cursor, from: a.from, types: a.types, limit: a.limit ?? 50 }) }),
   }),
 ]
 
