@@ -80,6 +80,8 @@ export interface Config {
   mcp: {
     /** Concurrent MCP sessions on this instance; an initialize beyond it is refused (503). */
     maxSessions: number
+    /** Sessions one principal may hold; beyond it, its least recently used session without an open stream ends. */
+    maxSessionsPerPrincipal: number
     /** A session with no request and no open stream for this long is ended. */
     sessionIdleS: number
     /** Messages each session keeps for `Last-Event-ID` resumption (oldest dropped first). */
@@ -174,6 +176,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     mcp: {
       maxSessions: r.int('MATRIC_MCP_MAX_SESSIONS', 1000, 1, 100_000),
+      maxSessionsPerPrincipal: r.int('MATRIC_MCP_MAX_SESSIONS_PER_PRINCIPAL', 20, 1, 100_000),
       sessionIdleS: r.int('MATRIC_MCP_SESSION_IDLE_S', 1800, 1, 86_400),
       replayEvents: r.int('MATRIC_MCP_REPLAY_EVENTS', 1000, 10, 100_000),
       oauthIssuer: r.url('MATRIC_OAUTH_ISSUER'),

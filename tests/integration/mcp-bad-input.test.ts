@@ -202,3 +202,39 @@ describe('session lifetime', () => {
     await healthy(t)
   })
 })
+
+describe('sessions per principal', () => {
+  let t: TestServer
+  beforeAll(async () => {
+    t = await startServer({ env: { MATRIC_MCP_MAX_SESSIONS_PER_PRINCIPAL: '2' } })
+  })
+  afterAll(() => t.stop())
+
+  test('past its cap a principal’s least recently used idle session makes room; with every stream open, 503', async () => {
+    const hub = mcpHubOf(t.ctx)!
+    const leaky = await t.token({ sub: 'leaky', scope: 'read' })
+    const first = await rawSession(t, leaky)
+    const second = await rawSession(t, leaky)
+    // `first` used most recently: `second` is the one to go.
+    expect((await raw(t, leaky, { session: first, body: { jsonrpc: '2.0', method: 'notifications/initialized' } })).status).toBe(202)
+    const third = await rawSession(t, leaky)
+    expect(hub.session(second)).toBeUndefined()
+    expect(hub.session(first)).toBeDefined()
+    expect(hub.session(third)).toBeDefined()
+    // Another principal is not affected by leaky's cap.
+    const other = await connectMcp(t.url, await t.token({ sub: 'someone-else', scope: 'read' }))
+    expect((await other.client.listTools()).tools.length).toBe(15)
+
+    const busy = await t.token({ sub: 'busy', scope: 'read' })
+    const a = await connectMcp(t.url, busy)
+    const b = await connectMcp(t.url, busy)
+    await waitFor(() => hub.session(a.transport.sessionId!)?.open === 1 && hub.session(b.transport.sessionId!)?.open === 1, 'both GET streams to open')
+    const refused = await raw(t, busy, { body: INIT })
+    expect(refused.status).toBe(503)
+    expect((await rpcError(refused)).message).toContain('MATRIC_MCP_MAX_SESSIONS_PER_PRINCIPAL')
+    for (const c of [other, a, b]) {
+      await c.transport.terminateSession()
+      await c.close()
+    }
+  })
+})

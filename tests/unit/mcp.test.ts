@@ -215,7 +215,7 @@ describe('Watchers', () => {
 
 describe('MCP configuration', () => {
   test('defaults, and bad values refused at start', () => {
-    expect(loadConfig({}).mcp).toEqual({ maxSessions: 1000, sessionIdleS: 1800, replayEvents: 1000, oauthIssuer: undefined, sessionRoute: undefined })
+    expect(loadConfig({}).mcp).toEqual({ maxSessions: 1000, maxSessionsPerPrincipal: 20, sessionIdleS: 1800, replayEvents: 1000, oauthIssuer: undefined, sessionRoute: undefined })
     expect(loadConfig({ MATRIC_MCP_SESSION_ROUTE: 'node-1' }).mcp.sessionRoute).toBe('node-1')
     for (const [k, v] of <[string, string][]>[['MATRIC_MCP_SESSION_ROUTE', 'a.b'], ['MATRIC_MCP_SESSION_ROUTE', 'x'.repeat(33)], ['MATRIC_MCP_MAX_SESSIONS', '0'], ['MATRIC_MCP_REPLAY_EVENTS', '5'], ['MATRIC_OAUTH_ISSUER', 'ftp://x']])
       expect(() => loadConfig({ [k]: v })).toThrow(ConfigError)

@@ -120,6 +120,16 @@ export class McpHub implements SessionHost {
     if (method !== 'POST' || !(Array.isArray(body) ? body.some(isInitializeRequest) : isInitializeRequest(body)))
       return rpcError(400, -32000, 'Mcp-Session-Id header is required: start a session with an initialize request first')
     if (this.shuttingDown) return rpcError(503, -32000, 'server is shutting down', { 'retry-after': '5' })
+    const key = identityKey(auth.principal, auth.memory)
+    // One principal cannot take every session of the instance: past its own cap its least recently used session
+    // without an open stream makes room (a client that never DELETEs keeps working); if all are in use, 503.
+    const own = [...this.sessions.values()].filter((x) => x.key === key)
+    if (own.length >= this.config.maxSessionsPerPrincipal) {
+      const idlest = own.filter((x) => x.open === 0).sort((a, b) => a.lastActivity - b.lastActivity)[0]
+      if (!idlest)
+        return rpcError(503, -32000, `this token already holds ${own.length} MCP sessions with open streams on this instance (MATRIC_MCP_MAX_SESSIONS_PER_PRINCIPAL); end one first`, { 'retry-after': '30' })
+      idlest.close('evicted')
+    }
     if (this.sessions.size >= this.config.maxSessions)
       return rpcError(503, -32000, `too many MCP sessions on this instance (${this.config.maxSessions}); end unused ones (DELETE /mcp) or retry later`, { 'retry-after': '30' })
     const s = new McpSession(this, auth.principal, auth.memory)

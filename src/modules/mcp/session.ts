@@ -46,7 +46,7 @@ export function identityKey(p: Principal, memory: string): string {
   return JSON.stringify([p.sub, memory, p.tags ? [...new Set(p.tags)].sort() : null, p.tenant ?? null])
 }
 
-export type CloseReason = 'client' | 'idle' | 'expired' | 'revoked' | 'shutdown'
+export type CloseReason = 'client' | 'idle' | 'expired' | 'revoked' | 'evicted' | 'shutdown'
 
 /** What a session needs of the hub that owns it (hub.ts). */
 export interface SessionHost {
