@@ -238,3 +238,32 @@ describe('sessions per principal', () => {
     }
   })
 })
+
+describe('browser origins', () => {
+  test('local mode (MATRIC_AUTH=off): no token needed, but a browser Origin is refused unless listed', async () => {
+    const local = await startServer({ env: { MATRIC_AUTH: 'off' } })
+    try {
+      const ok = await raw(local, undefined, { body: INIT })
+      expect(ok.status).toBe(200)
+      await ok.text()
+      const rebound = await raw(local, undefined, { body: INIT, headers: { origin: 'http://evil.example' } })
+      expect(rebound.status).toBe(403)
+      expect(((await rebound.json()) as { message: string }).message).toContain('MATRIC_ALLOWED_ORIGINS')
+    } finally {
+      await local.stop()
+    }
+  })
+
+  test('MATRIC_ALLOWED_ORIGINS applies to /mcp as to the streams', async () => {
+    const listed = await startServer({ env: { MATRIC_ALLOWED_ORIGINS: 'https://app.example' } })
+    try {
+      const token = await listed.token()
+      const ok = await raw(listed, token, { body: INIT, headers: { origin: 'https://app.example' } })
+      expect(ok.status).toBe(200)
+      await ok.text()
+      expect((await raw(listed, token, { body: INIT, headers: { origin: 'https://other.example' } })).status).toBe(403)
+    } finally {
+      await listed.stop()
+    }
+  })
+})

@@ -4,7 +4,8 @@ import type { Config } from '../../config.ts'
 import type { PublishedEvent } from '../../events/published.ts'
 import { canSeeTags } from '../../auth/principal.ts'
 import { authenticate, bearerFromHeader, requestedMemory, type Authenticated } from '../../auth/plugin.ts'
-import { ApiError, errorResponse } from '../../http/errors.ts'
+import { ApiError, errorResponse, forbidden } from '../../http/errors.ts'
+import { originAllowed } from '../../http/origin.ts'
 import { parseJsonBody, readLimited } from '../../http/body.ts'
 import type { Logger } from '../../telemetry/log.ts'
 import { CursorCodec } from '../realtime/cursor.ts'
@@ -86,6 +87,12 @@ export class McpHub implements SessionHost {
     const method = request.method
     if (method !== 'POST' && method !== 'GET' && method !== 'DELETE')
       return rpcError(405, -32000, `method ${method} not allowed on /mcp: POST messages, GET the notification stream, DELETE the session`, { allow: 'GET, POST, DELETE' })
+    const origin = request.headers.get('origin')
+    // Browsers only (others send no Origin): MATRIC_ALLOWED_ORIGINS as for WebSocket and SSE; and in local mode
+    // (MATRIC_AUTH=off) no browser at all unless listed — a page reaching localhost by DNS rebinding would
+    // otherwise act as the local admin.
+    if (origin !== null && (this.ctx.config.allowedOrigins ? !originAllowed(this.ctx.config.allowedOrigins, origin) : this.ctx.config.authMode === 'off'))
+      return errorResponse(forbidden(`origin ${JSON.stringify(origin.slice(0, 200))} is not allowed on /mcp; list it in MATRIC_ALLOWED_ORIGINS`))
     const url = new URL(request.url)
     // Exactly REST's authentication: bearer header, scopes, memory selection, tenant; no stream tokens.
     const auth = await authenticate(
