@@ -267,3 +267,26 @@ describe('browser origins', () => {
     }
   })
 })
+
+test('waiting calls per session are bounded: the seventeenth is refused while sixteen wait', async () => {
+  const n = (await (await s.request('/api/v1/notes', { token: tok, body: { content: 'wait target' } })).json()) as { id: string }
+  await waitFor(() => {
+    const c = s.ctx.jobs.counts('default')
+    return c.pending + c.running === 0
+  }, 'the pipeline')
+  // Paused, a queued job stays pending: every wait on it blocks until its timeout.
+  const admin = await s.token({ sub: 'ops', scope: 'admin' })
+  expect((await s.request('/api/v1/jobs/pause/default', { method: 'POST', token: admin })).status).toBe(200)
+  try {
+    const job = toolJson<{ id: string }>(await mcp.client.callTool({ name: 'create_job', arguments: { job_type: 'embedding', note_id: n.id } }))
+    const waits = Array.from({ length: 16 }, () => mcp.client.callTool({ name: 'wait_for_job', arguments: { job_id: job.id, timeout_s: 3 } }))
+    const hub = mcpHubOf(s.ctx)!
+    const session = hub.session(mcp.transport.sessionId!)!
+    await waitFor(() => session.waitingCalls === 16, 'sixteen waits in progress')
+    expect(toolError(await mcp.client.callTool({ name: 'wait_for_job', arguments: { job_id: job.id, timeout_s: 1 } }))).toStartWith('too_many_requests: 16 waiting calls')
+    for (const r of await Promise.all(waits)) expect(toolJson(r)).toMatchObject({ status: 'pending', timed_out: true })
+    expect(toolJson(await mcp.client.callTool({ name: 'queue_stats', arguments: {} }))).toMatchObject({ pending: 1 })
+  } finally {
+    expect((await s.request('/api/v1/jobs/resume/default', { method: 'POST', token: admin })).status).toBe(200)
+  }
+})

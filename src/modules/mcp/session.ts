@@ -32,6 +32,9 @@ import { checkArguments, ensureScope, listedTools, toolByName, type ToolCall } f
 export const NOTIFY_INTERVAL_MS = 250
 /** Resources one session may subscribe to. */
 export const MAX_SUBSCRIPTIONS = 1000
+/** Waiting tool calls (wait_for_job, wait_for_note_ready, revise_note) one session may have in progress. */
+export const MAX_WAITS = 16
+const WAITING_TOOLS = new Set(['wait_for_job', 'wait_for_note_ready', 'revise_note'])
 /** Bytes of messages a session keeps for resumption (on top of the count limit). */
 export const REPLAY_MAX_BYTES = 8 * 1024 * 1024
 const LIST_KEY = '\u0000list'
@@ -79,6 +82,7 @@ export class McpSession {
   open = 0
   registered = false
   closed = false
+  private waiting = 0
   private firstSeen = true
 
   constructor(
@@ -106,6 +110,11 @@ export class McpSession {
       { capabilities: { tools: { listChanged: false }, resources: { subscribe: true, listChanged: true } }, instructions: INSTRUCTIONS },
     )
     this.handlers()
+  }
+
+  /** Waiting tool calls in progress. */
+  get waitingCalls(): number {
+    return this.waiting
   }
 
   get caller(): Caller {
@@ -214,6 +223,12 @@ export class McpSession {
           : (progress, total, message) =>
               void sendNotification({ method: 'notifications/progress', params: { progressToken, progress, ...(total !== undefined ? { total } : {}), ...(message ? { message } : {}) } }).catch(() => {}),
     }
+    const waits = WAITING_TOOLS.has(tool.name)
+    if (waits && this.waiting >= MAX_WAITS) {
+      metrics.mcpToolCall(tool.name, 'error')
+      return errorResult(`too_many_requests: ${MAX_WAITS} waiting calls are already in progress on this session; wait for one to return`)
+    }
+    if (waits) this.waiting++
     try {
       ensureScope(this.principal, tool)
       const out = await tool.run(call, checked.value as never)
@@ -225,6 +240,8 @@ export class McpSession {
       if (e instanceof McpError) return errorResult(e.message)
       this.hub.logger.error('MCP tool failed', { err: e, tool: tool.name })
       return errorResult(`internal error in ${tool.name} (logged on the server); the request may be retried`)
+    } finally {
+      if (waits) this.waiting--
     }
   }
 }
