@@ -45,6 +45,7 @@ export class McpHub implements SessionHost {
   private sweeper: ReturnType<typeof setInterval>
   private unsubscribe: (() => void)[]
   private shuttingDown = false
+  private uses = 0
 
   constructor(readonly ctx: AppContext) {
     this.config = ctx.config.mcp
@@ -132,7 +133,7 @@ export class McpHub implements SessionHost {
     // without an open stream makes room (a client that never DELETEs keeps working); if all are in use, 503.
     const own = [...this.sessions.values()].filter((x) => x.key === key)
     if (own.length >= this.config.maxSessionsPerPrincipal) {
-      const idlest = own.filter((x) => x.open === 0).sort((a, b) => a.lastActivity - b.lastActivity)[0]
+      const idlest = own.filter((x) => x.open === 0).sort((a, b) => a.lastUse - b.lastUse)[0]
       if (!idlest)
         return rpcError(503, -32000, `this token already holds ${own.length} MCP sessions with open streams on this instance (MATRIC_MCP_MAX_SESSIONS_PER_PRINCIPAL); end one first`, { 'retry-after': '30' })
       idlest.close('evicted')
@@ -152,6 +153,7 @@ export class McpHub implements SessionHost {
     // 15 s keepalive; authenticated session requests only, so an anonymous slow client cannot hold a socket.
     server?.timeout(request, 0)
     s.open++
+    s.lastUse = ++this.uses
     let res: Response
     try {
       res = await s.transport.handleRequest(request, body === undefined ? undefined : { parsedBody: body })
@@ -201,6 +203,7 @@ export class McpHub implements SessionHost {
   private ended(s: McpSession): void {
     s.open = Math.max(0, s.open - 1)
     s.lastActivity = Date.now()
+    s.lastUse = ++this.uses
   }
 
   private apiError(request: Request, e: ApiError): Response {

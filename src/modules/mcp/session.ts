@@ -78,6 +78,8 @@ export class McpSession {
   /** ms epoch at which the newest token presented expires (Infinity: never). */
   expiresAt = Infinity
   lastActivity = Date.now()
+  /** Order of last use among the hub's sessions (ties of lastActivity within a millisecond are common). */
+  lastUse = 0
   /** Responses (SSE streams included) still being written. */
   open = 0
   registered = false
