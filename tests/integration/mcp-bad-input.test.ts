@@ -240,15 +240,23 @@ describe('sessions per principal', () => {
 })
 
 describe('browser origins', () => {
-  test('local mode (MATRIC_AUTH=off): no token needed, but a browser Origin is refused unless listed', async () => {
+  test('local mode (MATRIC_AUTH=off): no token needed; a cross-site page, or one that DNS-rebinds its name, is refused', async () => {
     const local = await startServer({ env: { MATRIC_AUTH: 'off' } })
     try {
       const ok = await raw(local, undefined, { body: INIT })
       expect(ok.status).toBe(200)
       await ok.text()
-      const rebound = await raw(local, undefined, { body: INIT, headers: { origin: 'http://evil.example' } })
+      // A page served from this machine (same origin, loopback Host) may use it.
+      const page = await raw(local, undefined, { body: INIT, headers: { origin: local.url } })
+      expect(page.status).toBe(200)
+      await page.text()
+      const crossSite = await raw(local, undefined, { body: INIT, headers: { origin: 'http://evil.example' } })
+      expect(crossSite.status).toBe(403)
+      expect(((await crossSite.json()) as { message: string }).message).toContain('MATRIC_ALLOWED_ORIGINS')
+      // DNS rebinding: attacker.example now resolves to 127.0.0.1, so Origin and Host agree — but Host is not loopback.
+      const rebound = await raw(local, undefined, { body: INIT, headers: { origin: `http://attacker.example:${local.port}`, host: `attacker.example:${local.port}` } })
       expect(rebound.status).toBe(403)
-      expect(((await rebound.json()) as { message: string }).message).toContain('MATRIC_ALLOWED_ORIGINS')
+      expect(((await rebound.json()) as { message: string }).message).toContain('loopback host')
     } finally {
       await local.stop()
     }

@@ -6,6 +6,7 @@ import { canSeeTags } from '../../auth/principal.ts'
 import { authenticate, bearerFromHeader, requestedMemory, type Authenticated } from '../../auth/plugin.ts'
 import { ApiError, errorResponse, forbidden } from '../../http/errors.ts'
 import { originAllowed } from '../../http/origin.ts'
+import { isLoopbackHost } from '../../config.ts'
 import { parseJsonBody, readLimited } from '../../http/body.ts'
 import type { Logger } from '../../telemetry/log.ts'
 import { CursorCodec } from '../realtime/cursor.ts'
@@ -21,6 +22,16 @@ const COUNT_EVENTS = new Set(['JobQueued', 'JobStarted', 'JobCompleted', 'JobFai
 const SWEEP_MS = 1000
 
 type BunServer = { timeout(r: Request, seconds: number): void } | null
+
+/** Whether a Host header names this machine (localhost, 127.0.0.0/8, ::1), port aside. */
+export function loopbackHostHeader(host: string | null): boolean {
+  if (!host) return false
+  try {
+    return isLoopbackHost(new URL(`http://${host.trim()}`).hostname)
+  } catch {
+    return false
+  }
+}
 
 /** A JSON-RPC error answer outside any session (the shape the SDK's transport uses). */
 export function rpcError(status: number, code: number, message: string, headers: Record<string, string> = {}): Response {
@@ -88,20 +99,27 @@ export class McpHub implements SessionHost {
     const method = request.method
     if (method !== 'POST' && method !== 'GET' && method !== 'DELETE')
       return rpcError(405, -32000, `method ${method} not allowed on /mcp: POST messages, GET the notification stream, DELETE the session`, { allow: 'GET, POST, DELETE' })
-    const origin = request.headers.get('origin')
-    // Browsers only (others send no Origin): MATRIC_ALLOWED_ORIGINS as for WebSocket and SSE; and in local mode
-    // (MATRIC_AUTH=off) no browser at all unless listed — a page reaching localhost by DNS rebinding would
-    // otherwise act as the local admin.
-    if (origin !== null && (this.ctx.config.allowedOrigins ? !originAllowed(this.ctx.config.allowedOrigins, origin) : this.ctx.config.authMode === 'off'))
-      return errorResponse(forbidden(`origin ${JSON.stringify(origin.slice(0, 200))} is not allowed on /mcp; list it in MATRIC_ALLOWED_ORIGINS`))
     const url = new URL(request.url)
-    // Exactly REST's authentication: bearer header, scopes, memory selection, tenant; no stream tokens.
+    const origin = request.headers.get('origin')
+    const host = request.headers.get('host')
+    const { allowedOrigins, authMode } = this.ctx.config
+    const token = bearerFromHeader(request.headers.get('authorization'))
+    // Browsers only (other clients send no Origin). MATRIC_ALLOWED_ORIGINS applies as on WebSocket and SSE.
+    if (origin !== null && allowedOrigins && !originAllowed(allowedOrigins, origin))
+      return errorResponse(forbidden(`origin ${JSON.stringify(origin.slice(0, 200))} is not allowed on /mcp; list it in MATRIC_ALLOWED_ORIGINS`))
+    // Local mode: a page of attacker.example that DNS-rebinds its name to 127.0.0.1 is "same-origin" by the Host
+    // header, and would act as the local admin. Anonymous browser requests need a listed origin or a loopback Host.
+    if (origin !== null && authMode === 'off' && !token && !allowedOrigins && !loopbackHostHeader(host))
+      return errorResponse(forbidden(`anonymous browser requests to /mcp must come from a loopback host (localhost, 127.0.0.1) or an origin listed in MATRIC_ALLOWED_ORIGINS`))
+    // Exactly REST's authentication: bearer header, scopes, memory selection, tenant, the anonymous-origin rule; no
+    // stream tokens.
     const auth = await authenticate(
-      { verifier: this.ctx.verifier, authMode: this.ctx.config.authMode, tenantId: this.ctx.config.tenantId },
-      bearerFromHeader(request.headers.get('authorization')),
+      { verifier: this.ctx.verifier, authMode, tenantId: this.ctx.config.tenantId, allowedOrigins },
+      token,
       requestedMemory(request, url, 'header'),
       'read',
       false,
+      { origin, host },
     )
     let body: unknown
     if (method === 'POST') {
