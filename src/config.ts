@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import { STREAM_AUDIENCE } from './auth/principal.ts'
+import { isLoopbackHost } from './http/origin.ts'
 import type { LogLevel } from './telemetry/log.ts'
 import { readTelemetryConfig, type TelemetryConfig } from './telemetry/otel-env.ts'
 
@@ -196,13 +197,7 @@ export function loadConfig(env: Env = process.env): Config {
   return cfg
 }
 
-/** Whether a bind address only accepts connections from this machine (127.0.0.0/8, ::1, localhost). */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1')
-  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true
-  const v4 = /^(?:::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h)
-  return v4 !== null && v4[1] === '127' && v4.slice(2).every((o) => Number(o) <= 255)
-}
+export { isLoopbackHost }
 
 /** Things that work but deserve a loud line at start (logged as warnings by src/index.ts). */
 export function startupWarnings(cfg: Config): string[] {

@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia'
 import { rejectInvalidBody } from '../http/body.ts'
 import { ApiError, forbidden, unauthorized } from '../http/errors.ts'
-import { ambientCredentialAllowed } from '../http/origin.ts'
+import { ambientCredentialAllowed, anonymousLocalAllowed } from '../http/origin.ts'
 import { LOCAL_PRINCIPAL, requireScope, selectMemory, type Principal, type Scope } from './principal.ts'
 import { AuthError, AuthUnavailableError, type Verifier } from './verify.ts'
 
@@ -99,8 +99,10 @@ export async function authenticate(
     // Without auth every request is an admin: a page on another site must not borrow that (it could post
     // notes or read streams through the user's browser). Same-origin pages, listed origins and clients that
     // send no Origin are fine.
-    if (from && !ambientCredentialAllowed(deps.allowedOrigins, from.origin, from.host))
-      throw forbidden(`anonymous local access is refused from origin ${JSON.stringify(from.origin?.slice(0, 200))}: cross-site request (list the origin in MATRIC_ALLOWED_ORIGINS)`)
+    if (from && !anonymousLocalAllowed(deps.allowedOrigins, from.origin, from.host))
+      throw forbidden(
+        `anonymous local access is refused from origin ${JSON.stringify(from.origin?.slice(0, 200))}: only pages served from a loopback host (localhost, 127.0.0.1) or origins listed in MATRIC_ALLOWED_ORIGINS`,
+      )
     principal = LOCAL_PRINCIPAL
   } else {
     try {

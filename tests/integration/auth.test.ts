@@ -249,7 +249,7 @@ describe('MATRIC_AUTH=off', () => {
     const evil = { origin: 'https://evil.example' }
     const post = await off.request('/api/v1/notes', { body: { content: 'csrf' }, headers: evil })
     const e = await expectError(post, 403, 'forbidden')
-    expect(e.message).toContain('cross-site')
+    expect(e.message).toContain('loopback')
     expect((await fetch(`${off.url}/api/v1/events`, { headers: evil })).status).toBe(403)
     const ws = await fetch(`${off.url}/api/v1/ws`, {
       headers: { ...evil, upgrade: 'websocket', connection: 'upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' },
@@ -258,6 +258,10 @@ describe('MATRIC_AUTH=off', () => {
     // The page the server (or its proxy) serves itself: Origin host = Host.
     const same = await off.request('/api/v1/notes', { body: { content: 'same origin' }, headers: { origin: off.url } })
     expect(same.status).toBe(201)
+    // DNS rebinding: attacker.example resolved to 127.0.0.1 is "same-origin" by Host, but not a loopback host.
+    const port = new URL(off.url).port
+    const rebound = await off.request('/api/v1/notes', { body: { content: 'rebound' }, headers: { origin: `http://attacker.example:${port}`, host: `attacker.example:${port}` } })
+    expect(rebound.status).toBe(403)
   })
 
   test('a token that is presented is still verified', async () => {

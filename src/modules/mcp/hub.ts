@@ -6,7 +6,6 @@ import { canSeeTags } from '../../auth/principal.ts'
 import { authenticate, bearerFromHeader, requestedMemory, type Authenticated } from '../../auth/plugin.ts'
 import { ApiError, errorResponse, forbidden } from '../../http/errors.ts'
 import { originAllowed } from '../../http/origin.ts'
-import { isLoopbackHost } from '../../config.ts'
 import { parseJsonBody, readLimited } from '../../http/body.ts'
 import type { Logger } from '../../telemetry/log.ts'
 import { CursorCodec } from '../realtime/cursor.ts'
@@ -22,16 +21,6 @@ const COUNT_EVENTS = new Set(['JobQueued', 'JobStarted', 'JobCompleted', 'JobFai
 const SWEEP_MS = 1000
 
 type BunServer = { timeout(r: Request, seconds: number): void } | null
-
-/** Whether a Host header names this machine (localhost, 127.0.0.0/8, ::1), port aside. */
-export function loopbackHostHeader(host: string | null): boolean {
-  if (!host) return false
-  try {
-    return isLoopbackHost(new URL(`http://${host.trim()}`).hostname)
-  } catch {
-    return false
-  }
-}
 
 /** A JSON-RPC error answer outside any session (the shape the SDK's transport uses). */
 export function rpcError(status: number, code: number, message: string, headers: Record<string, string> = {}): Response {
@@ -101,16 +90,11 @@ export class McpHub implements SessionHost {
       return rpcError(405, -32000, `method ${method} not allowed on /mcp: POST messages, GET the notification stream, DELETE the session`, { allow: 'GET, POST, DELETE' })
     const url = new URL(request.url)
     const origin = request.headers.get('origin')
-    const host = request.headers.get('host')
     const { allowedOrigins, authMode } = this.ctx.config
     const token = bearerFromHeader(request.headers.get('authorization'))
     // Browsers only (other clients send no Origin). MATRIC_ALLOWED_ORIGINS applies as on WebSocket and SSE.
     if (origin !== null && allowedOrigins && !originAllowed(allowedOrigins, origin))
       return errorResponse(forbidden(`origin ${JSON.stringify(origin.slice(0, 200))} is not allowed on /mcp; list it in MATRIC_ALLOWED_ORIGINS`))
-    // Local mode: a page of attacker.example that DNS-rebinds its name to 127.0.0.1 is "same-origin" by the Host
-    // header, and would act as the local admin. Anonymous browser requests need a listed origin or a loopback Host.
-    if (origin !== null && authMode === 'off' && !token && !allowedOrigins && !loopbackHostHeader(host))
-      return errorResponse(forbidden(`anonymous browser requests to /mcp must come from a loopback host (localhost, 127.0.0.1) or an origin listed in MATRIC_ALLOWED_ORIGINS`))
     // Exactly REST's authentication: bearer header, scopes, memory selection, tenant, the anonymous-origin rule; no
     // stream tokens.
     const auth = await authenticate(
@@ -119,7 +103,7 @@ export class McpHub implements SessionHost {
       requestedMemory(request, url, 'header'),
       'read',
       false,
-      { origin, host },
+      { origin, host: request.headers.get('host') },
     )
     let body: unknown
     if (method === 'POST') {
