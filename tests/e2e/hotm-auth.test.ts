@@ -1,0 +1,121 @@
+/**
+ * Today's HotM client against a server that requires auth (MATRIC_AUTH=required), in real Chromium through
+ * real nginx: a bearer token with HotM's memory and tenant binding, the `matric_token` cookie on the same
+ * origin, no credentials, another memory chosen with X-Fortemi-Memory, and a token of another tenant.
+ */
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { SignJWT } from 'jose'
+import type { Browser, Page } from 'playwright-core'
+import { startServer, type TestServer } from '../helpers/server.ts'
+import { launchBrowser } from './lib/browser.ts'
+import { describeE2E } from './lib/gate.ts'
+import { api, duplicates, lastSeq, loggedEvents, PAGES_DIR, waitForPage, waitIdle, type PageState } from './lib/harness.ts'
+import { startNginx, type RunningNginx } from './lib/nginx.ts'
+
+describeE2E('HotM newest client through nginx with auth required', () => {
+  let server: TestServer
+  let nginx: RunningNginx
+  let browser: Browser
+  let admin: string
+
+  beforeAll(async () => {
+    server = await startServer({ env: { MATRIC_AUTH: 'required' } })
+    nginx = await startNginx({ upstreamPort: server.port, staticRoot: PAGES_DIR })
+    browser = await launchBrowser()
+    admin = await server.token({ memory: '*' })
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await nginx?.stop()
+    await server?.stop()
+  })
+
+  /** A page in its own browser context (cookies never leak between cases). */
+  async function open(query: string, cookie?: string): Promise<Page> {
+    const ctx = await browser.newContext()
+    if (cookie) await ctx.addCookies([{ name: 'matric_token', value: cookie, url: nginx.url, httpOnly: true, sameSite: 'Strict' }])
+    const page = await ctx.newPage()
+    await page.goto(`${nginx.url}/?mode=newest&${query}`)
+    return page
+  }
+
+  /** Creates a note in `memory`, waits for its pipeline, and returns the memory's log since `afterSeq`. */
+  async function activity(memory: string, afterSeq: number) {
+    const r = await api(nginx.url, '/api/v1/notes', { token: admin, headers: { 'X-Fortemi-Memory': memory }, body: { content: `a note in ${memory}`, tags: [memory] } })
+    expect(r.status).toBe(201)
+    const stats = await waitIdle(nginx.url, admin)
+    return { stats, logged: loggedEvents(server.ctx.db, memory, afterSeq) }
+  }
+
+  async function streamed(page: Page, lastId: string): Promise<PageState> {
+    return waitForPage(page, (p) => p.handled.some((e) => e.event_id === lastId) && p.pendingCoalesced === 0, 'the last logged event to be handled', 15_000)
+  }
+
+  test('bearer token with memory and tenant: the gate passes, SSE carries the memory, no WebSocket', async () => {
+    const token = await server.token({ scope: 'read', memory: 'default' })
+    const seq = lastSeq(server.ctx.db)
+    const page = await open(`token=${encodeURIComponent(token)}&memory=default&tenant=default`)
+    const ready = await waitForPage(page, (p) => p.sse.connected && p.handled.some((e) => e.type === 'QueueStatus'), 'the stream to open')
+    expect(ready.compatibility).toMatchObject({ auth: { required: true, claim_contract_version: '1' } })
+    expect(ready.compatibilityProblems).toEqual([])
+    const { stats, logged } = await activity('default', seq)
+    await activity('other', seq) // never reaches this page
+    const s = await streamed(page, logged[logged.length - 1]!.event_id)
+    expect(s.frames.filter((f) => f.id !== null).map((f) => f.id)).toEqual(logged.map((e) => e.event_id))
+    expect(new Set(s.handled.map((e) => e.memory))).toEqual(new Set(['default']))
+    expect(new Set(s.handled.map((e) => e.tenant_id))).toEqual(new Set(['default']))
+    expect(s.dropped).toMatchObject({ context: 0, duplicate: 0 })
+    expect(duplicates(s.handled.map((e) => e.event_id))).toEqual([])
+    expect(s.handled.filter((e) => e.type === 'Unknown')).toEqual([])
+    // The legacy WebSocket is for anonymous local mode only.
+    expect(s.ws).toMatchObject({ url: null, opens: 0 })
+    const def = (await api<{ pending: number; running: number; total_jobs: number }>(nginx.url, '/api/v1/jobs/stats', { token })).body
+    expect(s.queueStatus).toEqual({ total_jobs: def.total_jobs, running: def.running, pending: def.pending })
+    expect(stats.pending + stats.running).toBe(0)
+  })
+
+  test('the matric_token cookie on the same origin opens the stream without an Authorization header', async () => {
+    const token = await server.token({ scope: 'read', memory: 'default' })
+    const seq = lastSeq(server.ctx.db)
+    const page = await open('memory=default&tenant=default', token)
+    await waitForPage(page, (p) => p.sse.connected && p.handled.some((e) => e.type === 'QueueStatus'), 'the stream to open with the cookie')
+    const { logged } = await activity('default', seq)
+    const s = await streamed(page, logged[logged.length - 1]!.event_id)
+    expect(s.frames.filter((f) => f.id !== null).map((f) => f.id)).toEqual(logged.map((e) => e.event_id))
+    expect(s.sse.failures).toEqual([])
+  })
+
+  test('no credentials: the stream is refused with 401 and nothing is handled', async () => {
+    const page = await open('memory=default&tenant=default')
+    const s = await waitForPage(page, (p) => p.sse.failures.length > 0, 'the stream to be refused')
+    expect(s.phase).toBe('streaming') // the compatibility document is public
+    expect(s.sse.failures[0]!.reason).toBe('SSE endpoint returned 401')
+    expect(s.handled).toEqual([])
+  })
+
+  test('X-Fortemi-Memory chooses the memory of the stream; events of the other memory never arrive', async () => {
+    const token = await server.token({ scope: 'read', memory: ['default', 'other'] })
+    const seq = lastSeq(server.ctx.db)
+    const page = await open(`token=${encodeURIComponent(token)}&memory=other&tenant=default`)
+    await waitForPage(page, (p) => p.sse.connected && p.handled.some((e) => e.type === 'QueueStatus'), 'the stream to open')
+    await activity('default', seq)
+    const { logged } = await activity('other', seq)
+    const s = await streamed(page, logged[logged.length - 1]!.event_id)
+    expect(s.frames.filter((f) => f.id !== null).map((f) => f.id)).toEqual(logged.map((e) => e.event_id))
+    expect(new Set(s.handled.map((e) => e.memory))).toEqual(new Set(['other']))
+    expect(s.dropped.context).toBe(0)
+  })
+
+  test('a token of another tenant is refused with 403', async () => {
+    const token = await new SignJWT({ scope: 'read', memory: 'default', tenant: 'someone-else' })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject('intruder')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(server.ctx.secret.key)
+    const page = await open(`token=${encodeURIComponent(token)}&memory=default&tenant=someone-else`)
+    const s = await waitForPage(page, (p) => p.sse.failures.length > 0, 'the stream to be refused')
+    expect(s.sse.failures[0]!.reason).toBe('SSE endpoint returned 403')
+    expect(s.handled).toEqual([])
+  })
+})
