@@ -48,7 +48,7 @@ describeE2E('HotM newest client through nginx with auth required', () => {
   }
 
   async function streamed(page: Page, lastId: string): Promise<PageState> {
-    return waitForPage(page, (p) => p.handled.some((e) => e.event_id === lastId) && p.pendingCoalesced === 0, 'the last logged event to be handled', 15_000)
+    return waitForPage(page, (p) => p.frames.some((f) => f.transport === 'sse' && f.data.event_id === lastId) && p.pendingCoalesced === 0, 'the last logged event to arrive (and coalescing to settle)', 15_000)
   }
 
   test('bearer token with memory and tenant: the gate passes, SSE carries the memory, no WebSocket', async () => {

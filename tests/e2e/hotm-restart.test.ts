@@ -86,7 +86,7 @@ describeE2E('HotM newest client across server restarts (through nginx)', () => {
 
     log = openLog(dataDir)
     const logged = loggedEvents(log)
-    const s = await waitForPage(page, (p) => p.handled.some((e) => e.event_id === logged[logged.length - 1]!.event_id), 'the replayed events', 15_000)
+    const s = await waitForPage(page, (p) => p.frames.some((f) => f.transport === 'sse' && f.data.event_id === logged[logged.length - 1]!.event_id), 'the replayed events', 15_000)
     const resumed = s.sse.connects.slice(1).find((c) => c.lastEventId !== null)
     expect(resumed?.lastEventId).toBe(cursor)
     expect(s.frames.filter((f) => f.event === 'resync_required')).toEqual([])
@@ -119,7 +119,7 @@ describeE2E('HotM newest client across server restarts (through nginx)', () => {
     log ??= openLog(dataDir)
     const logged = loggedEvents(log)
     const lastId = logged[logged.length - 1]!.event_id
-    const s = await waitForPage(page, (p) => p.handled.some((e) => e.event_id === lastId) && p.pendingCoalesced === 0, 'every logged event on the page', 15_000)
+    const s = await waitForPage(page, (p) => p.frames.some((f) => f.transport === 'sse' && f.data.event_id === lastId) && p.pendingCoalesced === 0, 'every logged event on the page', 15_000)
     const ids = s.frames.filter((f) => f.id !== null).map((f) => f.id)
     expect(duplicates(ids)).toEqual([])
     expect(ids).toEqual(logged.map((e) => e.event_id))

@@ -12,10 +12,10 @@
 // Both keep HotM's queue counters (QueueStatus sets them; JobQueued pending+1 total+1; JobStarted
 // pending-1 running+1; JobCompleted/JobFailed running-1 total-1, never below 0).
 //
-// Query: mode, token (bearer), memory (X-Fortemi-Memory and the memory filter), tenant (tenant filter).
+// Query: mode (newest | seed | none = open nothing), token (bearer), memory (X-Fortemi-Memory and the memory filter), tenant (tenant filter).
 
 const params = new URLSearchParams(location.search)
-const MODE = params.get('mode') === 'seed' ? 'seed' : 'newest'
+const MODE = ['seed', 'none'].includes(params.get('mode')) ? params.get('mode') : 'newest'
 const TOKEN = params.get('token') || null
 const MEMORY = params.get('memory') || null
 const TENANT = params.get('tenant') || null
@@ -430,5 +430,8 @@ function startSeed() {
   })
 }
 
+// The pure parts, for table-driven checks from the tests (page.evaluate).
+window.__hotmTest = { compatibilityProblems, nonConformance: (e) => nonConformance(unwrap(e), unwrap(e).type), unwrap }
+
 if (MODE === 'seed') startSeed()
-else void startNewest()
+else if (MODE === 'newest') void startNewest()
