@@ -9,7 +9,7 @@ import type { Browser, Page } from 'playwright-core'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { launchBrowser } from './lib/browser.ts'
 import { describeE2E } from './lib/gate.ts'
-import { api, duplicates, lastSeq, loggedEvents, PAGES_DIR, waitForPage, waitIdle, type PageState } from './lib/harness.ts'
+import { api, caughtUp, duplicates, lastSeq, loggedEvents, PAGES_DIR, waitForPage, waitIdle } from './lib/harness.ts'
 import { startNginx, type RunningNginx } from './lib/nginx.ts'
 
 describeE2E('HotM newest client through nginx with auth required', () => {
@@ -39,16 +39,16 @@ describeE2E('HotM newest client through nginx with auth required', () => {
     return page
   }
 
-  /** Creates a note in `memory`, waits for its pipeline, and returns the memory's log since `afterSeq`. */
-  async function activity(memory: string, afterSeq: number) {
+  /** Creates a note in `memory` and waits for its pipeline. */
+  async function activity(memory: string) {
     const r = await api(nginx.url, '/api/v1/notes', { token: admin, headers: { 'X-Fortemi-Memory': memory }, body: { content: `a note in ${memory}`, tags: [memory] } })
     expect(r.status).toBe(201)
-    const stats = await waitIdle(nginx.url, admin)
-    return { stats, logged: loggedEvents(server.ctx.db, memory, afterSeq) }
+    return waitIdle(nginx.url, admin)
   }
 
-  async function streamed(page: Page, lastId: string): Promise<PageState> {
-    return waitForPage(page, (p) => p.frames.some((f) => f.transport === 'sse' && f.data.event_id === lastId) && p.pendingCoalesced === 0, 'the last logged event to arrive (and coalescing to settle)', 15_000)
+  /** The page once it has the newest event of `memory`'s log since `afterSeq`, and that log. */
+  function streamed(page: Page, memory: string, afterSeq: number) {
+    return caughtUp(page, () => loggedEvents(server.ctx.db, memory, afterSeq), `the page to catch up with the log of ${memory}`)
   }
 
   test('bearer token with memory and tenant: the gate passes, SSE carries the memory, no WebSocket', async () => {
@@ -58,9 +58,9 @@ describeE2E('HotM newest client through nginx with auth required', () => {
     const ready = await waitForPage(page, (p) => p.sse.connected && p.handled.some((e) => e.type === 'QueueStatus'), 'the stream to open', 5000)
     expect(ready.compatibility).toMatchObject({ auth: { required: true, claim_contract_version: '1' } })
     expect(ready.compatibilityProblems).toEqual([])
-    const { stats, logged } = await activity('default', seq)
-    await activity('other', seq) // never reaches this page
-    const s = await streamed(page, logged[logged.length - 1]!.event_id)
+    const stats = await activity('default')
+    await activity('other') // never reaches this page
+    const { state: s, logged } = await streamed(page, 'default', seq)
     expect(s.frames.filter((f) => f.id !== null).map((f) => f.id)).toEqual(logged.map((e) => e.event_id))
     expect(new Set(s.handled.map((e) => e.memory))).toEqual(new Set(['default']))
     expect(new Set(s.handled.map((e) => e.tenant_id))).toEqual(new Set(['default']))
@@ -79,8 +79,8 @@ describeE2E('HotM newest client through nginx with auth required', () => {
     const seq = lastSeq(server.ctx.db)
     const page = await open('memory=default&tenant=default', token)
     await waitForPage(page, (p) => p.sse.connected && p.handled.some((e) => e.type === 'QueueStatus'), 'the stream to open with the cookie', 5000)
-    const { logged } = await activity('default', seq)
-    const s = await streamed(page, logged[logged.length - 1]!.event_id)
+    await activity('default')
+    const { state: s, logged } = await streamed(page, 'default', seq)
     expect(s.frames.filter((f) => f.id !== null).map((f) => f.id)).toEqual(logged.map((e) => e.event_id))
     expect(s.sse.failures).toEqual([])
   })
@@ -98,9 +98,9 @@ describeE2E('HotM newest client through nginx with auth required', () => {
     const seq = lastSeq(server.ctx.db)
     const page = await open(`token=${encodeURIComponent(token)}&memory=other&tenant=default`)
     await waitForPage(page, (p) => p.sse.connected && p.handled.some((e) => e.type === 'QueueStatus'), 'the stream to open', 5000)
-    await activity('default', seq)
-    const { logged } = await activity('other', seq)
-    const s = await streamed(page, logged[logged.length - 1]!.event_id)
+    await activity('default')
+    await activity('other')
+    const { state: s, logged } = await streamed(page, 'other', seq)
     expect(s.frames.filter((f) => f.id !== null).map((f) => f.id)).toEqual(logged.map((e) => e.event_id))
     expect(new Set(s.handled.map((e) => e.memory))).toEqual(new Set(['other']))
     expect(s.dropped.context).toBe(0)

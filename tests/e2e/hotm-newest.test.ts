@@ -9,7 +9,7 @@ import { startInference, type InferenceDouble } from '../doubles/inference.ts'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { launchBrowser, recordConsole, type ConsoleRecord } from './lib/browser.ts'
 import { describeE2E } from './lib/gate.ts'
-import { api, countTypes, duplicates, lastSeq, loggedEvents, PAGES_DIR, waitForPage, waitIdle, type HandledEvent, type PageState } from './lib/harness.ts'
+import { api, caughtUp, countTypes, duplicates, lastSeq, loggedEvents, PAGES_DIR, waitForPage, waitIdle, type HandledEvent, type PageState } from './lib/harness.ts'
 import { startNginx, type RunningNginx } from './lib/nginx.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -118,9 +118,7 @@ describeE2E('HotM newest client through nginx (anonymous local)', () => {
     const stats = await waitIdle(base)
 
     // Everything the log holds since the page opened reaches it, in order, once.
-    const logged = loggedEvents(server.ctx.db, 'default', seqBeforePage)
-    const lastId = logged[logged.length - 1]!.event_id
-    const s = await waitForPage(page, (p) => p.frames.some((f) => f.transport === 'sse' && f.data.event_id === lastId) && p.pendingCoalesced === 0, 'the last logged event to arrive (and coalescing to settle)', 15_000)
+    const { state: s, logged } = await caughtUp(page, () => loggedEvents(server.ctx.db, 'default', seqBeforePage), 'the page to catch up with the log')
     const sseFrames = s.frames.filter((f) => f.transport === 'sse')
     expect(sseFrames.filter((f) => f.id !== null).map((f) => f.id)).toEqual(logged.map((e) => e.event_id))
     for (const f of sseFrames.filter((f) => f.id !== null)) expect(f.data.event_id).toBe(f.id!)

@@ -16,7 +16,7 @@ import { TEST_SECRET } from '../helpers/server.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { launchBrowser } from './lib/browser.ts'
 import { describeE2E } from './lib/gate.ts'
-import { api, duplicates, loggedEvents, openLog, PAGES_DIR, waitForPage, waitIdle } from './lib/harness.ts'
+import { api, caughtUp, duplicates, loggedEvents, openLog, PAGES_DIR, waitForPage, waitIdle } from './lib/harness.ts'
 import { startNginx, type RunningNginx } from './lib/nginx.ts'
 
 async function freePort(): Promise<number> {
@@ -84,9 +84,8 @@ describeE2E('HotM newest client across server restarts (through nginx)', () => {
     expect(r.status).toBe(201)
     await waitIdle(nginx.url)
 
-    log = openLog(dataDir)
-    const logged = loggedEvents(log)
-    const s = await waitForPage(page, (p) => p.frames.some((f) => f.transport === 'sse' && f.data.event_id === logged[logged.length - 1]!.event_id), 'the replayed events', 15_000)
+    const db = (log = openLog(dataDir))
+    const { state: s, logged } = await caughtUp(page, () => loggedEvents(db), 'the page to catch up with the log after the restart')
     const resumed = s.sse.connects.slice(1).find((c) => c.lastEventId !== null)
     expect(resumed?.lastEventId).toBe(cursor)
     expect(s.frames.filter((f) => f.event === 'resync_required')).toEqual([])
@@ -116,10 +115,8 @@ describeE2E('HotM newest client across server restarts (through nginx)', () => {
     const stats = await waitIdle(base)
     expect((await api<{ status: string }>(base, `/api/v1/jobs/${job.body.id}`)).body.status).toBe('completed')
 
-    log ??= openLog(dataDir)
-    const logged = loggedEvents(log)
-    const lastId = logged[logged.length - 1]!.event_id
-    const s = await waitForPage(page, (p) => p.frames.some((f) => f.transport === 'sse' && f.data.event_id === lastId) && p.pendingCoalesced === 0, 'every logged event on the page', 15_000)
+    const db = (log ??= openLog(dataDir))
+    const { state: s, logged } = await caughtUp(page, () => loggedEvents(db), 'the page to catch up with the log after the crash')
     const ids = s.frames.filter((f) => f.id !== null).map((f) => f.id)
     expect(duplicates(ids)).toEqual([])
     expect(ids).toEqual(logged.map((e) => e.event_id))

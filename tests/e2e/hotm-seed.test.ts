@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { launchBrowser, recordConsole, type ConsoleRecord } from './lib/browser.ts'
 import { describeE2E } from './lib/gate.ts'
-import { api, lastSeq, loggedEvents, PAGES_DIR, waitForPage, waitIdle, type PageFrame } from './lib/harness.ts'
+import { api, caughtUp, lastSeq, loggedEvents, PAGES_DIR, waitForPage, waitIdle, type PageFrame } from './lib/harness.ts'
 import { startNginx, type RunningNginx } from './lib/nginx.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -46,8 +46,7 @@ describeE2E('HotM seed-era client (WebSocket only) through nginx', () => {
     expect(created.map((r) => r.status)).toEqual(Array(12).fill(201))
     const stats = await waitIdle(nginx.url)
 
-    const expected = loggedEvents(server.ctx.db, 'default', seqBeforePage).filter((e) => WS_EVENT_TYPES.has(e.event_type))
-    const s = await waitForPage(page, (p) => p.frames.length - 1 >= expected.length, `${expected.length} WebSocket frames`, 15_000)
+    const { state: s, logged: expected } = await caughtUp(page, () => loggedEvents(server.ctx.db, 'default', seqBeforePage).filter((e) => WS_EVENT_TYPES.has(e.event_type)), 'the WebSocket frames of every logged event', { transport: 'ws' })
     const live = s.frames.slice(1)
     // Every event the WebSocket carries arrived, in emission order, each a bare payload with its event_id.
     expect(live.map((f) => f.data.event_id)).toEqual(expected.map((e) => e.event_id))

@@ -122,17 +122,22 @@ describeE2E('reference nginx config', () => {
   })
 
   test("the page's compatibility gate refuses what HotM refuses", async () => {
-    const ok = { schema_version: 1, contract_revision: '2026-07-06', api: { name: 'fortemi', version: '2026.7.3' }, auth: { required: false, mode: 'anonymous_local' } }
+    const apiBlock = (version: string, min = '2026.7.0') => ({ name: 'fortemi', version, minimum_hotm_enterprise_client: min })
+    const ok = { schema_version: 1, contract_revision: '2026-07-06', api: apiBlock('2026.7.3'), auth: { required: false, mode: 'anonymous_local' } }
     const cases: [string, unknown, string[]][] = [
       ['accepted (anonymous local)', ok, []],
       ['accepted (auth, claim contract 1)', { ...ok, auth: { required: true, mode: 'oauth', claim_contract_version: '1' } }, []],
-      ['pre-release suffix ignored', { ...ok, api: { name: 'fortemi', version: '2026.12.0-rc.1' } }, []],
+      ['pre-release suffix ignored', { ...ok, api: apiBlock('2026.12.0-rc.1') }, []],
+      ['wildcard version', { ...ok, api: apiBlock('2026.7.x') }, ['api.version 2026.7.x']],
+      ['leading zero', { ...ok, api: apiBlock('2026.07.0') }, ['api.version 2026.07.0']],
+      ['minimum client newer than this one', { ...ok, api: apiBlock('2026.7.3', '2026.8.0') }, ['api.minimum_hotm_enterprise_client 2026.8.0']],
+      ['minimum client missing', { ...ok, api: { name: 'fortemi', version: '2026.7.3' } }, ['api.minimum_hotm_enterprise_client undefined']],
       ['schema 2', { ...ok, schema_version: 2 }, ['schema_version 2']],
       ['other revision', { ...ok, contract_revision: '2026-08-01' }, ['contract_revision 2026-08-01']],
-      ['other API', { ...ok, api: { name: 'matric', version: '2026.7.0' } }, ['api.name matric']],
-      ['too old', { ...ok, api: { name: 'fortemi', version: '2026.6.9' } }, ['api.version 2026.6.9']],
-      ['too new', { ...ok, api: { name: 'fortemi', version: '2027.0.0' } }, ['api.version 2027.0.0']],
-      ['not semver', { ...ok, api: { name: 'fortemi', version: 'latest' } }, ['api.version latest']],
+      ['other API', { ...ok, api: { ...apiBlock('2026.7.0'), name: 'matric' } }, ['api.name matric']],
+      ['too old', { ...ok, api: apiBlock('2026.6.9') }, ['api.version 2026.6.9']],
+      ['too new', { ...ok, api: apiBlock('2027.0.0') }, ['api.version 2027.0.0']],
+      ['not semver', { ...ok, api: apiBlock('latest') }, ['api.version latest']],
       ['auth without claim contract', { ...ok, auth: { required: true, mode: 'oauth' } }, ['auth.claim_contract_version undefined']],
       ['no auth, not anonymous_local', { ...ok, auth: { required: false, mode: 'oauth' } }, ['auth.mode oauth']],
       ['no auth block', { ...ok, auth: undefined }, ['auth.required missing']],

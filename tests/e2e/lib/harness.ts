@@ -74,6 +74,33 @@ export async function waitForPage(page: Page, check: (s: PageState) => boolean, 
   }
 }
 
+/**
+ * Waits until the page has received, on `transport`, the newest event of the log (re-read on every poll, so
+ * events the server adds while we wait — a trailing QueueStatus — are waited for too) and its coalescing
+ * window has flushed. Returns the page state and the log read in the same poll, for exact comparison.
+ */
+export async function caughtUp(
+  page: Page,
+  readLog: () => LoggedEvent[],
+  what: string,
+  opts: { transport?: 'sse' | 'ws'; timeoutMs?: number } = {},
+): Promise<{ state: PageState; logged: LoggedEvent[] }> {
+  const transport = opts.transport ?? 'sse'
+  let logged: LoggedEvent[] = []
+  const state = await waitForPage(
+    page,
+    (p) => {
+      logged = readLog()
+      const last = logged[logged.length - 1]?.event_id
+      const got = p.frames.filter((f) => f.transport === transport && f.data.event_id !== undefined && (transport === 'ws' || f.id !== null))
+      return last !== undefined && got[got.length - 1]?.data.event_id === last && p.pendingCoalesced === 0
+    },
+    what,
+    opts.timeoutMs ?? 15_000,
+  )
+  return { state, logged }
+}
+
 export interface LoggedEvent {
   seq: number
   event_id: string

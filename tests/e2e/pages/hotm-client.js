@@ -24,6 +24,9 @@ const API_BASE = `${location.origin}/api/v1`
 const ACCEPTED_CONTRACT_REVISIONS = ['2026-07-06']
 const API_VERSION_MIN = [2026, 7, 0] // inclusive
 const API_VERSION_MAX = [2027, 0, 0] // exclusive
+// The HotM build this page stands in for (its compatibility receipt names client 2026.7.1): a server asking
+// for a newer minimum client is refused.
+const CLIENT_VERSION = [2026, 7, 1]
 const DEDUP_TTL_MS = 60_000
 const COALESCE_WINDOW_MS = 50
 const COALESCE_TYPES = new Set(['QueueStatus', 'JobProgress'])
@@ -76,7 +79,8 @@ function render() {
 // --- the compatibility gate -------------------------------------------------------------------------
 
 function parseVersion(v) {
-  const m = /^(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$/.exec(typeof v === 'string' ? v : '')
+  // Strict SemVer (no leading zeros, no `x` wildcards), pre-release/build suffix allowed.
+  const m = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/.exec(typeof v === 'string' ? v : '')
   return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : null
 }
 function compareVersion(a, b) {
@@ -91,6 +95,8 @@ function compatibilityProblems(doc) {
   if (Number(doc.schema_version ?? 0) !== 1) problems.push(`schema_version ${doc.schema_version}`)
   if (!ACCEPTED_CONTRACT_REVISIONS.includes(doc.contract_revision)) problems.push(`contract_revision ${doc.contract_revision}`)
   if (doc.api?.name !== 'fortemi') problems.push(`api.name ${doc.api?.name}`)
+  const min = parseVersion(doc.api?.minimum_hotm_enterprise_client)
+  if (!min || compareVersion(min, CLIENT_VERSION) > 0) problems.push(`api.minimum_hotm_enterprise_client ${doc.api?.minimum_hotm_enterprise_client}`)
   const v = parseVersion(doc.api?.version)
   if (!v || compareVersion(v, API_VERSION_MIN) < 0 || compareVersion(v, API_VERSION_MAX) >= 0) problems.push(`api.version ${doc.api?.version}`)
   const auth = doc.auth
