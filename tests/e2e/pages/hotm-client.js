@@ -107,8 +107,10 @@ function compatibilityProblems(doc) {
 }
 
 async function preflight() {
-  const headers = { Accept: 'application/json' }
+  // HotM's API client sends these on every request, this one included.
+  const headers = { 'Content-Type': 'application/json' }
   if (TOKEN) headers.Authorization = `Bearer ${TOKEN}`
+  if (MEMORY) headers['X-Fortemi-Memory'] = MEMORY
   const res = await fetch(`${API_BASE}/system/compatibility`, { headers })
   if (!res.ok) throw new Error(`compatibility endpoint returned ${res.status}`)
   const doc = await res.json()
