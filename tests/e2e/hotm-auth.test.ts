@@ -106,6 +106,28 @@ describeE2E('HotM newest client through nginx with auth required', () => {
     expect(s.dropped.context).toBe(0)
   })
 
+  test('a tag-restricted token: only its notes and their jobs arrive, and the counters are its own', async () => {
+    const token = await server.token({ scope: 'read', memory: 'default', tags: ['visible'] })
+    const seq = lastSeq(server.ctx.db)
+    const page = await open(`token=${encodeURIComponent(token)}&memory=default&tenant=default`)
+    await waitForPage(page, (p) => p.sse.connected && p.handled.some((e) => e.type === 'QueueStatus'), 'the stream to open', 5000)
+    const post = (tags: string[]) => api<{ id: string }>(nginx.url, '/api/v1/notes', { token: admin, body: { content: `tagged ${tags.join(' ')}`, tags } })
+    const shown = await post(['visible'])
+    const hidden = await post(['hidden'])
+    expect([shown.status, hidden.status]).toEqual([201, 201])
+    await waitIdle(nginx.url, admin)
+    const mine = (await api<{ pending: number; running: number; total_jobs: number }>(nginx.url, '/api/v1/jobs/stats', { token })).body
+    // What this principal may read: the log's events of notes carrying `visible` (the log keeps each event's note tags).
+    const visible = () => loggedEvents(server.ctx.db, 'default', seq).filter((e) => e.event_type !== 'queue.status' && (JSON.parse(e.tags ?? '[]') as string[]).includes('visible'))
+    const { state: s, logged } = await caughtUp(page, visible, 'the visible note and its jobs')
+    expect(s.frames.filter((f) => f.id !== null && f.event !== 'queue.status').map((f) => f.id)).toEqual(logged.map((e) => e.event_id))
+    const noteIds = new Set(s.handled.filter((e) => e.note_id !== undefined).map((e) => e.note_id))
+    expect(noteIds).toEqual(new Set([shown.body.id]))
+    expect(s.frames.some((f) => JSON.stringify(f.data).includes(hidden.body.id))).toBe(false)
+    expect(s.handled.filter((e) => e.type === 'Unknown')).toEqual([])
+    expect(s.queueStatus).toEqual({ total_jobs: mine.total_jobs, running: mine.running, pending: mine.pending })
+  })
+
   test('a token of another tenant is refused with 403', async () => {
     const token = await new SignJWT({ scope: 'read', memory: 'default', tenant: 'someone-else' })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })

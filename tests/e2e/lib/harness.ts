@@ -105,6 +105,8 @@ export interface LoggedEvent {
   seq: number
   event_id: string
   event_type: string
+  /** JSON array of the note's tags at emission (null when the event concerns no note). */
+  tags: string | null
   envelope: Record<string, unknown>
 }
 
@@ -114,9 +116,9 @@ export interface LoggedEvent {
  */
 export function loggedEvents(db: Database, memory = 'default', afterSeq = 0): LoggedEvent[] {
   const rows = db
-    .query('SELECT seq, event_id, event_type, envelope FROM events WHERE memory = ? AND seq > ? ORDER BY seq')
-    .all(memory, afterSeq) as { seq: number; event_id: string; event_type: string; envelope: string }[]
-  return rows.map((r) => ({ seq: r.seq, event_id: r.event_id, event_type: r.event_type, envelope: JSON.parse(r.envelope) as Record<string, unknown> }))
+    .query('SELECT seq, event_id, event_type, tags, envelope FROM events WHERE memory = ? AND seq > ? ORDER BY seq')
+    .all(memory, afterSeq) as { seq: number; event_id: string; event_type: string; tags: string | null; envelope: string }[]
+  return rows.map((r) => ({ ...r, envelope: JSON.parse(r.envelope) as Record<string, unknown> }))
 }
 
 export function lastSeq(db: Database): number {
