@@ -43,7 +43,7 @@ describeE2E('HotM newest client through nginx with auth required', () => {
   async function activity(memory: string) {
     const r = await api(nginx.url, '/api/v1/notes', { token: admin, headers: { 'X-Fortemi-Memory': memory }, body: { content: `a note in ${memory}`, tags: [memory] } })
     expect(r.status).toBe(201)
-    return waitIdle(nginx.url, admin)
+    return waitIdle(nginx.url, admin, { memory })
   }
 
   /** The page once it has the newest event of `memory`'s log since `afterSeq`, and that log. */

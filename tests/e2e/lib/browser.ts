@@ -8,6 +8,8 @@ import { existsSync } from 'node:fs'
 import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core'
 
 export const CHROMIUM_BIN = '/usr/bin/chromium'
+// Both prerequisite checks are available from here (and nginxAvailable from nginx.ts).
+export { nginxAvailable } from './nginx.ts'
 
 const ARGS = [
   '--headless',

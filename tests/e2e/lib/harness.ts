@@ -156,15 +156,16 @@ export interface JobStats extends QueueCounts {
   failed: number
 }
 
-/** Waits until no job is pending or running (GET /api/v1/jobs/stats through `base`). */
-export async function waitIdle(base: string, token?: string, timeoutMs = 15_000): Promise<JobStats> {
+/** Waits until no job of `memory` (default: the token's default) is pending or running (GET /api/v1/jobs/stats through `base`). */
+export async function waitIdle(base: string, token?: string, opts: { memory?: string; timeoutMs?: number } = {}): Promise<JobStats> {
   return waitFor(
     async () => {
-      const { status, body } = await api<JobStats>(base, '/api/v1/jobs/stats', { token })
+      const headers: Record<string, string> = opts.memory ? { 'X-Fortemi-Memory': opts.memory } : {}
+      const { status, body } = await api<JobStats>(base, '/api/v1/jobs/stats', { token, headers })
       return status === 200 && body.pending + body.running === 0 ? body : null
     },
-    'the job queue to become idle',
-    timeoutMs,
+    `the job queue${opts.memory ? ` of ${opts.memory}` : ''} to become idle`,
+    opts.timeoutMs ?? 15_000,
     25,
   )
 }
