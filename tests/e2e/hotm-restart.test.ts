@@ -90,6 +90,8 @@ describeE2E('HotM newest client across server restarts (through nginx)', () => {
     expect(resumed?.lastEventId).toBe(cursor)
     expect(s.frames.filter((f) => f.event === 'resync_required')).toEqual([])
     expect(s.frames.filter((f) => f.id !== null).map((f) => f.id)).toEqual(logged.map((e) => e.event_id))
+    // The WebSocket command channel saw the server's shutdown close code through nginx (HotM reconnects on it).
+    expect(s.ws.closes[0]).toMatchObject({ code: 1012, reason: 'server shutdown' })
   })
 
   test('crash mid-stream with a job running: resumed with Last-Event-ID, exactly the log in order, counters right', async () => {
