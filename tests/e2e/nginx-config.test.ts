@@ -80,6 +80,8 @@ describeE2E('reference nginx config', () => {
       const r = await fetch(nginx.url + path)
       expect([path, r.headers.get('content-type')]).toEqual([path, expect.stringContaining('application/json') as unknown as string])
     }
+    // MCP and the console belong to the server too (whatever it answers there, it is not HotM's page).
+    for (const path of ['/mcp', '/console']) expect([path, await (await fetch(nginx.url + path)).text()]).not.toEqual([path, expect.stringContaining('hotm-client.js') as unknown as string])
     // Client-side routes get index.html, revalidated on every load.
     const spa = await fetch(`${nginx.url}/notes/some-client-route`)
     expect(spa.status).toBe(200)
