@@ -281,7 +281,8 @@ function dispatchSse(data, idLine, eventLine) {
     state.dropped.context++
     return
   }
-  publish(data, 'sse')
+  // Like HotM, the bus gets the unwrapped event, its event_id being the cursor (the `id:` line when the data has none).
+  publish(cursor ? { ...unwrapped, event_id: cursor } : unwrapped, 'sse')
 }
 
 async function connectSse() {
