@@ -33,7 +33,7 @@ describeE2E('HotM seed-era client (WebSocket only) through nginx', () => {
     await browser?.close()
   })
 
-  describe_('anonymous local (MATRIC_AUTH=off)', { MATRIC_AUTH: 'off' }, () => '', async (ctx) => {
+  caseWith('anonymous local (MATRIC_AUTH=off)', { MATRIC_AUTH: 'off' }, () => '', async (ctx) => {
     const { page, server, nginx, consoleLog, seqBeforePage } = ctx
     const first = await waitForPage(page, (p) => p.ws.opens === 1 && p.frames.length >= 1, 'the WebSocket to open and answer refresh')
     expect(first.ws.url).toBe(`ws://127.0.0.1:${nginx.port}/api/v1/ws`)
@@ -58,7 +58,7 @@ describeE2E('HotM seed-era client (WebSocket only) through nginx', () => {
     expect(consoleLog.filter((m) => m.type === 'error' || m.type === 'pageerror')).toEqual([])
   })
 
-  describe_('auth required, token in the query', {}, async (server) => `&token=${encodeURIComponent(await server.token({ scope: 'read' }))}`, async (ctx) => {
+  caseWith('auth required, token in the query', {}, async (server) => `&token=${encodeURIComponent(await server.token({ scope: 'read' }))}`, async (ctx) => {
     const { page, nginx, server } = ctx
     const s = await waitForPage(page, (p) => p.ws.opens === 1 && p.frames.length >= 1, 'the WebSocket to open and answer refresh')
     expect(s.frames[0]!.data).toMatchObject({ type: 'QueueStatus', total_jobs: 0, running: 0, pending: 0 })
@@ -72,7 +72,7 @@ describeE2E('HotM seed-era client (WebSocket only) through nginx', () => {
   })
 
   /** One server (env) + nginx + a page per case, all stopped after it. */
-  function describe_(
+  function caseWith(
     name: string,
     env: Record<string, string>,
     query: (server: TestServer) => string | Promise<string>,
