@@ -6,8 +6,10 @@
 //     unless it is accepted; then SSE over fetch (Accept: text/event-stream, Authorization,
 //     X-Fortemi-Memory, Last-Event-ID on reconnect = the last event_id seen in a frame's data, the
 //     synthetic queue.status included), the envelope unwrapped (type = event_type), events outside the
-//     active memory/tenant dropped, de-duplication by event_id, QueueStatus/JobProgress coalesced over
-//     50 ms; the WebSocket only as the `refresh` command channel, and only in anonymous local mode.
+//     active memory/tenant dropped, HotM's schema check (a non-conforming event becomes Unknown and moves
+//     nothing), de-duplication by event_id, QueueStatus/JobProgress coalesced over 50 ms; the WebSocket only
+//     as the `refresh` command channel (its frames handled only while SSE is down), in anonymous local mode.
+//     (HotM's web build always takes the fetch path, never native EventSource: no `types` filter, headers.)
 //   seed — the seed-era HotM: the WebSocket only, `refresh` on open, the seven bare payload types.
 // Both keep HotM's queue counters (QueueStatus sets them; JobQueued pending+1 total+1; JobStarted
 // pending-1 running+1; JobCompleted/JobFailed running-1 total-1, never below 0).
