@@ -7,6 +7,7 @@ import { ApiError } from './http/errors.ts'
 import { asyncapiController } from './modules/asyncapi/index.ts'
 import { compatController } from './modules/compat/index.ts'
 import { mcpController } from './modules/mcp/index.ts'
+import { consoleController } from './modules/console/index.ts'
 import { publishController } from './modules/publish/index.ts'
 import { searchController } from './modules/search/index.ts'
 import { jobsController } from './modules/jobs/index.ts'
@@ -97,6 +98,7 @@ export function createApp(ctx: AppContext) {
     .use(webhooksController(ctx))
     .use(wsController(ctx, server))
     .use(mcpController(ctx, server))
+    .use(consoleController(ctx))
   return app
 }
 

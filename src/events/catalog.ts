@@ -93,6 +93,20 @@ const pauseScope = t.String({
 })
 export const JobsPausedPayload = t.Object({ type: t.Literal('JobsPaused'), scope: pauseScope }, { additionalProperties: false })
 export const JobsResumedPayload = t.Object({ type: t.Literal('JobsResumed'), scope: pauseScope }, { additionalProperties: false })
+/**
+ * A webhook endpoint the outbox disabled by itself (too many consecutive failures, or 410 Gone): on SSE and to the
+ * memory's other webhooks that subscribe to it, never on the WebSocket. No URL (it may carry the receiver's token).
+ */
+export const WebhookDisabledPayload = t.Object(
+  {
+    type: t.Literal('WebhookDisabled'),
+    webhook_id: id,
+    reason: t.String({ maxLength: 1000, description: 'Why it was disabled, as `disabled_reason` on the webhook' }),
+    cause: t.Union([t.Literal('consecutive_failures'), t.Literal('gone')], { description: '`gone` when the receiver answered 410' }),
+    consecutive_failures: JsonInt({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+)
 
 /**
  * JobProgress as other Fortemi components publish it (`POST /api/v1/events`): `progress` or `progress_percent`
@@ -125,6 +139,7 @@ export const EventPayload = t.Union(
     NoteDeletedPayload,
     JobsPausedPayload,
     JobsResumedPayload,
+    WebhookDisabledPayload,
   ],
   { description: 'Event payload; `type` is the legacy (HotM) name' },
 )
@@ -161,6 +176,7 @@ export type NoteCreated = Static<typeof NoteCreatedPayload>
 export type NoteDeleted = Static<typeof NoteDeletedPayload>
 export type JobsPaused = Static<typeof JobsPausedPayload>
 export type JobsResumed = Static<typeof JobsResumedPayload>
+export type WebhookDisabled = Static<typeof WebhookDisabledPayload>
 export type Payload = Static<typeof EventPayload>
 export type LegacyType = Payload['type']
 
@@ -177,6 +193,7 @@ export const EVENT_TYPES = {
   NoteDeleted: 'note.deleted',
   JobsPaused: 'jobs.paused',
   JobsResumed: 'jobs.resumed',
+  WebhookDisabled: 'webhook.disabled',
 } as const satisfies Record<LegacyType, string>
 
 export type EventType = (typeof EVENT_TYPES)[LegacyType]
@@ -193,6 +210,7 @@ export const PAYLOAD_SCHEMAS: Record<LegacyType, TSchema> = {
   NoteDeleted: NoteDeletedPayload,
   JobsPaused: JobsPausedPayload,
   JobsResumed: JobsResumedPayload,
+  WebhookDisabled: WebhookDisabledPayload,
 }
 
 /** The seven HotM protocol types: the only ones ever written to /api/v1/ws. */

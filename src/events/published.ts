@@ -5,7 +5,7 @@ export interface EventDraft {
   memory: string
   payload: Payload
   actor?: Actor
-  entityType?: 'note' | 'job' | 'queue'
+  entityType?: 'note' | 'job' | 'queue' | 'webhook'
   entityId?: string
   /** The tags of the note the event concerns (visibility for tag-restricted principals); null/absent = not note-scoped. */
   tags?: readonly string[] | null

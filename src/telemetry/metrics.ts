@@ -10,6 +10,7 @@ import {
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics'
 import { EVENT_TYPES, HOTM_TYPES, type LegacyType } from '../events/catalog.ts'
+import { LatencyWindow, percentiles, type Percentiles } from './latency-window.ts'
 
 export type Transport = 'ws' | 'sse' | 'webhook'
 export type DeliveryStatus = 'success' | 'retry' | 'failed'
@@ -18,6 +19,9 @@ export const TRANSPORTS: readonly Transport[] = ['ws', 'sse', 'webhook']
 export type McpOutcome = 'ok' | 'error'
 export const MCP_OUTCOMES: readonly McpOutcome[] = ['ok', 'error']
 export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['success', 'retry', 'failed']
+/** Why the outbox disabled a webhook by itself: too many consecutive failures, or the receiver answered 410. */
+export type WebhookDisableCause = 'consecutive_failures' | 'gone'
+export const WEBHOOK_DISABLE_CAUSES: readonly WebhookDisableCause[] = ['consecutive_failures', 'gone']
 
 /** Every dotted event type (published counter series). */
 const ALL_EVENT_TYPES: readonly string[] = Object.values(EVENT_TYPES)
@@ -70,6 +74,10 @@ export class Metrics {
   private webhookDeliveries: Counter
   private mcpToolCalls: Counter
   private mcpToolLabels = new Map<string, Attributes>()
+  private webhooksDisabled: Counter
+  /** Recent latencies per transport (live percentiles for the console; the histogram is for Prometheus). */
+  private windows: Record<Transport, LatencyWindow> = { ws: new LatencyWindow(), sse: new LatencyWindow(), webhook: new LatencyWindow() }
+  private causeLabels = new LabelCache('cause')
   private eventTypeLabels = new LabelCache('event_type')
   private whereLabels = new LabelCache('where')
   private transportLabels = new LabelCache('transport')
@@ -99,10 +107,14 @@ export class Metrics {
     this.sseLagged = this.meter.createCounter('matric_sse_events_lagged', { description: 'SSE events dropped for slow consumers' })
     this.webhookDeliveries = this.meter.createCounter('matric_webhook_deliveries', { description: 'Webhook delivery attempts by outcome' })
     this.mcpToolCalls = this.meter.createCounter('matric_mcp_tool_calls', { description: 'MCP tool calls by tool and outcome (ok, error)' })
+    this.webhooksDisabled = this.meter.createCounter('matric_webhooks_disabled', {
+      description: 'Webhooks the outbox disabled by itself, by cause (consecutive_failures, gone = HTTP 410)',
+    })
 
     for (const t of ALL_EVENT_TYPES) this.published.add(0, this.eventTypeLabels.get(t))
     for (const t of WS_EVENT_TYPES) this.wsSent.add(0, this.eventTypeLabels.get(t))
     for (const s of DELIVERY_STATUSES) this.webhookDeliveries.add(0, this.statusLabels.get(s))
+    for (const c of WEBHOOK_DISABLE_CAUSES) this.webhooksDisabled.add(0, this.causeLabels.get(c))
     this.busErrors.add(0, this.whereLabels.get('log'))
     this.wsSlow.add(0)
     this.wsIgnored.add(0)
@@ -117,6 +129,11 @@ export class Metrics {
   }
   eventLatency(transport: Transport, ms: number): void {
     this.latency.record(ms, this.transportLabels.get(transport))
+    this.windows[transport].record(ms, Date.now())
+  }
+  /** p50/p95/p99 of each transport's latencies over the last minute (this instance). */
+  recentLatency(nowMs = Date.now()): Record<Transport, Percentiles> {
+    return { ws: percentiles(this.windows.ws.recent(nowMs)), sse: percentiles(this.windows.sse.recent(nowMs)), webhook: percentiles(this.windows.webhook.recent(nowMs)) }
   }
   /** Makes the `where` series of a bus subscriber visible at 0 before its first failure. */
   busErrorSource(where: string): void {
@@ -150,6 +167,9 @@ export class Metrics {
     let a = this.mcpToolLabels.get(key)
     if (!a) this.mcpToolLabels.set(key, (a = Object.freeze({ tool, outcome })))
     return a
+  }
+  webhookDisabled(cause: WebhookDisableCause): void {
+    this.webhooksDisabled.add(1, this.causeLabels.get(cause))
   }
 
   /** A gauge read at scrape time (connection counts, queue depth). Registering a name twice is a no-op. */

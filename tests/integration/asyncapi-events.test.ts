@@ -34,7 +34,7 @@ beforeAll(async () => {
   v = createAsyncApiValidator(committed)
   llm = await startInference()
   llm.setDefault({ status: 503, body: { error: 'overloaded' } }) // transient: retried, then failed for good
-  receiver = await startReceiver()
+  receiver = await startReceiver({ reply: (req) => new Response(req.path === '/gone' ? 'gone' : 'ok', { status: req.path === '/gone' ? 410 : 200 }) })
   s = await startServer({
     env: { MATRIC_TENANT_ID: 'acme', MATRIC_WEBHOOK_ALLOW_PRIVATE: 'true', MATRIC_INFERENCE_URL: llm.url, MATRIC_JOB_MAX_RETRIES: '1' },
   })
@@ -84,6 +84,11 @@ beforeAll(async () => {
   for (const payload of external) expect((await api('/api/v1/events', { body: { payload } })).status).toBe(202)
   expect((await api(`/api/v1/notes/${b}`, { method: 'DELETE' })).status).toBe(204)
   expect((await api(`/api/v1/webhooks/${hookId}/test`, { method: 'POST' })).status).toBe(202)
+  // An endpoint that answers 410 Gone is disabled by the outbox: webhook.disabled (SSE, and the webhook above, which selects *).
+  const gone = await s.request('/api/v1/webhooks', { token: admin, body: { url: `${receiver.url}/gone`, events: ['note.deleted'], max_retries: 0 } })
+  expect(gone.status).toBe(201)
+  expect((await api('/api/v1/events', { body: { payload: { type: 'NoteDeleted', note_id: 'to-a-gone-endpoint' } } })).status).toBe(202)
+  await stream.frame((f) => f.event === 'webhook.disabled', 'webhook.disabled on SSE', 20_000)
   // The last event, on every transport.
   const last = ((await (await api('/api/v1/events', { body: { payload: { type: 'JobCompleted', job_id: 'the-end', job_type: 'Import', duration_ms: 1 } } })).json()) as { event_id: string }).event_id
   await stream.frame((f) => f.id === last, 'the last event on SSE', 20_000)

@@ -163,6 +163,7 @@ const upstreamPayloads: Record<LegacyType, Json> = {
   NoteDeleted: { type: 'NoteDeleted', note_id: N },
   JobsPaused: { type: 'JobsPaused', scope: 'global' },
   JobsResumed: { type: 'JobsResumed', scope: 'research' },
+  WebhookDisabled: { type: 'WebhookDisabled', webhook_id: J, reason: '10 consecutive failed deliveries (last: receiver answered HTTP 500)', cause: 'consecutive_failures', consecutive_failures: 10 },
 }
 const entity = (l: LegacyType) => (l.startsWith('Job') && l !== 'JobsPaused' && l !== 'JobsResumed' ? { entity_type: 'job', entity_id: J } : l.startsWith('Note') ? { entity_type: 'note', entity_id: N } : {})
 const upstreamEnvelope = (l: LegacyType): Json => ({ ...upstreamMeta, event_type: EVENT_TYPES[l], ...entity(l), payload: upstreamPayloads[l] })

@@ -13,6 +13,8 @@ import {
   DeliveryParams,
   MemoryQuery,
   PatchWebhook,
+  RecoverResult,
+  RecoverWebhook,
   RotatedSecret,
   Webhook,
   WebhookList,
@@ -36,8 +38,19 @@ export function webhooksController(ctx: AppContext) {
   const store = new WebhookStore(ctx.db, keys.box)
   sealStoredSecrets(ctx, store, keys)
   const lookup = ctx.webhookLookup
-  const outbox = new Outbox({ config: ctx.config, store, bus: ctx.bus, metrics: ctx.metrics, logger: ctx.logger, tracing: ctx.tracing, lookup, tlsCa: ctx.webhookTlsCa, clock: ctx.clock })
-  const svc = new WebhookService({ config: ctx.config, store, outbox, logger: ctx.logger, queueCounts: (m) => ctx.jobs.counts(m), lookup })
+  const outbox = new Outbox({
+    config: ctx.config,
+    store,
+    bus: ctx.bus,
+    metrics: ctx.metrics,
+    logger: ctx.logger,
+    tracing: ctx.tracing,
+    lookup,
+    tlsCa: ctx.webhookTlsCa,
+    clock: ctx.clock,
+    onDisabled: (d) => svc.announceDisabled(d),
+  })
+  const svc = new WebhookService({ config: ctx.config, store, outbox, logger: ctx.logger, queueCounts: (m) => ctx.jobs.counts(m), lookup, bus: ctx.bus, metrics: ctx.metrics })
   ctx.live.webhookQueueDepth = () => store.queueDepth()
   outbox.start()
   ctx.onClose(() => outbox.stop())
@@ -49,6 +62,8 @@ export function webhooksController(ctx: AppContext) {
     CreateWebhook,
     PatchWebhook,
     RotatedSecret,
+    RecoverWebhook,
+    RecoverResult,
     DeliveryAttempt,
     DeliveryAttemptList,
     Delivery,
@@ -156,6 +171,27 @@ export function webhooksController(ctx: AppContext) {
           description:
             'Re-queues the delivery (also a failed or succeeded one) for an immediate attempt with a fresh retry budget. ' +
             '409 while an attempt is in flight or when the webhook is disabled.',
+        },
+      },
+    )
+    .post(
+      '/:id/recover',
+      ({ params, body, set, principal }) => {
+        set.status = 202
+        return svc.recover(principal, params.id, body)
+      },
+      {
+        auth: 'admin',
+        ...jsonBody(ctx.config.maxBodyBytes, models.RecoverWebhook),
+        params,
+        body: 'RecoverWebhook',
+        response: { 202: 'RecoverResult', ...errors, 409: 'ErrorBody' },
+        detail: {
+          summary: 'Re-deliver every failed delivery since a time',
+          description:
+            'Re-queues each delivery of this webhook that failed for good and whose event came at or after `since` (and before `until`, default now) ' +
+            'for an immediate attempt with a fresh retry budget. Succeeded, waiting and in-flight deliveries are left alone, so repeating it ' +
+            'sends nothing twice. 409 when the webhook is disabled (re-enable it first).',
         },
       },
     )

@@ -195,3 +195,30 @@ export const DeliveriesQuery = t.Object({
   memory: t.Optional(t.String()),
 })
 export const MemoryQuery = t.Object({ memory: t.Optional(t.String()) })
+
+/** At most this many re-queued delivery ids are listed in a recover answer (`recovered` counts them all). */
+export const RECOVER_LISTED_IDS = 500
+
+export const RecoverWebhook = t.Object(
+  {
+    since: t.String({ format: 'date-time', description: 'Re-deliver failed deliveries of events from this time on (RFC 3339)' }),
+    until: t.Optional(t.String({ format: 'date-time', description: 'Up to (excluding) this time; default now' })),
+  },
+  { additionalProperties: false, examples: [{ since: '2026-11-27T09:00:00Z' }] },
+)
+export type RecoverWebhook = Static<typeof RecoverWebhook>
+
+export const RecoverResult = t.Object(
+  {
+    webhook_id: t.String({ format: 'uuid' }),
+    since: t.String({ format: 'date-time' }),
+    until: t.String({ format: 'date-time' }),
+    recovered: JsonInt({ minimum: 0, description: 'Failed deliveries re-queued for an immediate attempt' }),
+    delivery_ids: t.Array(t.String({ format: 'uuid' }), { description: `The re-queued deliveries (the first ${RECOVER_LISTED_IDS})` }),
+  },
+  {
+    additionalProperties: false,
+    examples: [{ webhook_id: EXAMPLE_ID, since: '2026-11-27T09:00:00.000Z', until: '2026-11-27T10:00:00.000Z', recovered: 1, delivery_ids: [EXAMPLE_DELIVERY] }],
+  },
+)
+export type RecoverResult = Static<typeof RecoverResult>

@@ -39,6 +39,15 @@ export interface OutboxDeps {
   random?: () => number
   /** Time (tests of retries and polling inject one). */
   clock?: Clock
+  /** Called once when an attempt disabled its webhook (announced as webhook.disabled by the service). */
+  onDisabled?: (d: DisabledWebhook) => void
+}
+
+export interface DisabledWebhook {
+  webhook: WebhookRow
+  reason: string
+  cause: 'consecutive_failures' | 'gone'
+  consecutiveFailures: number
 }
 
 interface IndexedWebhook {
@@ -326,6 +335,9 @@ export class Outbox {
     if (effect.disabledReason) {
       this.d.logger.warn('webhook disabled', { webhook_id: webhook.id, memory: webhook.memory, reason: effect.disabledReason })
       this.refresh(webhook.memory)
+      // After the refresh: the disabled webhook is no longer indexed, so it never gets its own event.
+      const cause = decision.kind === 'failed' && decision.disable ? 'gone' : 'consecutive_failures'
+      this.d.onDisabled?.({ webhook, reason: effect.disabledReason, cause, consecutiveFailures: effect.consecutiveFailures })
     }
   }
 

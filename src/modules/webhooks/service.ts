@@ -5,8 +5,10 @@ import { queueStatusOf, type QueueCounts } from '../../events/queue-status.ts'
 import { ApiError, conflict, forbidden, notFound, unprocessable } from '../../http/errors.ts'
 import type { Logger } from '../../telemetry/log.ts'
 import { compileEventFilter, normaliseEventNames } from './filter.ts'
-import type { CreateWebhook, Delivery, DeliveryAttempt, PatchWebhook, Webhook, WebhookWithSecret } from './model.ts'
-import type { Outbox } from './outbox.ts'
+import type { EventBus } from '../../events/bus.ts'
+import type { Metrics } from '../../telemetry/metrics.ts'
+import { RECOVER_LISTED_IDS, type CreateWebhook, type Delivery, type DeliveryAttempt, type PatchWebhook, type RecoverResult, type RecoverWebhook, type Webhook, type WebhookWithSecret } from './model.ts'
+import type { DisabledWebhook, Outbox } from './outbox.ts'
 import { SlidingWindowLimiter } from './ratelimit.ts'
 import { generateSecret, secretProblem } from './signing.ts'
 import { checkTarget, checkUrlSyntax, systemLookup, type Lookup } from './ssrf.ts'
@@ -23,6 +25,9 @@ export interface WebhookServiceDeps {
   queueCounts: (memory: string) => QueueCounts
   lookup?: Lookup
   now?: () => number
+  /** webhook.disabled is published here (SSE and the memory's other webhooks). */
+  bus: EventBus
+  metrics: Metrics
 }
 
 /** Webhook management (SPEC §7): validation, SSRF policy, limits, and the outbox index kept in step. */
@@ -150,6 +155,39 @@ export class WebhookService {
     return toDelivery(requeued)
   }
 
+  /**
+   * Recover: re-queues every failed delivery of the webhook whose event came in [since, until) for an
+   * immediate attempt with a fresh retry budget (docs/webhooks.md#recover-every-failed-delivery-since-a-time). Succeeded, waiting and in-flight
+   * deliveries are left alone, so running it twice re-delivers nothing twice.
+   */
+  recover(principal: Principal, id: string, body: RecoverWebhook): RecoverResult {
+    const row = this.find(principal, id)
+    requireActive(row)
+    const now = this.now()
+    const since = parseTime(body.since, '/since')
+    const until = body.until === undefined ? now + 1 : parseTime(body.until, '/until')
+    if (until <= since) throw unprocessable('until must be after since', [{ path: '/until', message: 'must be after since' }])
+    const ids = this.d.store.requeueFailed(id, since, until, now)
+    if (ids.length) this.d.outbox.wake()
+    this.d.logger.info('webhook deliveries recovered', { webhook_id: id, recovered: ids.length, since: iso(since), by: principal.sub })
+    return { webhook_id: id, since: iso(since), until: iso(until), recovered: ids.length, delivery_ids: ids.slice(0, RECOVER_LISTED_IDS) }
+  }
+
+  /**
+   * The outbox disabled a webhook by itself: a `webhook.disabled` event of its memory (tags null: not note-scoped,
+   * so tag-restricted streams never see it) and the matric_webhooks_disabled_total counter.
+   */
+  announceDisabled(d: DisabledWebhook): void {
+    this.d.metrics.webhookDisabled(d.cause)
+    this.d.bus.publish({
+      memory: d.webhook.memory,
+      payload: { type: 'WebhookDisabled', webhook_id: d.webhook.id, reason: d.reason.slice(0, 1000), cause: d.cause, consecutive_failures: d.consecutiveFailures },
+      entityType: 'webhook',
+      entityId: d.webhook.id,
+      tags: null,
+    })
+  }
+
   rotateSecret(principal: Principal, id: string): { webhook_id: string; secret: string; previous_secret_expires_at: string } {
     this.find(principal, id)
     const row = this.d.store.rotate(id, generateSecret(), this.now())
@@ -178,6 +216,14 @@ export class WebhookService {
     }
     return syntax.url.href
   }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+function parseTime(raw: string, path: string): number {
+  const ms = Date.parse(raw)
+  if (!Number.isFinite(ms)) throw unprocessable(`${path.slice(1)} is not an RFC 3339 time`, [{ path, message: 'not an RFC 3339 time' }])
+  return ms
 }
 
 function validEvents(names: readonly string[]): string[] {

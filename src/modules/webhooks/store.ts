@@ -221,6 +221,8 @@ export class WebhookStore {
                   run_attempts = 0, next_attempt_ms = ?, updated_ms = ?, finished_ms = NULL
                   WHERE id = ? AND status <> 'in_flight' RETURNING *`),
       prune: q(`DELETE FROM webhook_deliveries WHERE finished_ms IS NOT NULL AND finished_ms < ?`),
+      requeueFailed: q(`UPDATE webhook_deliveries SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retrying' END, run_attempts = 0, next_attempt_ms = ?, updated_ms = ?, finished_ms = NULL
+                        WHERE webhook_id = ? AND status = 'failed' AND created_ms >= ? AND created_ms < ? RETURNING id`),
 
       insertAttempt: q(`INSERT INTO webhook_attempts
         (id, delivery_id, webhook_id, event_id, event_type, attempt, status_code, error, duration_ms, response_excerpt, success, created_at)
@@ -398,6 +400,15 @@ export class WebhookStore {
   /** Re-queues a delivery (any status but in_flight) for an immediate attempt with a fresh retry budget. */
   requeue(id: string, nowMs: number): DeliveryRow | null {
     return this.st('requeue').get(nowMs, nowMs, id) as DeliveryRow | null
+  }
+
+  /**
+   * Recover: re-queues every failed delivery of one webhook created in [sinceMs, untilMs) for an immediate
+   * attempt with a fresh retry budget, in one statement (no delivery is picked twice, none in flight).
+   * Returns the re-queued delivery ids.
+   */
+  requeueFailed(webhookId: string, sinceMs: number, untilMs: number, nowMs: number): string[] {
+    return (this.st('requeueFailed').all(nowMs, nowMs, webhookId, sinceMs, untilMs) as { id: string }[]).map((r) => r.id)
   }
 
   /** Records an attempt: delivery state, attempt log entry and the webhook's failure count, atomically. */
