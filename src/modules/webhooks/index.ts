@@ -30,7 +30,7 @@ const errors = { 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 404: 'Err
 
 
 /**
- * REST: /api/v1/webhooks (SPEC §7, admin scope). Creating the controller also starts the delivery
+ * REST: /api/v1/webhooks (docs/webhooks.md, admin scope). Creating the controller also starts the delivery
  * outbox for this app, registers its queue depth in `ctx.live` and stops it on `ctx.close()`.
  */
 export function webhooksController(ctx: AppContext) {

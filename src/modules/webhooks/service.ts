@@ -30,7 +30,7 @@ export interface WebhookServiceDeps {
   metrics: Metrics
 }
 
-/** Webhook management (SPEC §7): validation, SSRF policy, limits, and the outbox index kept in step. */
+/** Webhook management (docs/webhooks.md): validation, SSRF policy, limits, and the outbox index kept in step. */
 export class WebhookService {
   private limiter: SlidingWindowLimiter
   private lookup: Lookup
