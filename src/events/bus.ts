@@ -67,6 +67,7 @@ export class EventBus {
   private readonly logger: Logger
   private readonly tracing: Tracing | undefined
   private readonly broker: Broker
+  private delivered: number
   /** `tenant_id` of every envelope (MATRIC_TENANT_ID). */
   readonly tenantId: string
   private preparers: { name: string; fn: Subscriber }[] = []
@@ -85,6 +86,7 @@ export class EventBus {
     this.tenantId = d.tenantId ?? 'default'
     this.broker = d.broker ?? new LocalBroker()
     this.broker.onBatch((batch) => this.deliver(batch))
+    this.delivered = d.log.lastSeq()
     d.metrics.busErrorSource('log')
   }
 
@@ -220,9 +222,19 @@ export class EventBus {
     return this.queue.length
   }
 
+  /**
+   * The log position of the last event delivered on this node (at start: the end of the log). At an idle moment
+   * (`whenIdle`) every event up to it has reached the transports: a cursor of it resumes exactly after what a
+   * client was sent, without asking the store.
+   */
+  get deliveredThrough(): number {
+    return this.delivered
+  }
+
   /** The broker's handler on this node: every committed batch reaches the per-node subscribers here. */
   private deliver(batch: readonly PublishedEvent[]): void {
     for (const event of batch) {
+      if (event.seq > this.delivered) this.delivered = event.seq
       const span = this.spans.get(event)
       for (const s of this.deliveredSubs) this.call(s, event, span)
       span?.end()

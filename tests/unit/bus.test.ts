@@ -112,3 +112,16 @@ describe('subscriber kinds', () => {
     expect(order).toEqual(['committed a seq>0=true', 'committed b seq>0=true', 'delivered a', 'delivered b'])
   })
 })
+
+describe('deliveredThrough', () => {
+  test('starts at the end of the log and follows every delivered batch', () => {
+    const before = bus.deliveredThrough
+    expect(before).toBe(log.lastSeq())
+    const e = bus.publish({ memory: 'm', entityType: 'job', entityId: 'd1', payload: { type: 'JobQueued', job_id: 'd1', job_type: 'X' } })
+    expect(bus.deliveredThrough).toBe(before) // published, not delivered yet
+    bus.flush()
+    expect(bus.deliveredThrough).toBe(e.seq)
+    const again = new EventBus({ log, metrics, logger: createLogger('error', () => {}) })
+    expect(again.deliveredThrough).toBe(e.seq) // a new process starts where the log ends
+  })
+})

@@ -295,6 +295,7 @@ describe('the opening queue.status frame', () => {
     expect(env.payload).toEqual({ type: 'QueueStatus', total_jobs: 5, running: 2, pending: 3 })
     expect(countsAsked).toEqual([{ memory: 'm', tags: ['x'] }])
     expect(cursors.decode('m', env.event_id as string)).toBe(log.lastSeq())
+    expect(bus.deliveredThrough).toBe(log.lastSeq())
     // Resuming from the cursor replays exactly what came after it.
     const later = emit()
     expect(hub.resumePosition('m', null, env.event_id as string)).toBe(later.seq - 1)

@@ -46,7 +46,7 @@ describe('Tracing off (no OTLP endpoint)', () => {
 
   test('the bus does no span work: events carry no traceparent', () => {
     const t = new Tracing(readTelemetryConfig({}, []), { logger: quiet, serviceVersion: '1' })
-    const log = { appendBatch: (rows: unknown[]) => rows.map(() => 1) } as unknown as EventLog
+    const log = { appendBatch: (rows: unknown[]) => rows.map(() => 1), lastSeq: () => 0 } as unknown as EventLog
     const bus = new EventBus({ log, metrics: new Metrics(), logger: quiet, tracing: t })
     const e = bus.publish({ memory: 'm', payload: { type: 'JobProgress', job_id: 'ext-1', progress: 10, progress_percent: 10 } })
     expect(e.traceparent).toBeUndefined()
@@ -141,7 +141,7 @@ describe('request and publish spans', () => {
 describe('EventBus with tracing', () => {
   test('PublishedEvent.traceparent is the event.publish span; a failing subscriber marks it', async () => {
     const { t, spans } = tracing()
-    const log = { appendBatch: (rows: unknown[]) => rows.map(() => 7) } as unknown as EventLog
+    const log = { appendBatch: (rows: unknown[]) => rows.map(() => 7), lastSeq: () => 0 } as unknown as EventLog
     const bus = new EventBus({ log, metrics: new Metrics(), logger: quiet, tracing: t })
     bus.onDelivered('broken', () => {
       throw new Error('subscriber bug')

@@ -112,7 +112,7 @@ export class SseHub implements StreamHost {
       }
       if (!byRestriction.size) return
       const now = Date.now()
-      const cursor = this.deps.cursors.encode(memory, this.log.lastSeq(), now)
+      const cursor = this.deps.cursors.encode(memory, this.deps.bus.deliveredThrough, now)
       for (const group of byRestriction.values()) {
         const envelope: Envelope = {
           event_id: cursor,
