@@ -10,7 +10,7 @@
  * token, a selected memory, the tenant bound). Prints PASS/FAIL per scenario; exit code 1 on any failure,
  * 2 on bad usage. HotM is never copied into this repository: see docs/hotm.md.
  */
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
@@ -31,37 +31,20 @@ import {
   type Counts,
   type RulesDocument,
 } from './e2e-hotm/checks.ts'
-import { freePort } from './e2e-hotm/fallback/nginx.ts'
-import type { BusEvent, Snapshot, WireFrame } from './e2e-hotm/page/entry.ts'
+import { launchBrowser } from '../tests/e2e/lib/browser.ts'
+import { startNginx, type RunningNginx } from '../tests/e2e/lib/nginx.ts'
+import type { BusEvent, JobsActions, Snapshot, WireFrame } from './e2e-hotm/page/entry.ts'
 
 const ROOT = join(import.meta.dir, '..')
 const SECRET = 'e2e-hotm-secret-0123456789abcdef0123456789abcdef'
 const TENANT = 'default'
 
-// ---------------------------------------------------------------- environment (nginx, browser)
-
-interface NginxApi {
-  startNginx(o: { upstreamPort: number; staticRoot: string }): Promise<{ port: number; url: string; stop(): Promise<void> }>
-}
-interface BrowserApi {
-  launchBrowser(): Promise<Browser>
-}
-
-/** The shared e2e helpers when this branch has them (tests/e2e/lib), else the stand-ins with the same API. */
-async function loadLibs(): Promise<{ nginx: NginxApi; browser: BrowserApi; source: string }> {
-  const shared = join(ROOT, 'tests', 'e2e', 'lib')
-  if (existsSync(join(shared, 'nginx.ts')) && existsSync(join(shared, 'browser.ts'))) {
-    return {
-      nginx: (await import(join(shared, 'nginx.ts'))) as NginxApi,
-      browser: (await import(join(shared, 'browser.ts'))) as BrowserApi,
-      source: 'tests/e2e/lib',
-    }
-  }
-  return {
-    nginx: await import('./e2e-hotm/fallback/nginx.ts'),
-    browser: await import('./e2e-hotm/fallback/browser.ts'),
-    source: 'scripts/e2e-hotm/fallback (tests/e2e/lib not on this branch)',
-  }
+/** A port that was free a moment ago: the server keeps its port across the restart (nginx points at it). */
+async function freePort(): Promise<number> {
+  const s = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
+  const port = s.port
+  s.stop(true)
+  return port
 }
 
 // ---------------------------------------------------------------- report
@@ -81,7 +64,11 @@ function report(mode: string, scenario: string, ok: boolean, details: string[]):
 }
 
 class ScenarioFailure extends Error {
-  constructor(readonly details: string[]) {
+  constructor(
+    readonly details: string[],
+    /** HotM never connected: the later scenarios cannot run. */
+    readonly fatal = false,
+  ) {
     super(details.join('; '))
   }
 }
@@ -133,7 +120,7 @@ function inferenceScript(): (req: RecordedRequest) => Reply {
 
 class Run {
   server!: ServerProcess
-  nginx!: { port: number; url: string; stop(): Promise<void> }
+  nginx!: RunningNginx
   context!: BrowserContext
   page!: Page
   token: string | null = null
@@ -146,7 +133,6 @@ class Run {
 
   constructor(
     readonly mode: Mode,
-    readonly libs: Awaited<ReturnType<typeof loadLibs>>,
     readonly browser: Browser,
     readonly inference: InferenceDouble,
     readonly checkout: string,
@@ -176,13 +162,10 @@ class Run {
     if (this.mode.auth === 'required') {
       this.token = await signToken(new TextEncoder().encode(SECRET), { sub: 'hotm-e2e', scope: 'admin', memory: this.memory, ttlS: 3600 })
     }
-    this.nginx = await this.libs.nginx.startNginx({ upstreamPort: this.port, staticRoot: this.staticRoot })
+    this.nginx = await startNginx({ upstreamPort: this.port, staticRoot: this.staticRoot })
     const js = await buildHarness({ checkout: this.checkout, apiBaseUrl: `${this.nginx.url}/api/v1` })
     writeFileSync(join(this.staticRoot, 'hotm-harness.js'), js)
     writeFileSync(join(this.staticRoot, 'index.html'), HARNESS_HTML)
-    // nginx workers may run as another user (root master → nobody): the page must be world-readable.
-    chmodSync(this.staticRoot, 0o755)
-    for (const f of ['hotm-harness.js', 'index.html']) chmodSync(join(this.staticRoot, f), 0o644)
     this.context = await this.browser.newContext()
     this.page = await this.context.newPage()
     this.page.on('console', (m) => {
@@ -305,6 +288,34 @@ function unknownReasons(snap: Snapshot, rules: RulesDocument): string[] {
     })
 }
 
+/**
+ * Whether HotM's bus emitted a QueueStatus once SSE request `i` had started. HotM coalesces QueueStatus (the
+ * last within 50 ms wins, whichever transport brought it), so the stream's own frame may be superseded by a
+ * later one; what matters to the UI is that its counters were set from fresh counts. Returns the problem.
+ */
+function queueStatusOnBus(snap: Snapshot, i: number): string | undefined {
+  const req = snap.sse[i]
+  if (!req) return `no SSE request ${i}`
+  const frames = req.frames.filter((f) => f.event_type === 'queue.status')
+  if (snap.bus.some((e) => e.type === 'QueueStatus' && e.at >= req.at)) return undefined
+  const ids = new Set(frames.map((f) => f.event_id))
+  const asOther = snap.bus.filter((e) => ids.has(e.event_id)).map((e) => e.type)
+  if (asOther.length) return `queue.status reached the bus as ${asOther.join('/')}`
+  const earlier = new Set(snap.sse.slice(0, i).flatMap((r) => r.frames.map((f) => f.event_id)))
+  const reused = frames.filter((f) => earlier.has(f.event_id)).map((f) => f.event_id)
+  return `no QueueStatus reached HotM's bus after the stream opened (${frames.length} queue.status frame(s) on it)${reused.length ? ` — HotM dropped ${reused.join(', ')} as duplicates: an earlier event had the same event_id` : ''}`
+}
+
+/** queueStatusOnBus, given HotM's coalescing delay (the bus emits a QueueStatus 50 ms after it arrives). */
+async function queueStatusReaches(run: Run, i: number, timeoutMs = 3_000): Promise<string | undefined> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const why = queueStatusOnBus(await run.snapshot(), i)
+    if (!why || Date.now() > deadline) return why
+    await Bun.sleep(50)
+  }
+}
+
 // ---------------------------------------------------------------- scenarios
 
 async function scenarioConnect(run: Run): Promise<string[]> {
@@ -327,14 +338,14 @@ async function scenarioConnect(run: Run): Promise<string[]> {
       `connection states: ${s.connectionStates.join(' → ')}; gate ${s.gate.state}`,
       `SSE requests: ${JSON.stringify(s.sse.map((r) => ({ status: r.status, error: r.error, auth: r.authorization, memory: r.memoryHeader })))}`,
       ...run.diagnostics(),
-    ])
+    ], true)
   }
   if (snap.gate.state !== 'compatible') {
     const body = snap.compatibility.at(-1)
     throw new ScenarioFailure([
       `HotM's compatibility gate is ${snap.gate.state}: ${snap.gate.errorCode ?? ''} ${snap.gate.errorMessage ?? ''}`.trim(),
       `GET /api/v1/system/compatibility → ${body?.status ?? body?.error}: ${body?.body?.slice(0, 600) ?? ''}`,
-    ])
+    ], true)
   }
   details.push(`compatibility gate: compatible (GET /api/v1/system/compatibility → ${snap.compatibility.at(-1)?.status})`)
   const problems: string[] = []
@@ -358,9 +369,8 @@ async function scenarioConnect(run: Run): Promise<string[]> {
   if (!opening) problems.push('no queue.status frame at the start of the stream')
   else {
     details.push(`opening frame: event ${opening.f.event}, ${opening.f.id === undefined ? 'no id: line' : `id: ${opening.f.id}`}, event_id ${opening.f.event_id}`)
-    const onBus = opening.s.bus.find((e) => e.event_id === opening.f.event_id)
-    if (!onBus) problems.push(`the opening queue.status (event_id ${opening.f.event_id}) did not reach HotM's bus`)
-    else if (onBus.type !== 'QueueStatus') problems.push(`the opening queue.status reached the bus as ${onBus.type}`)
+    const why = await queueStatusReaches(run, opening.s.sse.findIndex((r) => r.status === 200))
+    if (why) problems.push(why)
   }
   const counters = await run.countersSettle(5_000)
   details.push(`counters ${fmtCounts(counters.hook)} vs GET /jobs/stats ${fmtCounts(counters.server)}`)
@@ -398,6 +408,9 @@ async function scenarioBurst(run: Run): Promise<{ details: string[]; ids: BurstI
   const details: string[] = []
   const problems: string[] = []
   const tag = Math.random().toString(36).slice(2, 8)
+  // Paused first, so the counters are compared while they are not all zero (the queue holds the burst).
+  const pause = await run.api(`/api/v1/jobs/pause/${encodeURIComponent(run.memory)}`, { method: 'POST' })
+  if (pause.status !== 200) throw new ScenarioFailure([`POST /api/v1/jobs/pause/${run.memory} → ${pause.status} ${JSON.stringify(pause.body)}`])
   const notes: string[] = []
   for (let i = 0; i < 5; i++) notes.push((await run.createNote(`Burst note ${i} ${tag}\n\nSome words about realtime ${i} and events.`)).id)
   const retryNote = await run.createNote(`# Retry note\n\nhotm-e2e-retry-${tag} should be revised after two 503s.`)
@@ -405,7 +418,13 @@ async function scenarioBurst(run: Run): Promise<{ details: string[]; ids: BurstI
   const retry = await run.api<{ id: string }>('/api/v1/jobs', { body: { job_type: 'ai_revision', note_id: retryNote.id } })
   const fail = await run.api<{ id: string }>('/api/v1/jobs', { body: { job_type: 'ai_revision', note_id: failNote.id } })
   if (retry.status !== 201 || fail.status !== 201) throw new ScenarioFailure([`POST /api/v1/jobs → ${retry.status}/${fail.status}: ${JSON.stringify(retry.body)}`])
-  details.push(`7 notes (pipeline jobs each) + ai_revision ${retry.body.id} (2×503 then 200) + ai_revision ${fail.body.id} (400)`)
+  details.push(`memory ${run.memory} paused; 7 notes (pipeline jobs each) + ai_revision ${retry.body.id} (2×503 then 200) + ai_revision ${fail.body.id} (400)`)
+  const held = await run.countersSettle(10_000)
+  details.push(`while paused: HotM counters ${fmtCounts(held.hook)} vs GET /jobs/stats ${fmtCounts(held.server)}`)
+  if (!held.ok) problems.push('HotM counters differ from GET /api/v1/jobs/stats while the burst is queued')
+  if (!held.server.pending) problems.push('nothing was pending while paused (the pause did not hold the queue)')
+  const resume = await run.api(`/api/v1/jobs/resume/${encodeURIComponent(run.memory)}`, { method: 'POST' })
+  if (resume.status !== 200) throw new ScenarioFailure([...details, `POST /api/v1/jobs/resume/${run.memory} → ${resume.status} ${JSON.stringify(resume.body)}`])
   await run.quiescent()
   const rj = (await run.api<{ status: string; retry_count: number }>(`/api/v1/jobs/${retry.body.id}`)).body
   const fj = (await run.api<{ status: string; error: string }>(`/api/v1/jobs/${fail.body.id}`)).body
@@ -435,11 +454,21 @@ async function scenarioEventTypes(run: Run, ids: BurstIds): Promise<string[]> {
   if (patch.status !== 200) problems.push(`PATCH /api/v1/notes/{id} → ${patch.status}`)
   const del = await run.api(`/api/v1/notes/${ids.notes[1]}`, { method: 'DELETE' })
   if (del.status !== 204 && del.status !== 200) problems.push(`DELETE /api/v1/notes/{id} → ${del.status}`)
-  const scopeBody = run.mode.memory ? { memory: run.mode.memory } : {}
-  const pause = await run.api('/api/v1/jobs/pause', { body: scopeBody })
-  const resume = await run.api('/api/v1/jobs/resume', { body: scopeBody })
-  details.push(`PATCH note → ${patch.status}, DELETE note → ${del.status}, POST /jobs/pause ${JSON.stringify(scopeBody)} → ${pause.status}, POST /jobs/resume → ${resume.status}`)
-  if (pause.status >= 300 || resume.status >= 300) problems.push(`jobs pause/resume: ${pause.status} ${JSON.stringify(pause.body)} / ${resume.status} ${JSON.stringify(resume.body)}`)
+  details.push(`PATCH note → ${patch.status}, DELETE note → ${del.status}`)
+  // Pause and resume through HotM's own jobs API (ui/src/api/jobs.ts): the archive form for a selected memory.
+  const archive = run.mode.memory
+  const jobs = <K extends 'pause' | 'resume' | 'status'>(k: K, a: string | null) =>
+    run.page.evaluate(([k, a]) => (globalThis as unknown as { __hotm: { jobs: JobsActions } }).__hotm.jobs[k as K](a), [k, a] as const)
+  const pause = await jobs('pause', archive)
+  const paused = await jobs('status', null)
+  const resume = await jobs('resume', archive)
+  const resumed = await jobs('status', null)
+  details.push(`HotM jobs API: ${archive ? `pauseArchive(${archive})` : 'pauseGlobal()'} → ${JSON.stringify(pause.value ?? pause.error)}; getPauseStatus() → ${JSON.stringify(paused.value ?? paused.error)}`)
+  details.push(`HotM jobs API: ${archive ? `resumeArchive(${archive})` : 'resumeGlobal()'} → ${JSON.stringify(resume.value ?? resume.error)}; getPauseStatus() → ${JSON.stringify(resumed.value ?? resumed.error)}`)
+  for (const [what, r] of [['pause', pause], ['resume', resume], ['status', paused]] as const) if (!r.ok) problems.push(`HotM's jobs API ${what} failed: ${r.error}`)
+  const ps = paused.value as { global?: unknown; archives?: Record<string, unknown> } | undefined
+  const pausedSeen = archive ? ps?.archives?.[archive] === 'paused' : ps?.global === 'paused'
+  if (paused.ok && !pausedSeen) problems.push(`getPauseStatus() after the pause does not show ${archive ? `archives[${archive}] = "paused"` : 'global = "paused"'}`)
 
   const wanted = Object.keys(EMITTED)
   const snap = await waitFor(
@@ -550,11 +579,10 @@ async function scenarioRestart(run: Run): Promise<string[]> {
   details.push(`replay on reconnect: ${replayed.length}/2 notes created while HotM was away arrived on the resumed stream`)
   if (replayed.length !== 2) problems.push('the resumed stream did not replay the events written while HotM was away')
   const opening = snap.sse[reconnect.i]!.frames.find((f) => f.event_type === 'queue.status' && f.id === undefined)
-  const openingOnBus = opening && snap.bus.find((e) => e.event_id === opening.event_id && e.type === 'QueueStatus')
   if (!opening) problems.push('the resumed stream has no opening queue.status frame')
-  else if (!openingOnBus) {
-    const seenBefore = wireIds(snap).some((w) => w.id === opening.event_id && w.request < reconnect.i)
-    problems.push(`the resumed stream's queue.status (event_id ${opening.event_id}) did not reach the bus${seenBefore ? ' — HotM dropped it as a duplicate: that event_id was already used by an earlier event' : ''}`)
+  else {
+    const why = await queueStatusReaches(run, reconnect.i)
+    if (why) problems.push(`resumed stream: ${why}`)
   }
 
   // No gap, no duplicate, same order: the page's wire ids vs the server's log read independently.
@@ -621,15 +649,15 @@ async function scenarioAuth(run: Run): Promise<string[]> {
 
 // ---------------------------------------------------------------- main
 
-async function runMode(mode: Mode, libs: Awaited<ReturnType<typeof loadLibs>>, browser: Browser, inference: InferenceDouble, checkout: string, rules: RulesDocument): Promise<void> {
+async function runMode(mode: Mode, browser: Browser, inference: InferenceDouble, checkout: string, rules: RulesDocument): Promise<void> {
   console.log(`\n== ${mode.name} — HotM memory ${mode.memory ?? '(none)'}, tenant ${mode.tenant ?? '(none)'}, token ${mode.auth === 'required' ? 'yes' : 'no'} ==`)
-  const run = new Run(mode, libs, browser, inference, checkout, rules)
+  const run = new Run(mode, browser, inference, checkout, rules)
   const steps: [string, () => Promise<string[]>][] = []
   let ids: BurstIds | undefined
   steps.push(['connects (compatibility gate, SSE, opening queue.status, counters)', () => scenarioConnect(run)])
   steps.push(['auth profile as HotM sees it', () => scenarioAuth(run)])
   steps.push([
-    'burst of jobs with retries and one permanent failure: counters equal GET /jobs/stats',
+    'burst of jobs with retries and one permanent failure: counters equal GET /jobs/stats (queued and drained)',
     async () => {
       const r = await scenarioBurst(run)
       ids = r.ids
@@ -659,7 +687,7 @@ async function runMode(mode: Mode, libs: Awaited<ReturnType<typeof loadLibs>>, b
     } catch (e) {
       const details = e instanceof ScenarioFailure ? e.details : [String(e instanceof Error ? (e.stack ?? e.message) : e)]
       report(mode.name, name, false, [...details, ...run.diagnostics()])
-      if (name.startsWith('connects')) blocked = true
+      if (e instanceof ScenarioFailure && e.fatal) blocked = true
     }
   }
   await run.stop()
@@ -684,14 +712,12 @@ async function main(): Promise<number> {
     for (const line of readFileSync(commits, 'utf8').split('\n')) if (line.trim() && !line.startsWith('#')) console.log(`  ${line.split('\t').slice(0, 2).join('  @ ')}`)
   }
   const rules = JSON.parse(readFileSync(join(checkout, 'ui/src/api/contracts/fortemi-asyncapi-event-validation-rules.json'), 'utf8')) as RulesDocument
-  const libs = await loadLibs()
-  console.log(`nginx and browser helpers: ${libs.source}`)
   // Fail fast on a checkout the bundler cannot handle, before starting anything.
   await buildHarness({ checkout, apiBaseUrl: 'http://127.0.0.1:1/api/v1' })
 
   const inference = await startInference()
   inference.setDefault(inferenceScript())
-  const browser = await libs.browser.launchBrowser()
+  const browser = await launchBrowser()
   const cleanup = async () => {
     await browser.close().catch(() => {})
     await inference.stop().catch(() => {})
@@ -699,7 +725,7 @@ async function main(): Promise<number> {
   process.on('SIGINT', () => void cleanup().then(() => process.exit(130)))
   try {
     const only = process.env.E2E_HOTM_MODE // 'off' | 'required': run one profile (iterating on the harness)
-    for (const mode of MODES.filter((m) => !only || m.auth === only)) await runMode(mode, libs, browser, inference, checkout, rules)
+    for (const mode of MODES.filter((m) => !only || m.auth === only)) await runMode(mode, browser, inference, checkout, rules)
   } finally {
     await cleanup()
   }

@@ -21,6 +21,7 @@ export const HOTM_REALTIME_FILES = [
   'ui/src/services/realtimeEventBus.ts',
   'ui/src/api/events.ts',
   'ui/src/api/client.ts',
+  'ui/src/api/jobs.ts',
   'ui/src/api/errors.ts',
   'ui/src/api/auth-context.ts',
   'ui/src/api/memory-context.ts',

@@ -15,6 +15,7 @@ import webSocketService, { useWebSocket, type UseWebSocketState } from '@/servic
 import { realtimeEventBus, type RealtimeEvent } from '@/services/realtimeEventBus'
 import { api, getActiveMemory, getActiveTenantId, getApiBearerToken, setActiveTenantId } from './api-index.ts'
 import { mountHook } from './react-hooks.ts'
+import { createJobsApi } from '@/api/jobs'
 
 export interface WireFrame {
   at: number
@@ -52,6 +53,18 @@ export interface HookState {
   queueStatus: { total_jobs: number; running: number; pending: number }
 }
 
+/** HotM's own pause/resume calls (ui/src/api/jobs.ts), as its job management panel makes them. */
+export interface JobsActions {
+  pause(archive: string | null): Promise<JobsCall>
+  resume(archive: string | null): Promise<JobsCall>
+  status(): Promise<JobsCall>
+}
+export interface JobsCall {
+  ok: boolean
+  value?: unknown
+  error?: string
+}
+
 export interface Snapshot {
   bus: BusEvent[]
   hook: HookState | null
@@ -72,7 +85,7 @@ interface PageWindow {
   addEventListener(type: 'error', fn: (e: { message: string }) => void): void
   addEventListener(type: 'unhandledrejection', fn: (e: { reason: unknown }) => void): void
   __HOTM_E2E__?: { tenant?: string | null }
-  __hotm?: { snapshot(): Snapshot }
+  __hotm?: { snapshot(): Snapshot; jobs: JobsActions }
 }
 const win = globalThis as unknown as PageWindow
 
@@ -224,7 +237,21 @@ mountHook(useWebSocket, (state: UseWebSocketState) => {
   if (connectionStates[connectionStates.length - 1] !== s) connectionStates.push(s)
 })
 
+const jobsApi = createJobsApi(api.client)
+async function call(fn: () => Promise<unknown>): Promise<JobsCall> {
+  try {
+    return { ok: true, value: await fn() }
+  } catch (e) {
+    return { ok: false, error: `${(e as Error).name}: ${(e as Error).message}` }
+  }
+}
+
 win.__hotm = {
+  jobs: {
+    pause: (archive) => call(() => (archive ? jobsApi.pauseArchive(archive) : jobsApi.pauseGlobal())),
+    resume: (archive) => call(() => (archive ? jobsApi.resumeArchive(archive) : jobsApi.resumeGlobal())),
+    status: () => call(() => jobsApi.getPauseStatus()),
+  },
   snapshot(): Snapshot {
     const gate = api.compatibilityGate.getSnapshot()
     return {

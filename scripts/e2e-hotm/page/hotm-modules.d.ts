@@ -91,3 +91,24 @@ declare module '@/api/auth-context' {
   export function getApiBearerToken(): string | null
   export function setApiBearerToken(token: string | null): void
 }
+
+declare module '@/api/jobs' {
+  import type { ApiClient } from '@/api/client'
+  export interface JobPauseState {
+    global: string
+    archives: Record<string, string>
+    queue?: { pending: number; running: number }
+  }
+  export interface JobPauseActionResponse {
+    status: string
+    scope: string
+    archive?: string
+  }
+  export function createJobsApi(client: ApiClient): {
+    getPauseStatus(): Promise<JobPauseState>
+    pauseGlobal(): Promise<JobPauseActionResponse>
+    resumeGlobal(): Promise<JobPauseActionResponse>
+    pauseArchive(archive: string): Promise<JobPauseActionResponse>
+    resumeArchive(archive: string): Promise<JobPauseActionResponse>
+  }
+}
