@@ -160,7 +160,7 @@ class Run {
     this.port = await freePort()
     this.server = await spawnServer(this.env())
     if (this.mode.auth === 'required') {
-      this.token = await signToken(new TextEncoder().encode(SECRET), { sub: 'hotm-e2e', scope: 'admin', memory: this.memory, ttlS: 3600 })
+      this.token = await signToken(new TextEncoder().encode(SECRET), { sub: 'hotm-e2e', scope: 'admin', memory: this.memory, tenant: TENANT, ttlS: 3600 })
     }
     this.nginx = await startNginx({ upstreamPort: this.port, staticRoot: this.staticRoot })
     const js = await buildHarness({ checkout: this.checkout, apiBaseUrl: `${this.nginx.url}/api/v1` })
@@ -528,7 +528,8 @@ function fieldSummary(t: string, e: BusEvent): string {
     'jobs.paused': ['scope'],
     'jobs.resumed': ['scope'],
   }
-  return (pick[t] ?? []).map((k) => `${k}=${JSON.stringify(e[k])}`).join(' ')
+  const ids = ['correlation_id', 'causation_id'].filter((k) => typeof e[k] === 'string').map((k) => `${k}=${String(e[k]).slice(0, 13)}…`)
+  return [...(pick[t] ?? []).map((k) => `${k}=${JSON.stringify(e[k])}`), ...ids].join(' ')
 }
 
 async function scenarioRestart(run: Run): Promise<string[]> {
@@ -650,7 +651,7 @@ async function scenarioAuth(run: Run): Promise<string[]> {
 // ---------------------------------------------------------------- main
 
 async function runMode(mode: Mode, browser: Browser, inference: InferenceDouble, checkout: string, rules: RulesDocument): Promise<void> {
-  console.log(`\n== ${mode.name} — HotM memory ${mode.memory ?? '(none)'}, tenant ${mode.tenant ?? '(none)'}, token ${mode.auth === 'required' ? 'yes' : 'no'} ==`)
+  console.log(`\n== ${mode.name} — HotM memory ${mode.memory ?? '(none)'}, tenant ${mode.tenant ?? '(none)'}, token ${mode.auth === 'required' ? `admin of ${mode.memory}, tenant claim ${TENANT}` : 'none'} ==`)
   const run = new Run(mode, browser, inference, checkout, rules)
   const steps: [string, () => Promise<string[]>][] = []
   let ids: BurstIds | undefined
