@@ -601,6 +601,76 @@ async function scenarioRestart(run: Run): Promise<string[]> {
   return details
 }
 
+async function scenarioExternal(run: Run): Promise<string[]> {
+  const details: string[] = []
+  const problems: string[] = []
+  // Publishing needs an admin of every memory; in the anonymous profile the request needs no token at all.
+  const token = run.mode.auth === 'required' ? await signToken(new TextEncoder().encode(SECRET), { sub: 'publisher', scope: 'admin', memory: '*', tenant: TENANT, ttlS: 600 }) : null
+  const publish = async (payload: Record<string, unknown>) => {
+    const res = await fetch(`${run.server.url}/api/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ memory: run.memory, payload }),
+    })
+    const body = (await res.json().catch(() => ({}))) as { event_id?: string }
+    return { status: res.status, eventId: body.event_id, body }
+  }
+  const job = crypto.randomUUID()
+  // Upstream Fortemi shapes: JobProgress with `progress` only and no job_type; JobsPaused/JobsResumed {scope}.
+  const sent: [string, Record<string, unknown>][] = [
+    ['JobQueued', { type: 'JobQueued', job_id: job, job_type: 'Import' }],
+    ['JobStarted', { type: 'JobStarted', job_id: job, job_type: 'Import' }],
+    ['JobProgress', { type: 'JobProgress', job_id: job, progress: 40 }],
+    ['JobCompleted', { type: 'JobCompleted', job_id: job, job_type: 'Import', duration_ms: 12 }],
+    ['JobsPaused', { type: 'JobsPaused', scope: 'archive' }],
+    ['JobsResumed', { type: 'JobsResumed', scope: 'archive' }],
+    // A job the server does not run and that never finishes here: HotM applies +1 pending; the server's
+    // counts (GET /jobs/stats) do not include it, so only a QueueStatus correction can set HotM right.
+    ['JobQueued', { type: 'JobQueued', job_id: crypto.randomUUID(), job_type: 'Import' }],
+  ]
+  const ids: [string, string][] = []
+  for (const [name, payload] of sent) {
+    const r = await publish(payload)
+    if (r.status !== 202 || !r.eventId) problems.push(`POST /api/v1/events ${name} → ${r.status} ${JSON.stringify(r.body)}`)
+    else ids.push([name, r.eventId])
+    // JobProgress is coalesced per job within 50 ms: keep the events apart so each one reaches the bus.
+    await Bun.sleep(80)
+  }
+  details.push(`published (upstream shapes) ${sent.map(([n]) => n).join(', ')} (the first four for job ${job}, the last JobQueued for a job that never runs): ${ids.length}/${sent.length} accepted`)
+  const snap = await waitFor(
+    async () => {
+      const s = await run.snapshot()
+      return ids.every(([, id]) => s.bus.some((e) => e.event_id === id)) ? s : undefined
+    },
+    'the published events on the bus',
+    10_000,
+  ).catch(async () => run.snapshot())
+  for (const [name, id] of ids) {
+    const e = snap.bus.find((x) => x.event_id === id)
+    if (!e) problems.push(`${name} ${id} never reached HotM's bus`)
+    else if (e.type !== name) problems.push(`${name} ${id} reached the bus as ${e.type}`)
+  }
+  const progress = snap.bus.find((e) => e.event_id === ids.find(([n]) => n === 'JobProgress')?.[1])
+  if (progress) details.push(`JobProgress on the bus: progress_percent=${JSON.stringify(progress.progress_percent)} job_type=${JSON.stringify(progress.job_type)}`)
+  if (progress && progress.progress_percent !== 40) problems.push('the published JobProgress did not arrive with progress 40')
+  const counters = await run.countersSettle(10_000)
+  details.push(`after the external job events: HotM counters ${fmtCounts(counters.hook)} vs GET /jobs/stats ${fmtCounts(counters.server)}`)
+  if (!counters.ok) problems.push('HotM counters differ from GET /api/v1/jobs/stats after externally published job events')
+
+  // Probe, reported but not judged: an external id that is not a UUID.
+  const probe = await publish({ type: 'JobQueued', job_id: 'ext-42', job_type: 'Import' })
+  if (probe.eventId) {
+    const seen = await waitFor(
+      async () => (await run.snapshot()).bus.find((e) => e.event_id === probe.eventId),
+      'the probe on the bus',
+      5_000,
+    ).catch(() => undefined)
+    details.push(`probe (not judged): JobQueued with job_id "ext-42" → ${probe.status}; on HotM's bus as ${seen?.type ?? 'nothing'}${seen?.type === 'Unknown' ? ' (HotM requires UUID job ids; the UI ignores it)' : ''}`)
+  } else details.push(`probe (not judged): JobQueued with job_id "ext-42" → ${probe.status} ${JSON.stringify(probe.body)}`)
+  if (problems.length) throw new ScenarioFailure([...details, ...problems, ...unknownReasons(snap, run.rules)])
+  return details
+}
+
 /** The server's own log after `afterId`, read with a fresh SSE stream in the run's scope, until it is quiet. */
 async function readLog(run: Run, afterId: string): Promise<string[]> {
   const client = await SseClient.open(`${run.server.url}/api/v1/events`, {
@@ -670,6 +740,7 @@ async function runMode(mode: Mode, browser: Browser, inference: InferenceDouble,
     () => (ids ? scenarioEventTypes(run, ids) : Promise.reject(new ScenarioFailure(['needs the burst scenario']))),
   ])
   steps.push(['server restart: replay without gaps or duplicates', () => scenarioRestart(run)])
+  steps.push(['external publisher (POST /api/v1/events, upstream shapes) reaches HotM; counters stay right', () => scenarioExternal(run)])
   try {
     await run.start()
   } catch (e) {
