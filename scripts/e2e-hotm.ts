@@ -128,6 +128,8 @@ class Run {
   readonly staticRoot = mkdtempSync(join(tmpdir(), 'e2e-hotm-www-'))
   port = 0
   consoleErrors: string[] = []
+  /** Overrides for the next server start (a scenario that needs a short event log). */
+  extraEnv: Record<string, string> = {}
   /** The memory events and counts are in (HotM's selection, or the server default). */
   readonly memory: string
 
@@ -143,6 +145,7 @@ class Run {
 
   env(): Record<string, string> {
     return {
+      ...this.extraEnv,
       PORT: String(this.port),
       MATRIC_DATA_DIR: this.dataDir,
       MATRIC_JWT_SECRET: SECRET,
@@ -260,9 +263,11 @@ class Run {
     }
   }
 
+  /** Where the current scenario's console messages start. */
+  consoleMark = 0
+
   diagnostics(): string[] {
-    const out = this.consoleErrors.slice(-8).map((e) => `page console: ${e}`)
-    return out
+    return this.consoleErrors.slice(this.consoleMark).slice(-8).map((e) => `page console: ${e}`)
   }
 }
 
@@ -671,6 +676,70 @@ async function scenarioExternal(run: Run): Promise<string[]> {
   return details
 }
 
+async function scenarioResync(run: Run): Promise<string[]> {
+  const details: string[] = []
+  const problems: string[] = []
+  // HotM away while the log moves on past its cursor: restart with a 100-event log, write 600 events (the log
+  // prunes every 500 appends), then let HotM back in with its old Last-Event-ID.
+  await run.page.route('**/api/v1/events**', (route) => route.abort('connectionrefused'))
+  run.extraEnv = { MATRIC_EVENT_RETENTION_COUNT: '100' }
+  const before = (await run.snapshot()).sse.length
+  await run.restartServer()
+  const token = run.mode.auth === 'required' ? await signToken(new TextEncoder().encode(SECRET), { sub: 'publisher', scope: 'admin', memory: '*', tenant: TENANT, ttlS: 600 }) : null
+  const job = crypto.randomUUID()
+  let accepted = 0
+  for (let i = 0; i < 600; i++) {
+    const res = await fetch(`${run.server.url}/api/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ memory: run.memory, payload: { type: 'JobProgress', job_id: job, progress: i % 101 } }),
+    })
+    await res.body?.cancel()
+    if (res.status === 202) accepted++
+  }
+  const cursor = (await run.snapshot()).replayCursor
+  await run.page.unroute('**/api/v1/events**')
+  details.push(`server restarted with MATRIC_EVENT_RETENTION_COUNT=100; ${accepted}/600 events published while HotM was away (its cursor ${cursor})`)
+  const reconnect = await waitFor(
+    async () => {
+      const s = await run.snapshot()
+      const i = s.sse.findIndex((r, k) => k >= before && r.status === 200)
+      return i >= 0 ? { i, s } : undefined
+    },
+    'HotM to reconnect',
+    30_000,
+    200,
+  )
+  const req = reconnect.s.sse[reconnect.i]!
+  const frame = await waitFor(
+    async () => (await run.snapshot()).sse[reconnect.i]?.frames.find((f) => f.event === 'resync_required'),
+    'a resync_required frame',
+    5_000,
+  ).catch(() => undefined)
+  details.push(`HotM resumed with Last-Event-ID ${req.lastEventId}; resumed stream: ${frame ? `resync_required ${frame.data}` : 'no resync_required frame'}`)
+  if (!frame) problems.push('the server did not answer the expired cursor with resync_required')
+  const onBus = await waitFor(
+    async () => {
+      const s = await run.snapshot()
+      return s.bus.find((e) => e.raw_event_type === 'resync_required' && e.at >= req.at)
+    },
+    'ResyncRequired on the bus',
+    5_000,
+  ).catch(() => undefined)
+  const hook = (await run.snapshot()).hook
+  details.push(`bus: ${onBus ? `resync_required → ${onBus.type}` : 'no resync_required'}; hook lastResyncAt ${hook?.lastResyncAt ? 'set' : 'not set'}`)
+  if (!onBus) problems.push('resync_required did not reach HotM\'s bus')
+  else if (onBus.type !== 'ResyncRequired') problems.push(`resync_required reached the bus as ${onBus.type}`)
+  if (!hook?.lastResyncAt) problems.push('HotM did not register the resync (useWebSocket lastResyncAt unset)')
+  const why = await queueStatusReaches(run, reconnect.i)
+  if (why) problems.push(`resumed stream: ${why}`)
+  const counters = await run.countersSettle(10_000)
+  details.push(`after the resync: HotM counters ${fmtCounts(counters.hook)} vs GET /jobs/stats ${fmtCounts(counters.server)}`)
+  if (!counters.ok) problems.push('HotM counters differ from GET /api/v1/jobs/stats after the resync')
+  if (problems.length) throw new ScenarioFailure([...details, ...problems])
+  return details
+}
+
 /** The server's own log after `afterId`, read with a fresh SSE stream in the run's scope, until it is quiet. */
 async function readLog(run: Run, afterId: string): Promise<string[]> {
   const client = await SseClient.open(`${run.server.url}/api/v1/events`, {
@@ -741,6 +810,7 @@ async function runMode(mode: Mode, browser: Browser, inference: InferenceDouble,
   ])
   steps.push(['server restart: replay without gaps or duplicates', () => scenarioRestart(run)])
   steps.push(['external publisher (POST /api/v1/events, upstream shapes) reaches HotM; counters stay right', () => scenarioExternal(run)])
+  steps.push(['away past the replay window: resync_required reaches HotM, counters recover', () => scenarioResync(run)])
   try {
     await run.start()
   } catch (e) {
@@ -754,6 +824,7 @@ async function runMode(mode: Mode, browser: Browser, inference: InferenceDouble,
       report(mode.name, name, false, ['not run: HotM did not connect'])
       continue
     }
+    run.consoleMark = run.consoleErrors.length
     try {
       report(mode.name, name, true, await fn())
     } catch (e) {

@@ -51,6 +51,7 @@ export interface HookState {
   transportMode?: string
   replayCursor?: string | null
   queueStatus: { total_jobs: number; running: number; pending: number }
+  lastResyncAt?: number
 }
 
 /** HotM's own pause/resume calls (ui/src/api/jobs.ts), as its job management panel makes them. */
@@ -232,6 +233,7 @@ mountHook(useWebSocket, (state: UseWebSocketState) => {
     transportMode: state.transportMode,
     replayCursor: state.replayCursor,
     queueStatus: { ...state.queueStatus },
+    lastResyncAt: state.lastResyncAt,
   }
   const s = state.connectionState ?? 'unknown'
   if (connectionStates[connectionStates.length - 1] !== s) connectionStates.push(s)
