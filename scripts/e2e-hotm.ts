@@ -6,7 +6,7 @@
  * Bundles HotM's realtime modules unchanged from the checkout (scripts/e2e-hotm/build.ts), serves them in a
  * harness page through nginx in front of a real server process, drives the page in headless Chromium and
  * checks what HotM makes of the server: connection, queue counters, every event type we emit, replay across a
- * server restart — once with MATRIC_AUTH=off (anonymous local profile) and once with auth required (bearer
+ * server restart, externally published events, resync past the replay window — once with MATRIC_AUTH=off (anonymous local profile) and once with auth required (bearer
  * token, a selected memory, the tenant bound). Prints PASS/FAIL per scenario; exit code 1 on any failure,
  * 2 on bad usage. HotM is never copied into this repository: see docs/hotm.md.
  */
@@ -35,7 +35,6 @@ import { launchBrowser } from '../tests/e2e/lib/browser.ts'
 import { startNginx, type RunningNginx } from '../tests/e2e/lib/nginx.ts'
 import type { BusEvent, JobsActions, Snapshot, WireFrame } from './e2e-hotm/page/entry.ts'
 
-const ROOT = join(import.meta.dir, '..')
 const SECRET = 'e2e-hotm-secret-0123456789abcdef0123456789abcdef'
 const TENANT = 'default'
 
