@@ -357,8 +357,8 @@ async function scenarioConnect(run: Run): Promise<string[]> {
   details.push(`SSE: GET ${new URL(first.url).pathname} → 200, Authorization ${first.authorization ? 'sent' : 'not sent'}, X-Fortemi-Memory ${first.memoryHeader ?? 'not sent'}`)
   if (first.authorization !== (run.mode.auth === 'required')) problems.push(`Authorization on SSE: expected ${run.mode.auth === 'required'}, got ${first.authorization}`)
   if ((first.memoryHeader ?? null) !== run.mode.memory) problems.push(`X-Fortemi-Memory on SSE: expected ${run.mode.memory}, got ${first.memoryHeader}`)
-  if (snap.hook?.transportMode !== 'sse') problems.push(`transport: expected sse, got ${snap.hook?.transportMode}`)
-  details.push(`hook: connected=${snap.hook?.connected}, state ${snap.connectionStates.join(' → ')}, transport ${snap.hook?.transportMode}`)
+  if (snap.transport !== 'sse') problems.push(`transport: expected sse, got ${snap.transport}`)
+  details.push(`hook: connected=${snap.hook?.connected}, state ${snap.connectionStates.join(' → ')}; service transport ${snap.transport} (hook's last render: ${snap.hook?.transportMode})`)
 
   // The stream's opening queue.status (no id: line) reaches the bus as QueueStatus.
   const opening = await waitFor(

@@ -76,6 +76,8 @@ export interface Snapshot {
   gate: { state: string; errorCode?: string; errorMessage?: string }
   context: { token: boolean; memory: string | null; tenant: string | null }
   replayCursor: string | null
+  /** The service's transport now (the hook's copy is only as fresh as its last render). */
+  transport: string
   errors: string[]
 }
 
@@ -266,6 +268,7 @@ win.__hotm = {
       gate: { state: gate.state, errorCode: gate.error?.code, errorMessage: gate.error?.message },
       context: { token: getApiBearerToken() !== null, memory: getActiveMemory(), tenant: getActiveTenantId() },
       replayCursor: webSocketService.getReplayCursor(),
+      transport: webSocketService.getTransportMode(),
       errors,
     }
   },
