@@ -227,4 +227,9 @@ export const MIGRATIONS: Migration[] = [
     id: '510_health_probe',
     sql: `CREATE TABLE health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), probed_at TEXT NOT NULL);`,
   },
+  {
+    // What the caller asked of an ai_revision ("make it shorter"), passed to the model with the note.
+    id: '520_job_instructions',
+    sql: `ALTER TABLE jobs ADD COLUMN instructions TEXT;`,
+  },
 ]

@@ -108,6 +108,25 @@ describe('ai_revision', () => {
     expect(updated?.envelope.payload).toMatchObject({ has_ai_content: true })
   })
 
+  test('instructions travel with the job to the model; they are for ai_revision only', async () => {
+    const n = await createNote(s, tok)
+    const sent = llm.requests.length
+    const res = await s.request('/api/v1/jobs', { token: tok, body: { job_type: 'ai_revision', note_id: n.id, instructions: 'Turn it into three bullet points.' } })
+    expect(res.status).toBe(201)
+    const job = await settled(s, tok, ((await res.json()) as Job).id)
+    expect(job.status).toBe('completed')
+    const req = llm.requests[sent]!
+    expect(req.body.messages?.map((m) => m.role)).toEqual(['system', 'system', 'user'])
+    expect(req.body.messages?.[1]?.content).toContain('Turn it into three bullet points.')
+    expect(req.body.messages?.[2]?.content).toBe(ORIGINAL)
+    for (const body of [
+      { job_type: 'embedding', note_id: n.id, instructions: 'x' },
+      { job_type: 'ai_revision', note_id: n.id, instructions: '' },
+      { job_type: 'ai_revision', note_id: n.id, instructions: 'x'.repeat(2001) },
+    ])
+      expect((await s.request('/api/v1/jobs', { token: tok, body })).status).toBe(422)
+  })
+
   test('a 5xx then success: retried once, then completed', async () => {
     const n = await createNote(s, tok)
     const sent = llm.requests.length

@@ -147,9 +147,13 @@ describe('tools', () => {
   test('revise_note queues, waits and returns the revised note; a failed revision is a tool error with the reason', async () => {
     const n = await call<Note>('create_note', { content: 'notes on the queue: priorities run highest first' })
     await drained()
-    const r = await call<{ job: Job; note: Note }>('revise_note', { note_id: n.id, timeout_s: 20 })
+    const r = await call<{ job: Job; note: Note }>('revise_note', { note_id: n.id, instructions: 'Make it a short checklist.', timeout_s: 20 })
     expect(r.job.status).toBe('completed')
     expect(r.note.content).toContain('(revised by the test double)')
+    // The instructions reach the model beside the note (which stays the only user message).
+    const sent = llm.requests.at(-1)!.body.messages!
+    expect(sent.filter((m) => m.role === 'user').map((m) => m.content)).toEqual(['notes on the queue: priorities run highest first'])
+    expect(sent.some((m) => m.role === 'system' && m.content.includes('Make it a short checklist.'))).toBe(true)
     llm.script({ status: 400 })
     const failed = await mcp.client.callTool({ name: 'revise_note', arguments: { note_id: n.id, timeout_s: 20 } })
     expect(toolError(failed)).toMatch(/^bad_request: ai_revision \S+ failed: inference endpoint refused the request \(400\)$/)

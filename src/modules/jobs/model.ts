@@ -63,8 +63,11 @@ export const CreateJob = t.Object(
     job_type: JobTypeName,
     note_id: t.Optional(t.String({ format: 'uuid' })),
     priority: t.Optional(JsonInt({ minimum: -100, maximum: 100, description: 'Higher runs first; default depends on the job type' })),
+    instructions: t.Optional(
+      t.String({ minLength: 1, maxLength: 2000, description: 'ai_revision only: what to change ("shorter", "as a checklist"), passed to the model with the note' }),
+    ),
   },
-  { additionalProperties: false, examples: [{ job_type: 'ai_revision', note_id: '0193a0c4-2f1e-7b7d-8f3c-1a2b3c4d5e6f' }] },
+  { additionalProperties: false, examples: [{ job_type: 'ai_revision', note_id: '0193a0c4-2f1e-7b7d-8f3c-1a2b3c4d5e6f', instructions: 'Make it a short checklist.' }] },
 )
 export type CreateJob = Static<typeof CreateJob>
 

@@ -34,6 +34,8 @@ export interface EnqueueOptions {
   trace?: Trace
   /** Tag restriction of whoever caused the job (null = unrestricted). */
   restriction?: readonly string[] | null
+  /** ai_revision: what the caller asked for. */
+  instructions?: string
 }
 
 /** Queue operations that emit the matching events; the worker and the REST controller share it. */
@@ -41,11 +43,17 @@ export class JobService {
   constructor(private d: JobServiceDeps) {}
 
   /** Validates and enqueues a job for a note of `memory` visible to the caller; emits JobQueued. */
-  create(memory: string, restriction: readonly string[] | null, input: { job_type: JobTypeName; note_id?: string; priority?: number }, actor?: Actor): Job {
+  create(
+    memory: string,
+    restriction: readonly string[] | null,
+    input: { job_type: JobTypeName; note_id?: string; priority?: number; instructions?: string },
+    actor?: Actor,
+  ): Job {
     if (!input.note_id) throw unprocessable(`job type '${input.job_type}' needs a note_id`)
+    if (input.instructions !== undefined && input.job_type !== 'ai_revision') throw unprocessable(`instructions are for ai_revision jobs, not ${input.job_type}`)
     const note = this.d.notes.get(input.note_id)
     if (!note || note.memory !== memory || !canSeeTags(restriction, note.tags)) throw notFound(`note ${input.note_id} not found`)
-    return this.enqueue(memory, input.job_type, note.id, { priority: input.priority, actor, restriction })
+    return this.enqueue(memory, input.job_type, note.id, { priority: input.priority, actor, restriction, instructions: input.instructions })
   }
 
   /**
@@ -62,6 +70,7 @@ export class JobService {
       correlation_id: correlationId,
       queued_event_id: queuedEventId,
       restriction,
+      instructions: o.instructions ?? null,
       memory,
       note_id: noteId,
       job_type: jobType,

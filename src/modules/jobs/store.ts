@@ -17,6 +17,8 @@ export interface NewJob {
   queued_event_id: string
   /** Tag restriction of whoever queued it (null = unrestricted). */
   restriction: readonly string[] | null
+  /** ai_revision: what the caller asked for (null = none). */
+  instructions: string | null
   memory: string
   note_id: string | null
   job_type: JobTypeName
@@ -51,8 +53,8 @@ export class JobStore {
 
   constructor(private db: Database) {
     this.insertStmt = db.query(
-      `INSERT INTO jobs (id, memory, note_id, job_type, status, priority, max_retries, created_at, correlation_id, queued_event_id, restriction)
-       VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING *`,
+      `INSERT INTO jobs (id, memory, note_id, job_type, status, priority, max_retries, created_at, correlation_id, queued_event_id, restriction, instructions)
+       VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
     )
     this.byId = db.query('SELECT * FROM jobs WHERE id = ?')
     this.claimStmt = db.query(
@@ -80,7 +82,7 @@ export class JobStore {
 
   insert(j: NewJob): Job {
     this.generation++
-    return toJob(this.insertStmt.get(j.id, j.memory, j.note_id, j.job_type, j.priority, j.max_retries, j.now, j.correlation_id, j.queued_event_id, j.restriction ? JSON.stringify(j.restriction) : null) as JobRow)!
+    return toJob(this.insertStmt.get(j.id, j.memory, j.note_id, j.job_type, j.priority, j.max_retries, j.now, j.correlation_id, j.queued_event_id, j.restriction ? JSON.stringify(j.restriction) : null, j.instructions) as JobRow)!
   }
 
   get(id: string): Job | null {
@@ -94,7 +96,12 @@ export class JobStore {
     return row
       ? {
           job: toJob(row)!,
-          trace: { correlationId: row.correlation_id ?? undefined, queuedEventId: row.queued_event_id ?? undefined, restriction: parseRestriction(row.restriction) },
+          trace: {
+            correlationId: row.correlation_id ?? undefined,
+            queuedEventId: row.queued_event_id ?? undefined,
+            restriction: parseRestriction(row.restriction),
+            instructions: row.instructions ?? undefined,
+          },
         }
       : null
   }
@@ -211,9 +218,11 @@ export interface JobTrace {
   queuedEventId?: string
   /** The tag restriction of whoever queued the job (null = unrestricted). */
   restriction: readonly string[] | null
+  /** ai_revision: what the caller asked for. */
+  instructions?: string
 }
 
-type JobRow = Job & { run_after: number; correlation_id: string | null; queued_event_id: string | null; restriction: string | null }
+type JobRow = Job & { run_after: number; correlation_id: string | null; queued_event_id: string | null; restriction: string | null; instructions: string | null }
 
 function parseRestriction(json: string | null): string[] | null {
   if (json === null) return null
@@ -225,6 +234,6 @@ function parseRestriction(json: string | null): string[] | null {
 /** Row → API shape (drops the internal columns). */
 function toJob(r: JobRow | null): Job | null {
   if (!r) return null
-  const { run_after: _runAfter, correlation_id: _c, queued_event_id: _q, restriction: _r, ...job } = r
+  const { run_after: _runAfter, correlation_id: _c, queued_event_id: _q, restriction: _r, instructions: _i, ...job } = r
   return job
 }

@@ -100,6 +100,7 @@ export class Worker {
         note,
         notes: this.d.notes,
         restriction: trace.restriction,
+        instructions: trace.instructions,
         config: this.d.config,
         signal: ac.signal,
         progress: (percent, message) => {

@@ -234,13 +234,14 @@ export const TOOLS: readonly ToolDef[] = [
       'continue with wait_for_job. A failed revision is a tool error naming the reason.',
     input: obj({
       note_id: Uuid('the note to revise'),
+      instructions: Type.Optional(Type.String({ minLength: 1, maxLength: 2000, description: 'what to change, e.g. "make it a short checklist" (default: clarity, structure, grammar)' })),
       wait: Type.Optional(Type.Boolean({ default: true, description: 'false: return the queued job at once' })),
       timeout_s: Type.Optional(TimeoutS),
     }),
     scope: 'write',
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
     run: async (c, a) => {
-      const job = c.ctx.jobService.create(c.caller.memory, c.caller.restriction, { job_type: 'ai_revision', note_id: a.note_id }, c.caller.actor)
+      const job = c.ctx.jobService.create(c.caller.memory, c.caller.restriction, { job_type: 'ai_revision', note_id: a.note_id, instructions: a.instructions }, c.caller.actor)
       if (a.wait === false) return { job, timed_out: false }
       const r = await c.waits.job(c.caller, job.id, (a.timeout_s ?? WAIT_DEFAULT_S) * 1000, c.signal, c.progress)
       if (r.timed_out) return { job_id: job.id, status: r.job.status, progress_percent: r.job.progress_percent, timed_out: true }

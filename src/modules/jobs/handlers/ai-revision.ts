@@ -38,7 +38,7 @@ interface ChatResponse {
 }
 
 /** Revises the note's content through an OpenAI-compatible chat-completions endpoint. */
-export const aiRevision: JobHandler = async ({ note, notes, config, progress, signal }) => {
+export const aiRevision: JobHandler = async ({ note, notes, config, progress, signal, instructions }) => {
   const { url, model, apiKey, timeoutMs } = config.inference
   if (!url) throw new Error('AI revision is not configured: set MATRIC_INFERENCE_URL to an OpenAI-compatible endpoint')
   progress(10, 'asking the model')
@@ -52,6 +52,8 @@ export const aiRevision: JobHandler = async ({ note, notes, config, progress, si
         model,
         messages: [
           { role: 'system', content: REVISION_PROMPT },
+          // The caller's wishes, as the system's second word: the note itself stays the only user message.
+          ...(instructions ? [{ role: 'system', content: `The author asks for this revision: ${instructions}` }] : []),
           { role: 'user', content: note.content },
         ],
       },

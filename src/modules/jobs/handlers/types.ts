@@ -9,6 +9,8 @@ export interface HandlerContext {
   notes: NoteStore
   /** Tag restriction of whoever caused the job (null = unrestricted): the job reads and changes only notes visible under it. */
   restriction: readonly string[] | null
+  /** ai_revision: what the caller asked for, if anything. */
+  instructions?: string
   config: Config
   /** Records progress (0–100) and emits JobProgress. */
   progress(percent: number, message?: string): void
