@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { McpError } from '@modelcontextprotocol/sdk/types.js'
-import { mcpHubOf } from '../../src/modules/mcp/index.ts'
+import { mcpHub } from '../../src/modules/mcp/index.ts'
 import { connectMcp, toolError, toolJson, type McpConnection } from '../helpers/mcp-client.ts'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -146,7 +146,7 @@ describe('HTTP', () => {
   })
 
   test('the session cap answers 503 until a session ends; DELETE ends a session', async () => {
-    const hub = mcpHubOf(s.ctx)!
+    const hub = (await mcpHub(s.ctx))
     const opened: string[] = []
     while (hub.count < 4) opened.push(await rawSession(s, tok))
     const refused = await raw(s, tok, { body: INIT })
@@ -172,7 +172,7 @@ describe('session lifetime', () => {
   afterAll(() => t.stop())
 
   test('an idle session (no request, no open stream) ends; one holding its notification stream stays', async () => {
-    const hub = mcpHubOf(t.ctx)!
+    const hub = (await mcpHub(t.ctx))
     const listening = await connectMcp(t.url, await t.token({ sub: 'listener', scope: 'read' }))
     await waitFor(() => hub.session(listening.transport.sessionId!)?.open === 1, 'the GET stream to open')
     const idle = await rawSession(t, await t.token({ sub: 'idler', scope: 'read' }))
@@ -186,7 +186,7 @@ describe('session lifetime', () => {
   })
 
   test('a session ends when its token expires, and when its token is revoked', async () => {
-    const hub = mcpHubOf(t.ctx)!
+    const hub = (await mcpHub(t.ctx))
     const short = await connectMcp(t.url, await t.token({ sub: 'short', scope: 'read', ttlS: 2 }))
     const sid = short.transport.sessionId!
     await waitFor(() => hub.session(sid)?.open === 1, 'the GET stream to open')
@@ -211,7 +211,7 @@ describe('sessions per principal', () => {
   afterAll(() => t.stop())
 
   test('past its cap a principal’s least recently used idle session makes room; with every stream open, 503', async () => {
-    const hub = mcpHubOf(t.ctx)!
+    const hub = (await mcpHub(t.ctx))
     const leaky = await t.token({ sub: 'leaky', scope: 'read' })
     const first = await rawSession(t, leaky)
     const second = await rawSession(t, leaky)
@@ -288,7 +288,7 @@ test('waiting calls per session are bounded: the seventeenth is refused while si
   try {
     const job = toolJson<{ id: string }>(await mcp.client.callTool({ name: 'create_job', arguments: { job_type: 'embedding', note_id: n.id } }))
     const waits = Array.from({ length: 16 }, () => mcp.client.callTool({ name: 'wait_for_job', arguments: { job_id: job.id, timeout_s: 3 } }))
-    const hub = mcpHubOf(s.ctx)!
+    const hub = (await mcpHub(s.ctx))
     const session = hub.session(mcp.transport.sessionId!)!
     await waitFor(() => session.waitingCalls === 16, 'sixteen waits in progress')
     expect(toolError(await mcp.client.callTool({ name: 'wait_for_job', arguments: { job_id: job.id, timeout_s: 1 } }))).toStartWith('too_many_requests: 16 waiting calls')

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { ResourceListChangedNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
-import { mcpHubOf } from '../../src/modules/mcp/index.ts'
+import { mcpHub } from '../../src/modules/mcp/index.ts'
 import { connectMcp, recordingFetch, type McpConnection, type SseRecord } from '../helpers/mcp-client.ts'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -153,7 +153,7 @@ describe('resumption', () => {
     await waitFor(() => got1.length === 1 && rec.ids.length === 1, 'the first notification and its event id')
     const lastEventId = rec.ids[0]!
     const sessionId = first.transport.sessionId!
-    const hub = mcpHubOf(s.ctx)!
+    const hub = (await mcpHub(s.ctx))
     // The client goes away without ending its session (a dropped connection, a restarted agent).
     await first.close()
     await waitFor(() => hub.session(sessionId)!.open === 0, 'the server to notice the closed stream')
