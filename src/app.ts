@@ -37,8 +37,6 @@ Server-Sent Events (\`/api/v1/events\`), and integrators over signed webhooks. A
 /** Composes the Elysia app from its feature modules. */
 export function createApp(ctx: AppContext) {
   const { config } = ctx
-  // The WebSocket hub publishes through the listening server, known only once the app listens.
-  const server = () => app.server
   const app = new Elysia({
     websocket: {
       idleTimeout: config.ws.idleTimeoutS,
@@ -96,9 +94,11 @@ export function createApp(ctx: AppContext) {
     .use(publishController(ctx))
     .use(sseController(ctx))
     .use(webhooksController(ctx))
-    .use(wsController(ctx, server))
-    .use(mcpController(ctx, server))
+    .use(wsController(ctx))
+    .use(mcpController(ctx))
     .use(consoleController(ctx))
+  // The WebSocket hub publishes through the listening server, known only once the app listens.
+  ctx.bindServer(() => app.server)
   return app
 }
 

@@ -18,6 +18,11 @@ import { NoteService } from './modules/notes/service.ts'
 import { NoteStore } from './modules/notes/store.ts'
 import { openDatabase } from './store/db.ts'
 import { Checkpointer } from './store/checkpointer.ts'
+import type { Server } from 'bun'
+import { createWebhooks, type Webhooks } from './modules/webhooks/compose.ts'
+import { CursorCodec } from './modules/realtime/cursor.ts'
+import { SseHub } from './modules/realtime/sse-hub.ts'
+import { WsHub } from './modules/realtime/ws.ts'
 import { createLogger, type Logger } from './telemetry/log.ts'
 import { Metrics } from './telemetry/metrics.ts'
 import { Tracing } from './telemetry/tracing.ts'
@@ -66,6 +71,16 @@ export interface AppContext {
   live: LiveCounts
   /** The memories transports have clients on right now (each transport registers one source). */
   openMemories: (() => Iterable<string>)[]
+  /** The webhook store, outbox and service. */
+  webhooks: Webhooks
+  /** The SSE fan-out. */
+  sse: SseHub
+  /** The WebSocket (HotM) fan-out. */
+  ws: WsHub
+  /** Tells the WebSocket hub how to reach the listening server (known once the app is built). */
+  bindServer: (get: () => Server<unknown> | null) => void
+  /** Starts the background work: the job worker and the webhook outbox. */
+  start: () => void
   /** Shutdown hooks, run in reverse order of registration. */
   onClose: (fn: () => void | Promise<void>) => void
   close: () => Promise<void>
@@ -119,8 +134,46 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
   const openMemories: (() => Iterable<string>)[] = []
   const jobPauses = new JobPauses(db, bus, () => worker?.wake(), () => openMemories.flatMap((f) => [...f()]))
 
+  // Long-lived parts with lifecycles, built here and only here (controllers are side-effect free).
+  let webhooks: Webhooks
+  try {
+    webhooks = createWebhooks({
+      config,
+      db,
+      bus,
+      metrics,
+      logger,
+      tracing,
+      clock: opts.clock ?? systemClock,
+      queueCounts: (m) => jobs.counts(m),
+      lookup: opts.webhookLookup,
+      tlsCa: opts.webhookTlsCa,
+    })
+  } catch (e) {
+    // e.g. webhook secrets sealed with an unknown key (a ConfigError): nothing is left open.
+    checkpointer.terminate()
+    void metrics.shutdown()
+    db.close()
+    throw e
+  }
+  const sse = new SseHub({
+    bus,
+    log: eventLog,
+    revocations,
+    metrics,
+    logger,
+    config: config.sse,
+    cursors: new CursorCodec(secret.key),
+    queueCounts: (memory, tags) => jobs.counts(memory, tags),
+    tenantId: config.tenantId,
+  })
+  let serverOf: () => Server<unknown> | null = () => null
+  const live: LiveCounts = { wsConnections: () => 0, sseConnections: () => sse.count, webhookQueueDepth: () => webhooks.store.queueDepth() }
+  openMemories.push(() => sse.memories())
+
   const closers: (() => void | Promise<void>)[] = []
   let closed = false
+  let started = false
   const ctx: AppContext = {
     config,
     db,
@@ -145,8 +198,18 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
     webhookLookup: opts.webhookLookup,
     webhookTlsCa: opts.webhookTlsCa,
     clock: opts.clock ?? systemClock,
-    live: { wsConnections: () => 0, sseConnections: () => 0, webhookQueueDepth: () => 0 },
+    live,
     openMemories,
+    webhooks,
+    sse,
+    ws: undefined as unknown as WsHub, // set right below: the hub reads the context
+    bindServer: (get) => void (serverOf = get),
+    start: () => {
+      if (started) return
+      started = true
+      worker.start()
+      webhooks.outbox.start()
+    },
     onClose: (fn) => void closers.push(fn),
     close: async () => {
       if (closed) return
@@ -154,7 +217,8 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
       // Events already published are logged and delivered before the transports close.
       queueStatus.stop()
       bus.flush()
-      for (const fn of closers.reverse()) {
+      // Modules' own hooks first (last registered first), then the parts built here.
+      for (const fn of [...closers.reverse(), () => ctx.ws.shutdown(), () => webhooks.outbox.stop(), () => sse.shutdown()]) {
         try {
           await fn()
         } catch (err) {
@@ -169,5 +233,8 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
       db.close()
     },
   }
+  ctx.ws = new WsHub(ctx, () => serverOf())
+  live.wsConnections = () => ctx.ws.count
+  openMemories.push(() => ctx.ws.memories())
   return ctx
 }

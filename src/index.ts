@@ -1,7 +1,7 @@
 import { createApp } from './app.ts'
 import { ConfigError, loadConfig, startupWarnings, type Config } from './config.ts'
 import { localClaims, signToken } from './auth/sign.ts'
-import { createContext } from './context.ts'
+import { createContext, type AppContext } from './context.ts'
 import { createLogger } from './telemetry/log.ts'
 import { VERSION } from './version.ts'
 
@@ -18,15 +18,16 @@ async function main(): Promise<void> {
     throw e
   }
   const logger = createLogger(config.logLevel)
-  const ctx = createContext(config, { logger })
+  let ctx: AppContext | undefined
   let app: ReturnType<typeof createApp>
   try {
+    ctx = createContext(config, { logger })
     app = createApp(ctx)
   } catch (e) {
-    // A module refused what it found at start (e.g. webhook secrets sealed with an unknown key).
+    // A part refused what it found at start (e.g. webhook secrets sealed with an unknown key).
     if (e instanceof ConfigError) {
       process.stderr.write(`matric-realtime: ${e.message}\n`)
-      await ctx.close()
+      await ctx?.close()
       process.exit(2)
     }
     throw e
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
   // `auth_mode`, not `auth`: the log redacts fields named like credentials (`auth` among them).
   logger.info('listening', { version: VERSION, host: config.host, port, db: config.dbPath, auth_mode: config.authMode })
   for (const w of startupWarnings(config)) logger.warn(w)
-  ctx.worker.start()
+  ctx.start()
 
   if (ctx.secret.source !== 'env') {
     // The one place a token is printed, on purpose: a ready-to-use local admin token for the generated

@@ -46,6 +46,12 @@ export class Checkpointer {
     }
   }
 
+  /** Ends the thread at once (a start that failed half-way); its connection goes with it. */
+  terminate(): void {
+    this.worker?.terminate()
+    this.worker = undefined
+  }
+
   /** Stops the thread (its connection closed) before the store closes; the main connection's close checkpoints. */
   async stop(timeoutMs = 2000): Promise<void> {
     const w = this.worker

@@ -52,7 +52,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   const app = createApp(ctx)
   app.listen({ port: 0, hostname: '127.0.0.1' })
   const port = app.server!.port!
-  ctx.worker.start()
+  ctx.start()
   const url = `http://127.0.0.1:${port}`
   const key = ctx.secret.key
   const server: TestServer = {

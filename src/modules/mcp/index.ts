@@ -30,7 +30,7 @@ export function protectedResourceMetadata(origin: string, issuer: string | undef
  * POST/GET/DELETE /mcp (MCP Streamable HTTP, see docs/mcp.md) and its OAuth metadata. Kept out of the OpenAPI
  * document: its contract is the MCP protocol, not these routes.
  */
-export function mcpController(ctx: AppContext, _server?: unknown) {
+export function mcpController(ctx: AppContext) {
   // The MCP SDK and the hub load on the first /mcp request: a server no agent talks to does not carry them
   // (≈ 9 MB of resident memory at start; see BENCHMARKS.md).
   let hub: McpHub | undefined

@@ -4,10 +4,8 @@ import type { AppContext } from '../../context.ts'
 import { forbidden } from '../../http/errors.ts'
 import { originAllowed } from '../../http/origin.ts'
 import { ErrorBody, ownModels } from '../../http/schemas.ts'
-import { CursorCodec } from './cursor.ts'
 import { parseEntityId, parseLastEventId, parseTypes, resyncReason, type StreamFilter } from './sse-filter.ts'
 import { resyncFrame, retryFrame } from './sse-frames.ts'
-import { SseHub } from './sse-hub.ts'
 import { streamTokensController } from './tokens.ts'
 
 export { REPLAY_PAGE } from './sse-stream.ts'
@@ -81,20 +79,7 @@ const STREAM_RESPONSES = {
 /** GET /api/v1/events (alias /api/v1/events/stream) and the stream-token routes. */
 export function sseController(ctx: AppContext) {
   const { config } = ctx
-  const hub = new SseHub({
-    bus: ctx.bus,
-    log: ctx.eventLog,
-    revocations: ctx.revocations,
-    metrics: ctx.metrics,
-    logger: ctx.logger,
-    config: config.sse,
-    cursors: new CursorCodec(ctx.secret.key),
-    queueCounts: (memory, tags) => ctx.jobs.counts(memory, tags),
-    tenantId: config.tenantId,
-  })
-  ctx.live.sseConnections = () => hub.count
-  ctx.openMemories.push(() => hub.memories())
-  ctx.onClose(() => hub.shutdown())
+  const hub = ctx.sse
 
   const checkOrigin = ({ request }: { request: Request }) => {
     const origin = request.headers.get('origin')

@@ -266,11 +266,8 @@ export class WsHub {
 const BEARER_OFFERED = /(^|,)\s*bearer\s*(,|$)/i
 
 /** GET /api/v1/ws — the HotM WebSocket endpoint. */
-export function wsController(ctx: AppContext, server: () => Server<unknown> | null) {
-  const hub = new WsHub(ctx, server)
-  ctx.live.wsConnections = () => hub.count
-  ctx.openMemories.push(() => hub.memories())
-  ctx.onClose(() => hub.shutdown())
+export function wsController(ctx: AppContext) {
+  const hub = ctx.ws
 
   return new Elysia({ name: 'matric-ws', tags: ['events'] })
     .use(ctx.authPlugin)

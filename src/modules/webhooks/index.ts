@@ -1,6 +1,5 @@
 import { CloneType } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
-import { ConfigError } from '../../config.ts'
 import type { AppContext } from '../../context.ts'
 import { jsonBody } from '../../http/body.ts'
 import { ErrorBody, ownModels } from '../../http/schemas.ts'
@@ -21,39 +20,16 @@ import {
   WebhookParams,
   WebhookWithSecret,
 } from './model.ts'
-import { Outbox } from './outbox.ts'
-import { resolveWebhookKeys, SecretKeyError, type ResolvedKeys } from './secret-box.ts'
-import { WebhookService } from './service.ts'
-import { WebhookStore } from './store.ts'
 
 const errors = { 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 404: 'ErrorBody', 422: 'ErrorBody' } as const
 
 
 /**
- * REST: /api/v1/webhooks (docs/webhooks.md, admin scope). Creating the controller also starts the delivery
- * outbox for this app, registers its queue depth in `ctx.live` and stops it on `ctx.close()`.
+ * REST: /api/v1/webhooks (docs/webhooks.md, admin scope). Side-effect free: the store, the outbox and the
+ * service are built (and the outbox started) by the composition root (src/context.ts, compose.ts here).
  */
 export function webhooksController(ctx: AppContext) {
-  const keys = webhookKeys(ctx)
-  const store = new WebhookStore(ctx.db, keys.box)
-  sealStoredSecrets(ctx, store, keys)
-  const lookup = ctx.webhookLookup
-  const outbox = new Outbox({
-    config: ctx.config,
-    store,
-    bus: ctx.bus,
-    metrics: ctx.metrics,
-    logger: ctx.logger,
-    tracing: ctx.tracing,
-    lookup,
-    tlsCa: ctx.webhookTlsCa,
-    clock: ctx.clock,
-    onDisabled: (d) => svc.announceDisabled(d),
-  })
-  const svc = new WebhookService({ config: ctx.config, store, outbox, logger: ctx.logger, queueCounts: (m) => ctx.jobs.counts(m), lookup, bus: ctx.bus, metrics: ctx.metrics })
-  ctx.live.webhookQueueDepth = () => store.queueDepth()
-  outbox.start()
-  ctx.onClose(() => outbox.stop())
+  const svc = ctx.webhooks.service
 
   const models = ownModels({
     Webhook,
@@ -206,32 +182,3 @@ export function webhooksController(ctx: AppContext) {
     })
 }
 
-/** The key that seals webhook secrets at rest (env, or generated beside the JWT secret), never logged. */
-function webhookKeys(ctx: AppContext): ResolvedKeys {
-  const { secretKey, secretKeyPrevious } = ctx.config.webhooks
-  try {
-    const keys = resolveWebhookKeys(secretKey, secretKeyPrevious, ctx.config.dataDir)
-    ctx.logger.addSecrets(...keys.materials)
-    if (keys.source === 'generated') ctx.logger.info('generated the webhook secret key', { path: keys.path })
-    return keys
-  } catch (e) {
-    if (e instanceof SecretKeyError) throw new ConfigError([e.message])
-    throw e
-  }
-}
-
-/** Plaintext rows (from before encryption) and rows under a replaced key are sealed with the current key at start. */
-function sealStoredSecrets(ctx: AppContext, store: WebhookStore, keys: ResolvedKeys): void {
-  try {
-    const { rows, plaintext } = store.sealAll()
-    if (rows) ctx.logger.info('webhook secrets sealed with the current key', { count: rows, plaintext, key_id: keys.box.current.id })
-    // Once, when upgrading from plaintext rows: their old bytes must not linger in free pages or the WAL.
-    if (plaintext && ctx.config.dbPath !== ':memory:') store.compact()
-  } catch (e) {
-    if (!(e instanceof SecretKeyError)) throw e
-    throw new ConfigError([
-      `MATRIC_WEBHOOK_SECRET_KEY / ${keys.path}: ${e.message}. ` +
-        'Start with the key that sealed them (or give it as MATRIC_WEBHOOK_SECRET_KEY_PREVIOUS); see docs/webhooks.md#secrets-at-rest',
-    ])
-  }
-}
