@@ -22,7 +22,7 @@ import type { Server } from 'bun'
 import { createWebhooks, type Webhooks } from './modules/webhooks/compose.ts'
 import { CursorCodec } from './modules/realtime/cursor.ts'
 import { SseHub } from './modules/realtime/sse-hub.ts'
-import { WsHub } from './modules/realtime/ws.ts'
+import { WsHub } from './modules/realtime/ws-hub.ts'
 import { createLogger, type Logger } from './telemetry/log.ts'
 import { Metrics } from './telemetry/metrics.ts'
 import { Tracing } from './telemetry/tracing.ts'
@@ -236,5 +236,9 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
   ctx.ws = new WsHub(ctx, () => serverOf())
   live.wsConnections = () => ctx.ws.count
   openMemories.push(() => ctx.ws.memories())
+  // Read at scrape time.
+  metrics.gauge('matric_ws_connections_active', 'Open WebSocket connections', () => live.wsConnections())
+  metrics.gauge('matric_sse_connections_active', 'Open SSE streams', () => live.sseConnections())
+  metrics.gauge('matric_webhook_queue_depth', 'Webhook deliveries waiting (pending or retrying)', () => live.webhookQueueDepth())
   return ctx
 }

@@ -76,8 +76,11 @@ describe('durability', () => {
     receivers.push(r)
     await waitFor(() => published.every((id) => eventIdsOf(r).has(id)), 'every event at the receiver after the restart', 15_000)
     expect([...eventIdsOf(r)].sort()).toEqual([...published].sort())
-    const log = (await (await api(second, `/api/v1/webhooks/${hook.id}/deliveries?limit=500`)).json()) as Json[]
-    expect(log.filter((a) => a.success).map((a) => a.event_id).sort()).toEqual([...published].sort())
+    // The server records a success once it has read the receiver's answer: a moment after the receiver saw the event.
+    const successes = async () =>
+      ((await (await api(second, `/api/v1/webhooks/${hook.id}/deliveries?limit=500`)).json()) as Json[]).filter((a) => a.success).map((a) => a.event_id)
+    await waitFor(async () => (await successes()).length >= published.length, 'a successful attempt logged for every event')
+    expect((await successes()).sort()).toEqual([...published].sort())
     await second.kill('SIGTERM')
   })
 
@@ -101,7 +104,10 @@ describe('durability', () => {
     const again = r.requests.slice(3)
     expect(new Set(again.map((q) => q.headers['webhook-id']))).toEqual(heldIds)
     expect(second.lines.some((l) => l.includes('left in flight by a previous process'))).toBe(true)
-    const log = (await (await api(second, `/api/v1/webhooks/${hook.id}/deliveries`)).json()) as Json[]
+    const logged = async () => (await (await api(second, `/api/v1/webhooks/${hook.id}/deliveries`)).json()) as Json[]
+    await waitFor(async () => (await logged()).length >= published.length, 'an attempt logged for every event')
+    const log = await logged()
+    expect(log.map((a) => a.event_id).sort()).toEqual([...published].sort())
     expect(log.every((a) => a.success)).toBe(true)
     await second.kill('SIGTERM')
   })

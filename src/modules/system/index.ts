@@ -123,10 +123,6 @@ export function writeCheck(db: Database, logger: Logger, now: () => number = Dat
 
 /** /health and /metrics (docs/operations.md). Unauthenticated: they expose counts, never payloads or secrets. */
 export function systemController(ctx: AppContext, live: LiveCounts) {
-  // Read through `live` at scrape time: transports register their counters after this controller is built.
-  ctx.metrics.gauge('matric_ws_connections_active', 'Open WebSocket connections', () => live.wsConnections())
-  ctx.metrics.gauge('matric_sse_connections_active', 'Open SSE streams', () => live.sseConnections())
-  ctx.metrics.gauge('matric_webhook_queue_depth', 'Webhook deliveries waiting (pending or retrying)', () => live.webhookQueueDepth())
   const checkDb = dbCheck(ctx.db, ctx.logger)
   const checkWrite = writeCheck(ctx.db, ctx.logger)
 
