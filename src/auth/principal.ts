@@ -100,6 +100,14 @@ export function selectMemory(p: Principal, requested: string | undefined | null)
   return memory
 }
 
+/**
+ * A stable, unambiguous key for a tag restriction (order and duplicates don't matter): the sorted set as JSON, so
+ * no tag — whatever characters it holds — can make two different restrictions share a key.
+ */
+export function tagSetKey(tags: readonly string[]): string {
+  return JSON.stringify([...new Set(tags)].sort())
+}
+
 /** Whether a tag-restricted principal may see something carrying `tags` (null = not note-scoped). */
 export function canSeeTags(restriction: readonly string[] | null, tags: readonly string[] | null): boolean {
   if (restriction === null) return true

@@ -73,7 +73,6 @@ export class EventBus {
   private preparers: { name: string; fn: Subscriber }[] = []
   private queue: { event: PublishedEvent; row: Omit<EventRow, 'seq'>; span: PublishSpan | undefined }[] = []
   private scheduled: ReturnType<typeof setImmediate> | undefined
-  private waiters: (() => void)[] = []
   private idle: (() => void)[] = []
   /** True while a flush delivers: later events of the batch are not delivered yet. */
   private flushing = false
@@ -102,7 +101,6 @@ export class EventBus {
   onDelivered(name: string, fn: Subscriber): () => void {
     return this.register(this.deliveredSubs, name, fn)
   }
-
 
   /** Runs `fn` synchronously when an event is published, before it is queued for delivery. Keep it cheap. */
   prepare(name: string, fn: Subscriber): () => void {
@@ -155,8 +153,7 @@ export class EventBus {
 
   /**
    * Appends every queued event to the log (one transaction) and delivers them. Runs once per event-loop
-   * turn by itself; call it directly where a reply must follow every event already published (the
-   * WebSocket `refresh` answer, shutdown).
+   * turn by itself; shutdown calls it directly so nothing published is left unwritten.
    */
   flush = (): void => {
     if (this.scheduled) clearImmediate(this.scheduled)
@@ -185,9 +182,6 @@ export class EventBus {
     const idle = this.idle
     this.idle = []
     for (const fn of idle) this.callIdle(fn)
-    const waiters = this.waiters
-    this.waiters = []
-    for (const w of waiters) w()
   }
 
   /**
@@ -213,8 +207,7 @@ export class EventBus {
    * awaits it before answering, so a 2xx means its events are durable (writers share the commit).
    */
   committed(): Promise<void> {
-    if (!this.queue.length) return Promise.resolve()
-    return new Promise((resolve) => this.waiters.push(resolve))
+    return new Promise((resolve) => this.whenIdle(resolve))
   }
 
   /** Events published but not yet delivered. */

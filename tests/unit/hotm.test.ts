@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import type { Payload } from '../../src/events/catalog.ts'
-import { hotmFrame, isRefreshCommand, memoryTopic, tagGroupKey } from '../../src/modules/realtime/hotm.ts'
+import { tagSetKey as tagGroupKey } from '../../src/auth/principal.ts'
+import { hotmFrame, isRefreshCommand, memoryTopic } from '../../src/modules/realtime/hotm.ts'
 
 describe('hotmFrame', () => {
   const cases: [string, Payload, string | null][] = [

@@ -1,4 +1,5 @@
 import type { Database, Statement } from 'bun:sqlite'
+import { tagSetKey } from '../../auth/principal.ts'
 import type { JobTypeName } from '../../events/catalog.ts'
 import type { Job, JobStatus } from './model.ts'
 
@@ -163,7 +164,7 @@ export class JobStore {
    * (a client repeating `refresh` cannot make the server count again and again).
    */
   counts(memory: string, restriction: readonly string[] | null = null): Counts {
-    const key = restriction ? `${memory}\n${JSON.stringify([...new Set(restriction)].sort())}` : memory
+    const key = restriction ? `${memory}\n${tagSetKey(restriction)}` : memory
     const hit = this.countsCache.get(key)
     if (hit && hit.generation === this.generation) return { ...hit.counts }
     const counts = this.countNow(memory, restriction)

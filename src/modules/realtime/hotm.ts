@@ -41,11 +41,3 @@ export function isRefreshCommand(message: unknown): boolean {
 
 /** Topic of the unrestricted subscribers of a memory. */
 export const memoryTopic = (memory: string) => `m:${memory}`
-
-/**
- * A stable, unambiguous key for a tag restriction (order and duplicates don't matter): the sorted set as JSON, so
- * no tag — whatever characters it holds — can make two different restrictions share a key (and a topic).
- */
-export function tagGroupKey(tags: readonly string[]): string {
-  return JSON.stringify([...new Set(tags)].sort())
-}

@@ -123,3 +123,8 @@ export function uuidV7Millis(id: string): number | null {
   const m = UUID_V7.exec(id)
   return m ? parseInt(m[1]! + m[2]!, 16) : null
 }
+
+/** Whether a stream receives queue counts: it follows the whole memory (no entity) and did not filter them out. */
+export function wantsCounts(f: StreamFilter): boolean {
+  return f.entityId === null && (!f.types || f.types.has('queue.status'))
+}

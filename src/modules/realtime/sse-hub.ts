@@ -1,4 +1,4 @@
-import { canSeeTags } from '../../auth/principal.ts'
+import { canSeeTags, tagSetKey } from '../../auth/principal.ts'
 import type { Revocations } from '../../auth/revocations.ts'
 import type { Config } from '../../config.ts'
 import type { EventBus, PublishedEvent } from '../../events/bus.ts'
@@ -9,7 +9,7 @@ import { ApiError } from '../../http/errors.ts'
 import type { Logger } from '../../telemetry/log.ts'
 import type { Metrics } from '../../telemetry/metrics.ts'
 import type { CursorCodec } from './cursor.ts'
-import { matches, parseRowTags, type EventFacts } from './sse-filter.ts'
+import { matches, parseRowTags, wantsCounts, type EventFacts } from './sse-filter.ts'
 import { eventFrame, frame } from './sse-frames.ts'
 import { SseStream, type CloseReason, type OpenStream, type StreamHost } from './sse-stream.ts'
 
@@ -90,9 +90,7 @@ export class SseHub implements StreamHost {
    * client that resumes from it misses nothing and gets nothing twice.
    */
   sendOpeningStatus(s: SseStream): void {
-    const f = s.filter
-    if (f.entityId !== null || (f.types && !f.types.has('queue.status'))) return
-    this.sendCounts(f.memory, [s])
+    if (wantsCounts(s.filter)) this.sendCounts(s.filter.memory, [s])
   }
 
   /**
@@ -105,7 +103,7 @@ export class SseHub implements StreamHost {
       const byRestriction = new Map<string, SseStream[]>()
       for (const s of streams) {
         if (s.state !== 'live') continue
-        const key = s.filter.tags ? JSON.stringify([...new Set(s.filter.tags)].sort()) : ''
+        const key = s.filter.tags ? tagSetKey(s.filter.tags) : ''
         const list = byRestriction.get(key)
         if (list) list.push(s)
         else byRestriction.set(key, [s])
@@ -183,7 +181,7 @@ export class SseHub implements StreamHost {
   private correctRestricted(memory: string, set: Set<SseStream>): void {
     let restricted: SseStream[] | undefined
     for (const s of set)
-      if (s.filter.tags && s.filter.entityId === null && (!s.filter.types || s.filter.types.has('queue.status'))) (restricted ??= []).push(s)
+      if (s.filter.tags && wantsCounts(s.filter)) (restricted ??= []).push(s)
     if (restricted) this.sendCounts(memory, restricted)
   }
 

@@ -1,5 +1,5 @@
 import type { ServerWebSocket, Server } from 'bun'
-import { canSeeTags, type Principal } from '../../auth/principal.ts'
+import { canSeeTags, tagSetKey, type Principal } from '../../auth/principal.ts'
 import type { Revocations } from '../../auth/revocations.ts'
 import type { Config } from '../../config.ts'
 import type { EventBus, PublishedEvent } from '../../events/bus.ts'
@@ -8,7 +8,7 @@ import { ApiError } from '../../http/errors.ts'
 import type { JobStore } from '../jobs/store.ts'
 import type { Logger } from '../../telemetry/log.ts'
 import type { Metrics } from '../../telemetry/metrics.ts'
-import { hotmFrame, isRefreshCommand, memoryTopic, tagGroupKey, withEventId } from './hotm.ts'
+import { hotmFrame, isRefreshCommand, memoryTopic, withEventId } from './hotm.ts'
 
 export const CLOSE = {
   TOKEN_EXPIRED: [1008, 'token expired'],
@@ -248,7 +248,7 @@ export class WsHub {
   }
 
   private joinGroup(memory: string, tags: readonly string[]): TagGroup {
-    const key = tagGroupKey(tags)
+    const key = tagSetKey(tags)
     let groups = this.groups.get(memory)
     if (!groups) this.groups.set(memory, (groups = new Map()))
     let g = groups.get(key)
@@ -260,7 +260,7 @@ export class WsHub {
   private leaveGroup(memory: string, g: TagGroup): void {
     if (--g.members > 0) return
     const groups = this.groups.get(memory)
-    groups?.delete(tagGroupKey(g.tags))
+    groups?.delete(tagSetKey(g.tags))
     if (groups && !groups.size) this.groups.delete(memory)
   }
 
