@@ -1,7 +1,8 @@
 /** Pure cores of the MCP endpoint: resumption store, notification coalescing, resource URIs, tool arguments. */
 import { describe, expect, test } from 'bun:test'
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
-import { Coalescer, type Clock } from '../../src/modules/mcp/coalesce.ts'
+import { Coalescer } from '../../src/modules/mcp/coalesce.ts'
+import { FakeClock } from '../helpers/fake-clock.ts'
 import { parseEventId, SessionEventStore } from '../../src/modules/mcp/event-store.ts'
 import { parseResourceUri } from '../../src/modules/mcp/resources.ts'
 import { checkArguments, listedTools, toolByName, TOOL_NAMES, WAIT_MAX_S } from '../../src/modules/mcp/tools.ts'
@@ -76,33 +77,10 @@ describe('SessionEventStore', () => {
   })
 })
 
-class FakeClock implements Clock {
-  t = 0
-  timers: { at: number; fn: () => void; id: number }[] = []
-  private next = 0
-  now = () => this.t
-  setTimeout = (fn: () => void, ms: number) => {
-    const id = ++this.next
-    this.timers.push({ at: this.t + ms, fn, id })
-    return id as unknown as ReturnType<typeof setTimeout>
-  }
-  clearTimeout = (h: ReturnType<typeof setTimeout>) => {
-    this.timers = this.timers.filter((x) => x.id !== (h as unknown as number))
-  }
-  advance(ms: number) {
-    this.t += ms
-    for (;;) {
-      const due = this.timers.filter((x) => x.at <= this.t).sort((a, b) => a.at - b.at)[0]
-      if (!due) break
-      this.timers = this.timers.filter((x) => x !== due)
-      due.fn()
-    }
-  }
-}
-
 describe('Coalescer', () => {
   test('first touch sends at once, touches within 250 ms fold into one trailing send, keys are independent', () => {
     const clock = new FakeClock()
+    clock.t = 0
     const sent: [string, number][] = []
     const c = new Coalescer(250, (k) => sent.push([k, clock.t]), clock)
     c.touch('a')
@@ -124,6 +102,7 @@ describe('Coalescer', () => {
 
   test('never more than one send per key per interval under a continuous stream of touches', () => {
     const clock = new FakeClock()
+    clock.t = 0
     const at: number[] = []
     const c = new Coalescer(250, () => at.push(clock.t), clock)
     for (let i = 0; i < 200; i++) {

@@ -1,12 +1,4 @@
-type Timer = ReturnType<typeof setTimeout>
-
-export interface Clock {
-  now(): number
-  setTimeout(fn: () => void, ms: number): Timer
-  clearTimeout(t: Timer): void
-}
-
-const REAL: Clock = { now: () => Date.now(), setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (t) => clearTimeout(t) }
+import { systemClock, type Clock } from '../../util/poll-loop.ts'
 
 /**
  * At most one `send(key)` per key per interval, and never a lost last one: the first touch sends at once, touches
@@ -15,13 +7,13 @@ const REAL: Clock = { now: () => Date.now(), setTimeout: (fn, ms) => setTimeout(
  */
 export class Coalescer {
   private lastSent = new Map<string, number>()
-  private pending = new Map<string, Timer>()
+  private pending = new Map<string, unknown>()
   private closed = false
 
   constructor(
     private readonly intervalMs: number,
     private readonly send: (key: string) => void,
-    private readonly clock: Clock = REAL,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   touch(key: string): void {

@@ -1,8 +1,7 @@
 import { canSeeTags, tagSetKey } from '../../auth/principal.ts'
 import type { Revocations } from '../../auth/revocations.ts'
 import type { Config } from '../../config.ts'
-import type { EventBus, PublishedEvent } from '../../events/bus.ts'
-import type { Envelope } from '../../events/catalog.ts'
+import { buildEnvelope, type EventBus, type PublishedEvent } from '../../events/bus.ts'
 import type { EventLog } from '../../events/log.ts'
 import { queueStatusOf, type QueueCounts } from '../../events/queue-status.ts'
 import { ApiError } from '../../http/errors.ts'
@@ -111,18 +110,10 @@ export class SseHub implements StreamHost {
       if (!byRestriction.size) return
       const now = Date.now()
       const cursor = this.deps.cursors.encode(memory, this.deps.bus.deliveredThrough, now)
+      const occurredAt = new Date(now).toISOString()
       for (const group of byRestriction.values()) {
-        const envelope: Envelope = {
-          event_id: cursor,
-          event_type: 'queue.status',
-          occurred_at: new Date(now).toISOString(),
-          memory,
-          tenant_id: this.deps.tenantId,
-          actor: { kind: 'system' },
-          entity_type: 'queue',
-          payload_version: 1,
-          payload: queueStatusOf(this.deps.queueCounts(memory, group[0]!.filter.tags)),
-        }
+        const payload = queueStatusOf(this.deps.queueCounts(memory, group[0]!.filter.tags))
+        const envelope = buildEnvelope({ memory, payload, entityType: 'queue' }, cursor, occurredAt, this.deps.tenantId)
         const bytes = encoder.encode(frame({ event: 'queue.status', data: JSON.stringify(envelope) }))
         for (const s of group) s.pushLive(bytes)
       }
