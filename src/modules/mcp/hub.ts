@@ -7,6 +7,7 @@ import { authenticate, bearerFromHeader, requestedMemory, type Authenticated } f
 import { ApiError, errorResponse, forbidden } from '../../http/errors.ts'
 import { originAllowed } from '../../http/origin.ts'
 import { parseJsonBody, readLimited } from '../../http/body.ts'
+import { addTo, removeFrom } from '../../util/set-index.ts'
 import type { Logger } from '../../telemetry/log.ts'
 import { CursorCodec } from '../realtime/cursor.ts'
 import { SearchService } from '../search/service.ts'
@@ -221,17 +222,13 @@ export class McpHub implements SessionHost {
   register(s: McpSession): void {
     s.registered = true
     this.sessions.set(s.id, s)
-    let set = this.byMemory.get(s.memory)
-    if (!set) this.byMemory.set(s.memory, (set = new Set()))
-    set.add(s)
+    addTo(this.byMemory, s.memory, s)
     if (this.logger.enabled('debug')) this.logger.debug('MCP session opened', { session: s.id.slice(0, 8), memory: s.memory, open: this.sessions.size })
   }
 
   unregister(s: McpSession, reason: CloseReason): void {
     if (!this.sessions.delete(s.id)) return
-    const set = this.byMemory.get(s.memory)
-    set?.delete(s)
-    if (set && !set.size) this.byMemory.delete(s.memory)
+    removeFrom(this.byMemory, s.memory, s)
     if (this.logger.enabled('debug')) this.logger.debug('MCP session closed', { session: s.id.slice(0, 8), reason, open: this.sessions.size })
   }
 

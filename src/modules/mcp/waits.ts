@@ -2,6 +2,7 @@ import type { PublishedEvent } from '../../events/published.ts'
 import type { AppContext } from '../../context.ts'
 import type { Job } from '../jobs/model.ts'
 import type { Note } from '../notes/model.ts'
+import { addTo, removeFrom } from '../../util/set-index.ts'
 import type { Caller } from '../notes/service.ts'
 
 type Listener = (e: PublishedEvent) => void
@@ -19,18 +20,9 @@ export class Watchers {
   }
 
   watch(keys: readonly string[], fn: Listener): () => void {
-    for (const k of keys) {
-      let set = this.byKey.get(k)
-      if (!set) this.byKey.set(k, (set = new Set()))
-      set.add(fn)
-    }
+    for (const k of keys) addTo(this.byKey, k, fn)
     return () => {
-      for (const k of keys) {
-        const set = this.byKey.get(k)
-        if (!set) continue
-        set.delete(fn)
-        if (!set.size) this.byKey.delete(k)
-      }
+      for (const k of keys) removeFrom(this.byKey, k, fn)
     }
   }
 

@@ -5,6 +5,7 @@ import { buildEnvelope, type EventBus, type PublishedEvent } from '../../events/
 import type { EventLog } from '../../events/log.ts'
 import { queueStatusOf, type QueueCounts } from '../../events/queue-status.ts'
 import { ApiError } from '../../http/errors.ts'
+import { addTo, removeFrom } from '../../util/set-index.ts'
 import type { Logger } from '../../telemetry/log.ts'
 import type { Metrics } from '../../telemetry/metrics.ts'
 import type { CursorCodec } from './cursor.ts'
@@ -192,17 +193,3 @@ export class SseHub implements StreamHost {
     this.ticker = undefined
   }
 }
-
-function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
-  let set = m.get(k)
-  if (!set) m.set(k, (set = new Set()))
-  set.add(v)
-}
-
-function removeFrom<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
-  const set = m.get(k)
-  if (!set) return
-  set.delete(v)
-  if (!set.size) m.delete(k)
-}
-

@@ -5,6 +5,7 @@ import type { Config } from '../../config.ts'
 import type { EventBus, PublishedEvent } from '../../events/bus.ts'
 import { queueStatusOf } from '../../events/queue-status.ts'
 import { ApiError } from '../../http/errors.ts'
+import { addTo, removeFrom } from '../../util/set-index.ts'
 import type { JobStore } from '../jobs/store.ts'
 import type { Logger } from '../../telemetry/log.ts'
 import type { Metrics } from '../../telemetry/metrics.ts'
@@ -197,9 +198,7 @@ export class WsHub {
       ws.subscribe(memoryTopic(memory))
     }
     this.conns.add(conn)
-    let set = this.byMemory.get(memory)
-    if (!set) this.byMemory.set(memory, (set = new Set()))
-    set.add(conn)
+    addTo(this.byMemory, memory, conn)
     this.armExpiry(conn)
   }
 
@@ -241,9 +240,7 @@ export class WsHub {
     if (!this.conns.delete(conn)) return
     clearTimeout(conn.expiry)
     clearTimeout(conn.refreshTimer)
-    const set = this.byMemory.get(conn.memory)
-    set?.delete(conn)
-    if (set && !set.size) this.byMemory.delete(conn.memory)
+    removeFrom(this.byMemory, conn.memory, conn)
     if (conn.group) this.leaveGroup(conn.memory, conn.group)
   }
 
