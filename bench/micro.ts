@@ -13,9 +13,9 @@ import { createVerifier } from '../src/auth/verify.ts'
 import { loadConfig } from '../src/config.ts'
 import { createContext } from '../src/context.ts'
 import { EventBus } from '../src/events/bus.ts'
-import { EventLog } from '../src/events/log.ts'
 import { hotmFrame } from '../src/modules/realtime/hotm.ts'
-import { openDatabase } from '../src/store/db.ts'
+import { openDatabase } from '../src/store/sqlite/db.ts'
+import { SqliteEventStore } from '../src/store/sqlite/events.ts'
 import { createLogger } from '../src/telemetry/log.ts'
 import { Metrics } from '../src/telemetry/metrics.ts'
 import { benchPayload, frameOf } from './lib/frame.ts'
@@ -61,7 +61,7 @@ try {
   rows.push(await time('hotmFrame (WS serialisation)', N * 10, () => hotmFrame(payload)))
 
   const db = openDatabase(join(dir, 'log.db'))
-  const log = new EventLog(db, { count: 10_000, hours: 24 })
+  const log = new SqliteEventStore(db, { count: 10_000, hours: 24 })
   const envelope = JSON.stringify({ payload })
   rows.push(
     await time('EventLog.appendBatch of 1 (one transaction per event, WAL, synchronous=NORMAL)', N, (i) =>
@@ -73,23 +73,23 @@ try {
     log.appendBatch(batch.map(({ k, ...row }) => ({ ...row, event_id: `b-${i}-${k}-${Math.random()}` }))),
   )
   rows.push(perBatch, { label: '  per event', us: perBatch.us / 50 })
-  const bus = new EventBus({ log, metrics: new Metrics(), logger: createLogger('warn') })
+  const bus = new EventBus({ log, startSeq: await log.lastSeq(), metrics: new Metrics(), logger: createLogger('warn') })
   rows.push(
     await time('EventBus.publish + flush, one event per flush (envelope, JSON, log, metrics; no subscribers)', N, () => {
       bus.publish({ memory: 'default', payload })
-      bus.flush()
+      return bus.flush()
     }),
   )
   const burst50 = await time('EventBus: 50 publishes, one flush (group commit)', Math.ceil(N / 50), () => {
     for (let k = 0; k < 50; k++) bus.publish({ memory: 'default', payload })
-    bus.flush()
+    return bus.flush()
   })
   rows.push(burst50, { label: '  per event', us: burst50.us / 50 })
-  bus.flush()
+  await bus.flush()
   db.close()
 
   const config = loadConfig({ MATRIC_DATA_DIR: join(dir, 'app'), MATRIC_JWT_SECRET: 'x'.repeat(64), MATRIC_LOG_LEVEL: 'warn' })
-  const ctx = createContext(config)
+  const ctx = await createContext(config)
   const app = createApp(ctx)
   const body = `{"payload":${frameOf(payload)}}`
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }

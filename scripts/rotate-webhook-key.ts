@@ -6,7 +6,8 @@
 import { ConfigError, loadConfig } from '../src/config.ts'
 import { rotateWebhookKey } from '../src/modules/webhooks/key-rotation.ts'
 import { SecretKeyError } from '../src/modules/webhooks/secret-box.ts'
-import { openDatabase } from '../src/store/db.ts'
+import { openDatabase } from '../src/store/sqlite/db.ts'
+import { SqliteWebhookStore } from '../src/store/sqlite/webhooks.ts'
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   console.log('usage: npm run webhook-key:rotate   (with the service stopped, in the service environment)')
@@ -17,7 +18,7 @@ try {
   if (cfg.dbPath === ':memory:') throw new ConfigError(['MATRIC_DB_PATH=:memory: holds nothing to rotate'])
   const db = openDatabase(cfg.dbPath)
   try {
-    const r = rotateWebhookKey(db, { dataDir: cfg.dataDir, envKey: cfg.webhooks.secretKey, envPrevious: cfg.webhooks.secretKeyPrevious })
+    const r = await rotateWebhookKey((box) => new SqliteWebhookStore(db, box), { dataDir: cfg.dataDir, envKey: cfg.webhooks.secretKey, envPrevious: cfg.webhooks.secretKeyPrevious })
     if (r.mode === 'file') {
       console.log(`webhook secret key rotated${r.resumed ? ' (completed an interrupted rotation)' : ''}: ${r.fromKeyId} -> ${r.toKeyId}; ${r.rows} webhook(s) re-encrypted.`)
       console.log(`The replaced key is kept, for reading only, in ${r.previousPath}; delete it once the service has restarted.`)

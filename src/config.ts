@@ -1,3 +1,4 @@
+import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { STREAM_AUDIENCE } from './auth/principal.ts'
 import { isLoopbackHost } from './http/origin.ts'
@@ -25,8 +26,12 @@ export interface Config {
   allowedOrigins: string[] | undefined
   logLevel: LogLevel
   maxBodyBytes: number
+  /** This instance's name (MATRIC_NODE_ID; default host:pid): the owner of its job and delivery leases, shown by /health. */
+  nodeId: string
 
   worker: {
+    /** How long a claimed job stays this instance's without a heartbeat (renewed every third of it). */
+    leaseMs: number
     concurrency: number
     maxRetries: number
     retryBaseMs: number
@@ -129,7 +134,9 @@ export function loadConfig(env: Env = process.env): Config {
     allowedOrigins: r.origins('MATRIC_ALLOWED_ORIGINS'),
     logLevel: r.oneOf('MATRIC_LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
     maxBodyBytes: r.int('MATRIC_MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    nodeId: r.str('MATRIC_NODE_ID', `${hostname()}:${process.pid}`),
     worker: {
+      leaseMs: r.int('MATRIC_JOB_LEASE_MS', 30_000, 1000, 3_600_000),
       concurrency: r.int('MATRIC_WORKER_CONCURRENCY', 4, 1, 64),
       maxRetries: r.int('MATRIC_JOB_MAX_RETRIES', 3, 0, 20),
       retryBaseMs: r.int('MATRIC_JOB_RETRY_BASE_MS', 1000, 1, 3_600_000),

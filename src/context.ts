@@ -1,28 +1,25 @@
-import type { Database } from 'bun:sqlite'
 import type { Config } from './config.ts'
 import { authPlugin } from './auth/plugin.ts'
 import { Revocations } from './auth/revocations.ts'
 import { resolveSecret, type ResolvedSecret } from './auth/secret.ts'
 import { createVerifier, type Verifier } from './auth/verify.ts'
 import { EventBus } from './events/bus.ts'
-import { EventLog } from './events/log.ts'
 import { QueueStatusScheduler } from './events/queue-status.ts'
 import { JobService } from './modules/jobs/service.ts'
-import { JobStore } from './modules/jobs/store.ts'
 import { JobPauses } from './modules/jobs/pause.ts'
 import { Worker } from './modules/jobs/worker.ts'
 import type { JobHandler } from './modules/jobs/handlers/types.ts'
 import type { JobTypeName } from './events/catalog.ts'
 import { NoteEvents } from './modules/notes/events.ts'
 import { NoteService } from './modules/notes/service.ts'
-import { NoteStore } from './modules/notes/store.ts'
-import { openDatabase } from './store/db.ts'
-import { Checkpointer } from './store/checkpointer.ts'
+import type { Stores } from './store/ports.ts'
+import { openSqliteStores } from './store/sqlite/index.ts'
 import type { Server } from 'bun'
-import { createWebhooks, type Webhooks } from './modules/webhooks/compose.ts'
+import { createWebhooks, webhookKeys, type Webhooks } from './modules/webhooks/compose.ts'
 import { CursorCodec } from './modules/realtime/cursor.ts'
 import { SseHub } from './modules/realtime/sse-hub.ts'
 import { WsHub } from './modules/realtime/ws-hub.ts'
+import { McpLoader } from './modules/mcp/loader.ts'
 import { createLogger, type Logger } from './telemetry/log.ts'
 import { Metrics } from './telemetry/metrics.ts'
 import { Tracing } from './telemetry/tracing.ts'
@@ -34,13 +31,17 @@ import { systemClock, type Clock } from './util/poll-loop.ts'
 export interface LiveCounts {
   wsConnections: () => number
   sseConnections: () => number
+  /** Deliveries waiting, as last read from the store (what the gauge reports; `readQueueDepth` refreshes it). */
   webhookQueueDepth: () => number
+  /** Reads the webhook queue depth from the store now (/health, and /metrics before each scrape). */
+  readQueueDepth: () => Promise<number>
 }
 
 /** Everything a module needs, built once per app (tests build several apps per process). */
 export interface AppContext {
   config: Config
-  db: Database
+  /** Every store of the chosen backend (the embedded SQLite store by default). */
+  stores: Stores
   logger: Logger
   metrics: Metrics
   /** OpenTelemetry traces (`tracing.enabled` false without an OTLP endpoint); see telemetry/tracing.ts. */
@@ -49,11 +50,10 @@ export interface AppContext {
   verifier: Verifier
   revocations: Revocations
   authPlugin: ReturnType<typeof authPlugin>
-  eventLog: EventLog
   bus: EventBus
   queueStatus: QueueStatusScheduler
-  notes: NoteStore
-  jobs: JobStore
+  notes: Stores['notes']
+  jobs: Stores['jobs']
   noteEvents: NoteEvents
   noteService: NoteService
   jobService: JobService
@@ -77,10 +77,12 @@ export interface AppContext {
   sse: SseHub
   /** The WebSocket (HotM) fan-out. */
   ws: WsHub
+  /** The MCP endpoint's hub (loaded on the first /mcp request). */
+  mcp: McpLoader
   /** Tells the WebSocket hub how to reach the listening server (known once the app is built). */
   bindServer: (get: () => Server<unknown> | null) => void
   /** Starts the background work: the job worker and the webhook outbox. */
-  start: () => void
+  start: () => Promise<void>
   /** Shutdown hooks, run in reverse order of registration. */
   onClose: (fn: () => void | Promise<void>) => void
   close: () => Promise<void>
@@ -98,10 +100,15 @@ export interface ContextOptions {
   clock?: Clock
 }
 
-export function createContext(config: Config, opts: ContextOptions = {}): AppContext {
+/**
+ * The composition root: opens the store and builds every long-lived part (bus, broker, hubs, outbox, worker) here
+ * and only here; `start()` starts the background work and `close()` stops everything in order.
+ */
+export async function createContext(config: Config, opts: ContextOptions = {}): Promise<AppContext> {
   const logger = opts.logger ?? createLogger(config.logLevel)
-  const db = openDatabase(config.dbPath)
-  const checkpointer = Checkpointer.start(db, config.dbPath, logger)
+  const keys = webhookKeys({ config, logger })
+  const retention = { count: config.events.retentionCount, hours: config.events.retentionHours, maxTotal: config.events.retentionMaxTotal }
+  const stores: Stores = await openSqliteStores(config.dbPath, { retention, box: keys.box, logger, exclusive: true })
   const metrics = new Metrics()
   const secret = resolveSecret(config.jwtSecret, config.dataDir)
   // Whatever a log line quotes, these values never appear in it.
@@ -112,7 +119,7 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
     ...Object.values(config.telemetry.traces.headers),
   )
   const tracing = new Tracing(config.telemetry, { logger, serviceVersion: VERSION })
-  const revocations = new Revocations(db)
+  const revocations = await Revocations.load(stores.revocations)
   const verifier = createVerifier({
     secret: secret.key,
     jwksUrl: config.jwksUrl,
@@ -121,25 +128,33 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
     isRevoked: (jti) => revocations.has(jti),
     onJwksUnavailable: (err) => logger.warn('JWKS unavailable: RS256/ES256 tokens are refused with 503 until it answers', { err }),
   })
-  const eventLog = new EventLog(db, { count: config.events.retentionCount, hours: config.events.retentionHours, maxTotal: config.events.retentionMaxTotal })
-  const bus = new EventBus({ log: eventLog, metrics, logger, tracing, tenantId: config.tenantId })
-  const notes = new NoteStore(db)
-  const jobs = new JobStore(db)
-  const queueStatus = new QueueStatusScheduler(bus, (m) => jobs.counts(m), config.events.queueStatusIntervalMs)
+  const { notes, jobs } = stores
+  const bus = new EventBus({ log: stores.events, startSeq: await stores.events.lastSeq(), metrics, logger, tracing, tenantId: config.tenantId })
+  // Tag groups with listeners on this node get QueueStatus counts of the same instant as the memory's.
+  const restrictionSources: ((memory: string) => Iterable<readonly string[]>)[] = []
+  const queueStatus = new QueueStatusScheduler(
+    bus,
+    (m, r) => jobs.counts(m, r),
+    config.events.queueStatusIntervalMs,
+    (m) => restrictionSources.flatMap((f) => [...f(m)]),
+    (err) => logger.error('QueueStatus counts failed', { err }),
+  )
   const noteEvents = new NoteEvents(bus, notes)
   let worker: Worker | undefined
   const jobService = new JobService({ jobs, notes, bus, queueStatus, maxRetries: config.worker.maxRetries, wake: () => worker?.wake() })
   worker = new Worker({ config, jobs, notes, service: jobService, noteEvents, logger, handlers: opts.handlers, clock: opts.clock })
   const noteService = new NoteService({ notes, jobs, jobService, events: noteEvents })
   const openMemories: (() => Iterable<string>)[] = []
-  const jobPauses = new JobPauses(db, bus, () => worker?.wake(), () => openMemories.flatMap((f) => [...f()]))
+  const jobPauses = new JobPauses(stores.pauses, bus, () => worker?.wake(), () => openMemories.flatMap((f) => [...f()]))
 
   // Long-lived parts with lifecycles, built here and only here (controllers are side-effect free).
   let webhooks: Webhooks
   try {
-    webhooks = createWebhooks({
+    webhooks = await createWebhooks({
       config,
-      db,
+      store: stores.webhooks,
+      keys,
+      compactable: stores.kind === 'sqlite' && config.dbPath !== ':memory:',
       bus,
       metrics,
       logger,
@@ -151,14 +166,13 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
     })
   } catch (e) {
     // e.g. webhook secrets sealed with an unknown key (a ConfigError): nothing is left open.
-    checkpointer.terminate()
-    void metrics.shutdown()
-    db.close()
+    await metrics.shutdown()
+    await stores.close()
     throw e
   }
   const sse = new SseHub({
     bus,
-    log: eventLog,
+    log: stores.events,
     revocations,
     metrics,
     logger,
@@ -168,15 +182,22 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
     tenantId: config.tenantId,
   })
   let serverOf: () => Server<unknown> | null = () => null
-  const live: LiveCounts = { wsConnections: () => 0, sseConnections: () => sse.count, webhookQueueDepth: () => webhooks.store.queueDepth() }
+  let queueDepth = 0
+  const live: LiveCounts = {
+    wsConnections: () => 0,
+    sseConnections: () => sse.count,
+    webhookQueueDepth: () => queueDepth,
+    readQueueDepth: async () => (queueDepth = await webhooks.store.queueDepth()),
+  }
   openMemories.push(() => sse.memories())
+  restrictionSources.push((m) => sse.restrictions(m))
 
   const closers: (() => void | Promise<void>)[] = []
   let closed = false
   let started = false
   const ctx: AppContext = {
     config,
-    db,
+    stores,
     logger,
     metrics,
     tracing,
@@ -184,7 +205,6 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
     verifier,
     revocations,
     authPlugin: authPlugin({ verifier, authMode: config.authMode, tenantId: config.tenantId, allowedOrigins: config.allowedOrigins }),
-    eventLog,
     bus,
     queueStatus,
     notes,
@@ -203,12 +223,13 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
     webhooks,
     sse,
     ws: undefined as unknown as WsHub, // set right below: the hub reads the context
+    mcp: undefined as unknown as McpLoader, // likewise
     bindServer: (get) => void (serverOf = get),
-    start: () => {
+    start: async () => {
       if (started) return
       started = true
-      worker.start()
-      webhooks.outbox.start()
+      await worker.start()
+      await webhooks.outbox.start()
     },
     onClose: (fn) => void closers.push(fn),
     close: async () => {
@@ -216,26 +237,29 @@ export function createContext(config: Config, opts: ContextOptions = {}): AppCon
       closed = true
       // Events already published are logged and delivered before the transports close.
       queueStatus.stop()
-      bus.flush()
+      await bus.flush()
       // Modules' own hooks first (last registered first), then the parts built here.
-      for (const fn of [...closers.reverse(), () => ctx.ws.shutdown(), () => webhooks.outbox.stop(), () => sse.shutdown()]) {
+      for (const fn of [...closers.reverse(), () => ctx.mcp.shutdown(), () => ctx.ws.shutdown(), () => webhooks.outbox.stop(), () => sse.shutdown()]) {
         try {
           await fn()
         } catch (err) {
           logger.error('shutdown step failed', { err })
         }
       }
-      bus.flush() // anything a shutdown hook published (nothing reaches the transports now; it is logged)
+      await bus.flush() // anything a shutdown hook published (nothing reaches the transports now; it is logged)
+      await bus.committed() // and the durable work it set off (delivery rows)
       // After the modules' hooks (their last spans are ended), before the store goes away.
       await tracing.shutdown()
       await metrics.shutdown()
-      await checkpointer.stop()
-      db.close()
+      await stores.close()
     },
   }
   ctx.ws = new WsHub(ctx, () => serverOf())
   live.wsConnections = () => ctx.ws.count
   openMemories.push(() => ctx.ws.memories())
+  ctx.mcp = new McpLoader({ ...ctx, events: stores.events })
+  openMemories.push(() => ctx.mcp.memories())
+  restrictionSources.push((m) => ctx.ws.restrictions(m))
   // Read at scrape time.
   metrics.gauge('matric_ws_connections_active', 'Open WebSocket connections', () => live.wsConnections())
   metrics.gauge('matric_sse_connections_active', 'Open SSE streams', () => live.sseConnections())

@@ -18,16 +18,16 @@ async function main(): Promise<void> {
     throw e
   }
   const logger = createLogger(config.logLevel)
-  let ctx: AppContext | undefined
+  let ctx: AppContext
   let app: ReturnType<typeof createApp>
   try {
-    ctx = createContext(config, { logger })
+    ctx = await createContext(config, { logger })
     app = createApp(ctx)
   } catch (e) {
-    // A part refused what it found at start (e.g. webhook secrets sealed with an unknown key).
+    // A part refused what it found at start (e.g. webhook secrets sealed with an unknown key); createContext
+    // closed what it had opened.
     if (e instanceof ConfigError) {
       process.stderr.write(`matric-realtime: ${e.message}\n`)
-      await ctx?.close()
       process.exit(2)
     }
     throw e
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   // `auth_mode`, not `auth`: the log redacts fields named like credentials (`auth` among them).
   logger.info('listening', { version: VERSION, host: config.host, port, db: config.dbPath, auth_mode: config.authMode })
   for (const w of startupWarnings(config)) logger.warn(w)
-  ctx.start()
+  await ctx.start()
 
   if (ctx.secret.source !== 'env') {
     // The one place a token is printed, on purpose: a ready-to-use local admin token for the generated

@@ -1,21 +1,43 @@
-import type { Database } from 'bun:sqlite'
+/** Port: revoked token ids (stream tokens), persisted so revocation survives restarts. */
+export interface RevocationStore {
+  /** Records a revocation (idempotent). */
+  add(jti: string, expiresAtS: number): Promise<void>
+  /** Every revoked id still kept. */
+  all(): Promise<string[]>
+  /** Forgets revocations of tokens that expired before `beforeS`; returns the ids forgotten. */
+  prune(beforeS: number): Promise<string[]>
+}
 
-/** Revoked token ids (stream tokens), persisted so revocation survives restarts; expired rows are pruned. */
+/**
+ * Revoked token ids, answered from memory (the verifier asks on every request and stream check), written through
+ * to the store. Expired rows are pruned.
+ */
 export class Revocations {
   private cache = new Set<string>()
   private listeners = new Set<(jti: string) => void>()
 
-  constructor(private db: Database) {
-    this.prune()
-    for (const r of db.query('SELECT jti FROM revoked_tokens').all() as { jti: string }[]) this.cache.add(r.jti)
+  private constructor(private store: RevocationStore) {}
+
+  /** Loads the kept revocations (after pruning the expired ones). */
+  static async load(store: RevocationStore): Promise<Revocations> {
+    const r = new Revocations(store)
+    await r.prune()
+    for (const jti of await store.all()) r.cache.add(jti)
+    return r
   }
 
   has(jti: string): boolean {
     return this.cache.has(jti)
   }
 
-  revoke(jti: string, expiresAtS: number): void {
-    this.db.query('INSERT OR REPLACE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)').run(jti, expiresAtS)
+  /** Revokes a token: refused, and its open streams cut, at once; persisted before this resolves. */
+  async revoke(jti: string, expiresAtS: number): Promise<void> {
+    this.heard(jti)
+    await this.store.add(jti, expiresAtS)
+  }
+
+  /** A revocation made elsewhere (another instance) or here: remembered, and open streams told. */
+  heard(jti: string): void {
     this.cache.add(jti)
     for (const l of this.listeners) l(jti)
   }
@@ -27,8 +49,7 @@ export class Revocations {
   }
 
   /** Forgets revocations of tokens expired for over a minute (beyond the verifier's clock tolerance). */
-  prune(nowS = Math.floor(Date.now() / 1000)): void {
-    const rows = this.db.query('DELETE FROM revoked_tokens WHERE expires_at < ? RETURNING jti').all(nowS - 60) as { jti: string }[]
-    for (const r of rows) this.cache.delete(r.jti)
+  async prune(nowS = Math.floor(Date.now() / 1000)): Promise<void> {
+    for (const jti of await this.store.prune(nowS - 60)) this.cache.delete(jti)
   }
 }

@@ -3,7 +3,7 @@ import type { Metrics } from '../telemetry/metrics.ts'
 import type { Tracing } from '../telemetry/tracing.ts'
 import { EVENT_TYPES, type Actor, type Envelope, type EventType } from './catalog.ts'
 import type { EventDraft, PublishedEvent, Subscriber } from './published.ts'
-import type { EventLog, EventRow } from './log.ts'
+import type { EventStore, NewEventRow } from './store.ts'
 import { LocalBroker, type Broker } from './broker.ts'
 
 export type { EventDraft, PublishedEvent, Subscriber, Trace } from './published.ts'
@@ -32,7 +32,9 @@ export function buildEnvelope(d: EventDraft, eventId: string, occurredAt: string
 type PublishSpan = ReturnType<Tracing['startPublish']>
 
 export interface EventBusDeps {
-  log: EventLog
+  log: EventStore
+  /** The end of the log when the bus starts (`await log.lastSeq()`): positions delivered so far. */
+  startSeq: number
   metrics: Metrics
   logger: Logger
   tracing?: Tracing
@@ -50,8 +52,8 @@ export interface EventBusDeps {
  * Group commit: `publish` queues the event and returns; once per event-loop turn `flush` appends every
  * queued event to the log in one transaction and only then hands them on. A transport therefore never sees an
  * event that is not durable (SSE replay and live delivery meet without a gap), while a burst of events costs one
- * commit instead of one each. Within a memory the delivery order is the emission order. `prepare` hooks run at
- * publish time, for transports that must snapshot state as of the emission (per-tag-group queue counts). A
+ * commit instead of one each. One append is in flight at a time (the store may be a network away); events
+ * published meanwhile form the next batch. Within a memory the delivery order is the emission order. A
  * failing log write or subscriber is logged and counted, never thrown back to the request that caused the event.
  *
  * With tracing on, each publish is an `event.publish` span — a child of the HTTP request being handled,
@@ -62,7 +64,7 @@ export class EventBus {
   private committedSubs: { name: string; fn: Subscriber }[] = []
   private deliveredSubs: { name: string; fn: Subscriber }[] = []
   private spans = new WeakMap<PublishedEvent, NonNullable<PublishSpan>>()
-  private readonly log: EventLog
+  private readonly log: EventStore
   private readonly metrics: Metrics
   private readonly logger: Logger
   private readonly tracing: Tracing | undefined
@@ -70,12 +72,13 @@ export class EventBus {
   private delivered: number
   /** `tenant_id` of every envelope (MATRIC_TENANT_ID). */
   readonly tenantId: string
-  private preparers: { name: string; fn: Subscriber }[] = []
-  private queue: { event: PublishedEvent; row: Omit<EventRow, 'seq'>; span: PublishSpan | undefined }[] = []
+  private queue: { event: PublishedEvent; row: NewEventRow; span: PublishSpan | undefined }[] = []
   private scheduled: ReturnType<typeof setImmediate> | undefined
   private idle: (() => void)[] = []
-  /** True while a flush delivers: later events of the batch are not delivered yet. */
-  private flushing = false
+  /** The running flush (appends and deliveries) while there is one: later events wait for it. */
+  private flushing: Promise<void> | undefined
+  /** Durable work of once-per-cluster subscribers still settling (see `committed`). */
+  private durable = new Set<Promise<unknown>>()
 
   constructor(d: EventBusDeps) {
     this.log = d.log
@@ -85,7 +88,7 @@ export class EventBus {
     this.tenantId = d.tenantId ?? 'default'
     this.broker = d.broker ?? new LocalBroker()
     this.broker.onBatch((batch) => this.deliver(batch))
-    this.delivered = d.log.lastSeq()
+    this.delivered = d.startSeq
     d.metrics.busErrorSource('log')
   }
 
@@ -102,11 +105,6 @@ export class EventBus {
     return this.register(this.deliveredSubs, name, fn)
   }
 
-  /** Runs `fn` synchronously when an event is published, before it is queued for delivery. Keep it cheap. */
-  prepare(name: string, fn: Subscriber): () => void {
-    return this.register(this.preparers, name, fn)
-  }
-
   private register(list: { name: string; fn: Subscriber }[], name: string, fn: Subscriber): () => void {
     const entry = { name, fn }
     this.metrics.busErrorSource(name)
@@ -117,7 +115,7 @@ export class EventBus {
     }
   }
 
-  publish(draft: EventDraft): PublishedEvent {
+  publish(draft: EventDraft, extra?: Pick<PublishedEvent, 'groupCounts'>): PublishedEvent {
     const t0 = performance.now()
     const envelope = buildEnvelope(draft, draft.eventId ?? Bun.randomUUIDv7(), new Date().toISOString(), this.tenantId)
     const json = JSON.stringify(envelope)
@@ -134,6 +132,7 @@ export class EventBus {
       t0,
       traceparent: span?.traceparent,
     }
+    if (extra?.groupCounts) event.groupCounts = extra.groupCounts
     const row = {
       event_id: envelope.event_id,
       memory: draft.memory,
@@ -145,43 +144,65 @@ export class EventBus {
     }
     this.metrics.eventPublished(event.eventType)
     if (this.logger.enabled('debug')) this.logger.debug('event published', { event_id: envelope.event_id, event_type: envelope.event_type, memory: draft.memory, payload: draft.payload })
-    for (const p of this.preparers) this.call(p, event, span)
     this.queue.push({ event, row, span })
-    this.scheduled ??= setImmediate(this.flush)
+    this.scheduled ??= setImmediate(this.kick)
     return event
   }
 
+  private kick = (): void => {
+    this.scheduled = undefined
+    this.startDrain()
+  }
+
+  /** Starts a drain unless one runs; the idle callbacks run once it has emptied the queue. */
+  private startDrain(): Promise<void> {
+    if (this.flushing) return this.flushing
+    if (!this.queue.length) return Promise.resolve()
+    const p = this.drain().finally(() => {
+      this.flushing = undefined
+      const idle = this.idle
+      this.idle = []
+      for (const fn of idle) this.callIdle(fn)
+    })
+    this.flushing = p
+    return p
+  }
+
   /**
-   * Appends every queued event to the log (one transaction) and delivers them. Runs once per event-loop
-   * turn by itself; shutdown calls it directly so nothing published is left unwritten.
+   * Appends every queued event to the log and delivers them; resolves when nothing is left. Runs once per
+   * event-loop turn by itself; shutdown awaits it so nothing published is left unwritten.
    */
-  flush = (): void => {
+  flush(): Promise<void> {
     if (this.scheduled) clearImmediate(this.scheduled)
     this.scheduled = undefined
-    this.flushing = true
-    while (this.queue.length) {
-      const batch = this.queue
-      this.queue = []
-      try {
-        const seqs = this.log.appendBatch(batch.map((q) => q.row))
-        for (let i = 0; i < batch.length; i++) batch[i]!.event.seq = seqs[i]!
-      } catch (err) {
-        // Delivered anyway, live only (seq 0): losing the log must not lose the live event.
-        this.metrics.busError('log')
-        for (const q of batch) q.span?.fail('log')
-        this.logger.error('event log write failed', { events: batch.length, first_event_id: batch[0]!.event.envelope.event_id, err })
+    return this.startDrain()
+  }
+
+  /** One batch per append (a transaction each), until the queue is empty. Never rejects. */
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length) {
+        const batch = this.queue
+        this.queue = []
+        try {
+          const seqs = await this.log.appendBatch(batch.map((q) => q.row))
+          for (let i = 0; i < batch.length; i++) batch[i]!.event.seq = seqs[i]!
+        } catch (err) {
+          // Delivered anyway, live only (seq 0): losing the log must not lose the live event.
+          this.metrics.busError('log')
+          for (const q of batch) q.span?.fail('log')
+          this.logger.error('event log write failed', { events: batch.length, first_event_id: batch[0]!.event.envelope.event_id, err })
+        }
+        const events = batch.map((q) => q.event)
+        for (const { event, span } of batch) {
+          if (span) this.spans.set(event, span)
+          for (const s of this.committedSubs) this.call(s, event, span, true)
+        }
+        this.broker.publish(events)
       }
-      const events = batch.map((q) => q.event)
-      for (const { event, span } of batch) {
-        if (span) this.spans.set(event, span)
-        for (const s of this.committedSubs) this.call(s, event, span)
-      }
-      this.broker.publish(events)
+    } catch (err) {
+      this.logger.error('event delivery failed', { err })
     }
-    this.flushing = false
-    const idle = this.idle
-    this.idle = []
-    for (const fn of idle) this.callIdle(fn)
   }
 
   /**
@@ -190,7 +211,7 @@ export class EventBus {
    * there (an SSE stream's opening queue counts) sees exactly the state its client's events add up to.
    */
   whenIdle(fn: () => void): void {
-    if (!this.queue.length && !this.flushing) this.callIdle(fn)
+    if (!this.queue.length && this.flushing === undefined) this.callIdle(fn)
     else this.idle.push(fn)
   }
 
@@ -206,13 +227,14 @@ export class EventBus {
    * Resolves once every event published so far is logged and delivered. A request that emitted events
    * awaits it before answering, so a 2xx means its events are durable (writers share the commit).
    */
-  committed(): Promise<void> {
-    return new Promise((resolve) => this.whenIdle(resolve))
+  async committed(): Promise<void> {
+    await new Promise<void>((resolve) => this.whenIdle(resolve))
+    if (this.durable.size) await Promise.all(this.durable)
   }
 
-  /** Events published but not yet delivered. */
+  /** Events published but not yet delivered, plus durable subscriber work still settling. */
   get pending(): number {
-    return this.queue.length
+    return this.queue.length + (this.flushing ? 1 : 0) + this.durable.size
   }
 
   /**
@@ -234,13 +256,22 @@ export class EventBus {
     }
   }
 
-  private call(s: { name: string; fn: Subscriber }, event: PublishedEvent, span: PublishSpan | undefined): void {
+  /** Calls a subscriber; with `durable`, a promise it returns is awaited by `committed()`. */
+  private call(s: { name: string; fn: Subscriber }, event: PublishedEvent, span: PublishSpan | undefined, durable = false): void {
     try {
-      s.fn(event)
+      const r = s.fn(event)
+      if (durable && r instanceof Promise) {
+        const p = r.catch((err) => this.failed(s.name, event, span, err)).finally(() => this.durable.delete(p))
+        this.durable.add(p)
+      }
     } catch (err) {
-      this.metrics.busError(s.name)
-      span?.fail(s.name)
-      this.logger.error('event subscriber failed', { subscriber: s.name, event_id: event.envelope.event_id, event_type: event.eventType, err })
+      this.failed(s.name, event, span, err)
     }
+  }
+
+  private failed(name: string, event: PublishedEvent, span: PublishSpan | undefined, err: unknown): void {
+    this.metrics.busError(name)
+    span?.fail(name)
+    this.logger.error('event subscriber failed', { subscriber: name, event_id: event.envelope.event_id, event_type: event.eventType, err })
   }
 }

@@ -35,6 +35,21 @@ export interface PublishedEvent {
   t0: number
   /** W3C traceparent of the `event.publish` span when tracing is on (webhook deliveries continue the trace). */
   traceparent?: string
+  /**
+   * QueueStatus only: the counts of each tag restriction (by tagSetKey) that had listeners when it was counted,
+   * computed by its source with the memory-wide counts. Not logged; a node without an entry counts on delivery.
+   */
+  groupCounts?: ReadonlyMap<string, QueueCountsSnapshot>
 }
 
-export type Subscriber = (event: PublishedEvent) => void
+/** Pending and running jobs of a memory, as one restriction sees them. */
+export interface QueueCountsSnapshot {
+  pending: number
+  running: number
+}
+
+/**
+ * A bus subscriber. A once-per-cluster subscriber (`onCommitted`) may return a promise for durable work (the
+ * outbox's delivery rows): requests that caused the event answer once it settles.
+ */
+export type Subscriber = (event: PublishedEvent) => void | Promise<unknown>

@@ -1,4 +1,5 @@
 import type { QueueStatus } from './catalog.ts'
+import { tagSetKey } from '../auth/principal.ts'
 import type { EventBus } from './bus.ts'
 
 export interface QueueCounts {
@@ -11,9 +12,14 @@ export function queueStatusOf(c: QueueCounts): QueueStatus {
   return { type: 'QueueStatus', total_jobs: c.pending + c.running, running: c.running, pending: c.pending }
 }
 
+/** Counts of a memory as one restriction (null = none) sees them. */
+export type CountsOf = (memory: string, restriction: readonly string[] | null) => Promise<QueueCounts>
+
 /**
  * Sends QueueStatus corrections when counts change without a job event (retries, crash recovery,
  * cancellations): at most one per memory per interval, trailing so the last change is always reported.
+ * It counts for the memory and, in the same moment, for every tag restriction that has listeners on this node
+ * (`restrictionsOf`), so tag-restricted clients get counts of the same instant (carried on the event, not logged).
  */
 export class QueueStatusScheduler {
   private lastSent = new Map<string, number>()
@@ -22,8 +28,10 @@ export class QueueStatusScheduler {
 
   constructor(
     private bus: EventBus,
-    private counts: (memory: string) => QueueCounts,
+    private counts: CountsOf,
     private intervalMs: number,
+    private restrictionsOf: (memory: string) => Iterable<readonly string[]> = () => [],
+    private onError: (err: unknown) => void = () => {},
   ) {}
 
   markDirty(memory: string): void {
@@ -33,15 +41,18 @@ export class QueueStatusScheduler {
       memory,
       setTimeout(() => {
         this.timers.delete(memory)
-        this.sendNow(memory)
+        this.sendNow(memory).catch(this.onError)
       }, wait),
     )
   }
 
-  /** Publishes the memory's counts now; returns the event id. */
-  sendNow(memory: string): string {
+  /** Publishes the memory's counts now; resolves to the event id. */
+  async sendNow(memory: string): Promise<string> {
     this.lastSent.set(memory, performance.now())
-    return this.bus.publish({ memory, payload: queueStatusOf(this.counts(memory)), entityType: 'queue' }).envelope.event_id
+    const restrictions = [...new Map([...this.restrictionsOf(memory)].map((r) => [tagSetKey(r), r])).entries()]
+    const [all, ...groups] = await Promise.all([this.counts(memory, null), ...restrictions.map(([, r]) => this.counts(memory, r))])
+    const groupCounts = new Map(restrictions.map(([key], i) => [key, groups[i]!]))
+    return this.bus.publish({ memory, payload: queueStatusOf(all!), entityType: 'queue' }, { groupCounts }).envelope.event_id
   }
 
   stop(): void {

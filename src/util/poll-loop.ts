@@ -12,10 +12,10 @@ export const systemClock: Clock = {
 }
 
 export interface PollLoopOptions {
-  /** Starts what can be started now; must not throw (errors are its own to log). */
-  pump: () => void
+  /** Starts what can be started now; errors go to `onError`. */
+  pump: () => void | Promise<void>
   /** When the next piece of work is due (ms epoch), or null when nothing waits. */
-  nextDue: () => number | null
+  nextDue: () => Promise<number | null>
   /** The longest sleep: a safety net, since every enqueue and completion wakes the loop. */
   pollMs: number
   clock: Clock
@@ -23,14 +23,15 @@ export interface PollLoopOptions {
 }
 
 /**
- * The wake/sleep loop the job worker and the webhook outbox share: `wake()` pumps (re-entrant calls are
- * ignored), then the loop sleeps until the next item becomes due or `pollMs`, whichever comes first. Enqueues
- * and completions call `wake()`.
+ * The wake/sleep loop the job worker and the webhook outbox share: `wake()` pumps, then the loop sleeps until
+ * the next item becomes due or `pollMs`, whichever comes first. Enqueues and completions call `wake()`; a wake
+ * while a pump runs makes one more pump follow it (the running one may have looked before the new work existed).
  */
 export class PollLoop {
   private timer: unknown
   private stopped = true
-  private pumping = false
+  private pumping: Promise<void> | undefined
+  private again = false
 
   constructor(private o: PollLoopOptions) {}
 
@@ -48,26 +49,38 @@ export class PollLoop {
     this.o.clock.clearTimeout(this.timer)
   }
 
-  /** Pumps now (synchronously) and re-arms the sleep. */
-  wake = (): void => {
-    if (this.stopped || this.pumping) return
-    this.pumping = true
-    try {
-      this.o.pump()
-    } catch (err) {
-      this.o.onError(err)
-    } finally {
-      this.pumping = false
-    }
-    this.sleep()
+  /** Resolves when the pump running now (if any) and the one it may have queued are done. */
+  async idle(): Promise<void> {
+    while (this.pumping) await this.pumping
   }
 
-  private sleep(): void {
+  /** Pumps now and re-arms the sleep. */
+  wake = (): void => {
     if (this.stopped) return
-    this.o.clock.clearTimeout(this.timer)
+    if (this.pumping) {
+      this.again = true
+      return
+    }
+    this.pumping = this.run().finally(() => (this.pumping = undefined))
+  }
+
+  private async run(): Promise<void> {
+    do {
+      this.again = false
+      try {
+        await this.o.pump()
+      } catch (err) {
+        this.o.onError(err)
+      }
+    } while (this.again && !this.stopped)
+    await this.sleep()
+  }
+
+  private async sleep(): Promise<void> {
+    if (this.stopped) return
     let wait = this.o.pollMs
     try {
-      const next = this.o.nextDue()
+      const next = await this.o.nextDue()
       const now = this.o.clock.now()
       // Work already due but not started is waiting for a free slot: a completion wakes the loop, so sleeping
       // 0 ms here would only spin.
@@ -75,6 +88,8 @@ export class PollLoop {
     } catch (err) {
       this.o.onError(err)
     }
+    if (this.stopped) return
+    this.o.clock.clearTimeout(this.timer)
     this.timer = this.o.clock.setTimeout(this.wake, wait)
   }
 }

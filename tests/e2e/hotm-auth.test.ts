@@ -48,12 +48,12 @@ describeE2E('HotM newest client through nginx with auth required', () => {
 
   /** The page once it has the newest event of `memory`'s log since `afterSeq`, and that log. */
   function streamed(page: Page, memory: string, afterSeq: number) {
-    return caughtUp(page, () => loggedEvents(server.ctx.db, memory, afterSeq), `the page to catch up with the log of ${memory}`)
+    return caughtUp(page, () => loggedEvents(server.db, memory, afterSeq), `the page to catch up with the log of ${memory}`)
   }
 
   test('bearer token with memory and tenant: the gate passes, SSE carries the memory, no WebSocket', async () => {
     const token = await server.token({ scope: 'read', memory: 'default' })
-    const seq = lastSeq(server.ctx.db)
+    const seq = lastSeq(server.db)
     const page = await open(`token=${encodeURIComponent(token)}&memory=default&tenant=default`)
     const ready = await waitForPage(page, (p) => p.sse.connected && p.handled.some((e) => e.type === 'QueueStatus'), 'the stream to open', 5000)
     expect(ready.compatibility).toMatchObject({ auth: { required: true, claim_contract_version: '1' } })
@@ -76,7 +76,7 @@ describeE2E('HotM newest client through nginx with auth required', () => {
 
   test('the matric_token cookie on the same origin opens the stream without an Authorization header', async () => {
     const token = await server.token({ scope: 'read', memory: 'default' })
-    const seq = lastSeq(server.ctx.db)
+    const seq = lastSeq(server.db)
     const page = await open('memory=default&tenant=default', token)
     await waitForPage(page, (p) => p.sse.connected && p.handled.some((e) => e.type === 'QueueStatus'), 'the stream to open with the cookie', 5000)
     await activity('default')
@@ -95,7 +95,7 @@ describeE2E('HotM newest client through nginx with auth required', () => {
 
   test('X-Fortemi-Memory chooses the memory of the stream; events of the other memory never arrive', async () => {
     const token = await server.token({ scope: 'read', memory: ['default', 'other'] })
-    const seq = lastSeq(server.ctx.db)
+    const seq = lastSeq(server.db)
     const page = await open(`token=${encodeURIComponent(token)}&memory=other&tenant=default`)
     await waitForPage(page, (p) => p.sse.connected && p.handled.some((e) => e.type === 'QueueStatus'), 'the stream to open', 5000)
     await activity('default')
@@ -108,7 +108,7 @@ describeE2E('HotM newest client through nginx with auth required', () => {
 
   test('a tag-restricted token: only its notes and their jobs arrive, and the counters are its own', async () => {
     const token = await server.token({ scope: 'read', memory: 'default', tags: ['visible'] })
-    const seq = lastSeq(server.ctx.db)
+    const seq = lastSeq(server.db)
     const page = await open(`token=${encodeURIComponent(token)}&memory=default&tenant=default`)
     await waitForPage(page, (p) => p.sse.connected && p.handled.some((e) => e.type === 'QueueStatus'), 'the stream to open', 5000)
     const post = (tags: string[]) => api<{ id: string }>(nginx.url, '/api/v1/notes', { token: admin, body: { content: `tagged ${tags.join(' ')}`, tags } })
@@ -118,7 +118,7 @@ describeE2E('HotM newest client through nginx with auth required', () => {
     await waitIdle(nginx.url, admin)
     const mine = (await api<{ pending: number; running: number; total_jobs: number }>(nginx.url, '/api/v1/jobs/stats', { token })).body
     // What this principal may read: the log's events of notes carrying `visible` (the log keeps each event's note tags).
-    const visible = () => loggedEvents(server.ctx.db, 'default', seq).filter((e) => e.event_type !== 'queue.status' && (JSON.parse(e.tags ?? '[]') as string[]).includes('visible'))
+    const visible = () => loggedEvents(server.db, 'default', seq).filter((e) => e.event_type !== 'queue.status' && (JSON.parse(e.tags ?? '[]') as string[]).includes('visible'))
     const { state: s, logged } = await caughtUp(page, visible, 'the visible note and its jobs')
     expect(s.frames.filter((f) => f.id !== null && f.event !== 'queue.status').map((f) => f.id)).toEqual(logged.map((e) => e.event_id))
     const noteIds = new Set(s.handled.filter((e) => e.note_id !== undefined).map((e) => e.note_id))

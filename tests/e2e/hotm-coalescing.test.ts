@@ -43,13 +43,13 @@ describeE2E('HotM counters with retries inside its 50 ms coalescing window', () 
     // Each revision fails once with a 503, then succeeds: the retry's correction QueueStatus is followed
     // within a few ms by its JobStarted. After each one, at idle, HotM's counters must be the server's.
     for (let i = 0; i < 3; i++) {
-      const seq = lastSeq(server.ctx.db)
+      const seq = lastSeq(server.db)
       llm.script({ status: 503 }, { content: `revision ${i}` })
       const job = await api<{ id: string }>(nginx.url, '/api/v1/jobs', { body: { job_type: 'ai_revision', note_id: note.body.id } })
       expect(job.status).toBe(201)
       const stats = await waitIdle(nginx.url)
       expect((await api<{ status: string; retry_count: number }>(nginx.url, `/api/v1/jobs/${job.body.id}`)).body).toMatchObject({ status: 'completed', retry_count: 1 })
-      await caughtUp(page, () => loggedEvents(server.ctx.db, 'default', seq), `the page to catch up after revision ${i}`)
+      await caughtUp(page, () => loggedEvents(server.db, 'default', seq), `the page to catch up after revision ${i}`)
       // The correction may trail the last job event by a moment; without one the counters stay wrong.
       const want = { total_jobs: stats.total_jobs, running: stats.running, pending: stats.pending }
       const s = await waitForPage(page, (p) => p.pendingCoalesced === 0 && JSON.stringify(p.queueStatus) === JSON.stringify(want), `HotM's counters to equal /jobs/stats after revision ${i}`, 3000)

@@ -43,7 +43,7 @@ describeE2E('HotM newest client through nginx (anonymous local)', () => {
     browser = await launchBrowser()
     page = await browser.newPage()
     consoleLog = recordConsole(page)
-    seqBeforePage = lastSeq(server.ctx.db)
+    seqBeforePage = lastSeq(server.db)
     await page.goto(`${nginx.url}/?mode=newest`)
   })
   afterAll(async () => {
@@ -118,7 +118,7 @@ describeE2E('HotM newest client through nginx (anonymous local)', () => {
     const stats = await waitIdle(base)
 
     // Everything the log holds since the page opened reaches it, in order, once.
-    const { state: s, logged } = await caughtUp(page, () => loggedEvents(server.ctx.db, 'default', seqBeforePage), 'the page to catch up with the log')
+    const { state: s, logged } = await caughtUp(page, () => loggedEvents(server.db, 'default', seqBeforePage), 'the page to catch up with the log')
     const sseFrames = s.frames.filter((f) => f.transport === 'sse')
     expect(sseFrames.filter((f) => f.id !== null).map((f) => f.id)).toEqual(logged.map((e) => e.event_id))
     for (const f of sseFrames.filter((f) => f.id !== null)) expect(f.data.event_id).toBe(f.id!)

@@ -46,7 +46,7 @@ describeE2E('HotM seed-era client (WebSocket only) through nginx', () => {
     expect(created.map((r) => r.status)).toEqual(Array(12).fill(201))
     const stats = await waitIdle(nginx.url)
 
-    const { state: s, logged: expected } = await caughtUp(page, () => loggedEvents(server.ctx.db, 'default', seqBeforePage).filter((e) => WS_EVENT_TYPES.has(e.event_type)), 'the WebSocket frames of every logged event', { transport: 'ws' })
+    const { state: s, logged: expected } = await caughtUp(page, () => loggedEvents(server.db, 'default', seqBeforePage).filter((e) => WS_EVENT_TYPES.has(e.event_type)), 'the WebSocket frames of every logged event', { transport: 'ws' })
     const live = s.frames.slice(1)
     // Every event the WebSocket carries arrived, in emission order, each a bare payload with its event_id.
     expect(live.map((f) => f.data.event_id)).toEqual(expected.map((e) => e.event_id))
@@ -86,7 +86,7 @@ describeE2E('HotM seed-era client (WebSocket only) through nginx', () => {
         nginx = await startNginx({ upstreamPort: server.port, staticRoot: PAGES_DIR })
         page = await browser.newPage()
         const consoleLog = recordConsole(page)
-        const seqBeforePage = lastSeq(server.ctx.db)
+        const seqBeforePage = lastSeq(server.db)
         await page.goto(`${nginx.url}/?mode=seed${await query(server)}`)
         await body({ page, server, nginx, consoleLog, seqBeforePage })
       } finally {

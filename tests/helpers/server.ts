@@ -1,3 +1,4 @@
+import type { Database } from 'bun:sqlite'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -5,6 +6,7 @@ import { createApp } from '../../src/app.ts'
 import { localClaims, signToken, type TokenClaims } from '../../src/auth/sign.ts'
 import { loadConfig, type Config } from '../../src/config.ts'
 import { createContext, type AppContext, type ContextOptions } from '../../src/context.ts'
+import type { SqliteStores } from '../../src/store/sqlite/index.ts'
 import { createLogger, type Logger } from '../../src/telemetry/log.ts'
 import { apiRequest, type RequestInit } from './http.ts'
 
@@ -12,6 +14,8 @@ export const TEST_SECRET = 'test-secret-for-matric-realtime-0123456789abcdef'
 
 export interface TestServer {
   ctx: AppContext
+  /** The embedded store's connection (these tests run on SQLite): for looking at rows directly. */
+  db: Database
   app: ReturnType<typeof createApp>
   config: Config
   port: number
@@ -48,15 +52,16 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     MATRIC_WORKER_POLL_MS: '50',
     ...opts.env,
   })
-  const ctx = createContext(config, { logger: opts.logger ?? createLogger(config.logLevel), handlers: opts.handlers, webhookLookup: opts.webhookLookup, webhookTlsCa: opts.webhookTlsCa, clock: opts.clock })
+  const ctx = await createContext(config, { logger: opts.logger ?? createLogger(config.logLevel), handlers: opts.handlers, webhookLookup: opts.webhookLookup, webhookTlsCa: opts.webhookTlsCa, clock: opts.clock })
   const app = createApp(ctx)
   app.listen({ port: 0, hostname: '127.0.0.1' })
   const port = app.server!.port!
-  ctx.start()
+  await ctx.start()
   const url = `http://127.0.0.1:${port}`
   const key = ctx.secret.key
   const server: TestServer = {
     ctx,
+    db: (ctx.stores as SqliteStores).db,
     app,
     config,
     port,

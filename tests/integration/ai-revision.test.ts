@@ -212,7 +212,7 @@ describe('ai_revision', () => {
     llm.release()
     const done = await settled(s, tok, job.id)
     expect(done.status).toBe('cancelled')
-    expect(s.ctx.notes.get(n.id)).toBeNull()
+    expect(await s.ctx.notes.get(n.id)).toBeNull()
   })
 
   test('the note edited while the model thinks: the revision is redone on the new content', async () => {

@@ -12,11 +12,11 @@ test('a 2xx for a request that emitted events means its events are already in th
   const res = await s.request('/api/v1/events', { token, body: { payload: { type: 'JobQueued', job_id: 'durable-1', job_type: 'Import' } } })
   expect(res.status).toBe(202)
   const { event_id } = (await res.json()) as { event_id: string }
-  expect(s.ctx.eventLog.seqOf(event_id)).toBeGreaterThan(0)
+  expect((await s.ctx.stores.events.positionOf(event_id))?.seq).toBeGreaterThan(0)
 
   const note = await s.request('/api/v1/notes', { token, body: { content: 'durable note' } })
   expect(note.status).toBe(201)
   const { id } = (await note.json()) as { id: string }
-  const logged = s.ctx.eventLog.afterInMemory('default', 0, 1000).filter((r) => r.entity_id === id)
+  const logged = (await s.ctx.stores.events.afterInMemory('default', 0, 1000)).filter((r) => r.entity_id === id)
   expect(logged.map((r) => r.event_type)).toContain('note.created')
 })

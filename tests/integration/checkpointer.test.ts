@@ -8,7 +8,7 @@ import { waitFor } from '../helpers/wait.ts'
 test('the main connection never checkpoints; the thread copies the log into the database file', async () => {
   const s = await startServer()
   try {
-    expect(s.ctx.db.query('PRAGMA wal_autocheckpoint').get()).toEqual({ wal_autocheckpoint: 0 })
+    expect(s.db.query('PRAGMA wal_autocheckpoint').get()).toEqual({ wal_autocheckpoint: 0 })
     const dbFile = join(s.dataDir, 'matric.db')
     const before = statSync(dbFile).size
     const pad = 'x'.repeat(900)

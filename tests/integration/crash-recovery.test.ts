@@ -73,7 +73,7 @@ describe('crash recovery', () => {
     }, 'the recovered job to finish')
     // A crash is not a failed attempt: the job simply runs again.
     expect(done).toMatchObject({ status: 'completed', retry_count: 0 })
-    expect(second.lines.some((l) => l.includes('returned jobs left running by a previous process to pending'))).toBe(true)
+    expect(second.lines.some((l) => l.includes('returned jobs whose lease expired to pending'))).toBe(true)
 
     const after = (await (await api(second, `/api/v1/notes/${note.id}`)).json()) as { content: string; has_ai_content: boolean }
     expect(after.has_ai_content).toBe(true)

@@ -29,7 +29,7 @@ describe('GET /health', () => {
 
   test('the write probe really commits (at most once per interval)', async () => {
     await s.request('/health')
-    const row = s.ctx.db.query('SELECT probed_at FROM health_probe').get() as { probed_at: string } | null
+    const row = s.db.query('SELECT probed_at FROM health_probe').get() as { probed_at: string } | null
     expect(row).not.toBeNull()
     expect(Date.now() - Date.parse(row!.probed_at)).toBeLessThan(60_000)
   })
@@ -46,8 +46,8 @@ describe('GET /health when writes fail (disk full)', () => {
     const token = await full.token()
     expect((await full.request('/health')).status).toBe(200)
     // "Disk full" as SQLite sees it: the file may not grow by another page (SQLITE_FULL on the next allocation).
-    const { page_count } = full.ctx.db.query('PRAGMA page_count').get() as { page_count: number }
-    full.ctx.db.exec(`PRAGMA max_page_count = ${page_count}`)
+    const { page_count } = full.db.query('PRAGMA page_count').get() as { page_count: number }
+    full.db.exec(`PRAGMA max_page_count = ${page_count}`)
     // Writes that need new pages fail. Events published by an admin are logged by the bus, which never
     // fails the request: the requests still answer 202 while the writes fail behind them.
     const payload = { type: 'JobProgress', job_id: 'import-1', job_type: 'Import', progress: 1, progress_percent: 1, message: 'x'.repeat(1000) }

@@ -28,6 +28,10 @@ async function createNote(memory: string): Promise<string> {
   return ((await res.json()) as { id: string }).id
 }
 const counts = (memory: string) => s.ctx.jobs.counts(memory)
+const idle = async (memory: string) => {
+  const c = await counts(memory)
+  return c.pending + c.running === 0
+}
 
 describe('pause and resume', () => {
   test('a global pause holds every memory: jobs stay pending, running ones are not started; resume runs them', async () => {
@@ -41,8 +45,8 @@ describe('pause and resume', () => {
     await createNote('p-a')
     await createNote('p-b')
     s.ctx.worker.wake() // a claim round, synchronously: nothing may be claimed
-    expect(counts('p-a')).toMatchObject({ pending: 2, running: 0 })
-    expect(counts('p-b')).toMatchObject({ pending: 2, running: 0 })
+    expect(await counts('p-a')).toMatchObject({ pending: 2, running: 0 })
+    expect(await counts('p-b')).toMatchObject({ pending: 2, running: 0 })
     expect(await status('p-a')).toEqual({ global: 'paused', archives: {}, queue: { pending: 2, running: 0 } })
 
     const again = await post('/api/v1/jobs/pause')
@@ -51,7 +55,7 @@ describe('pause and resume', () => {
     expect((await post('/api/v1/jobs/resume')).status).toBe(200)
     await stream.frame((f) => f.event === 'jobs.resumed', 'jobs.resumed on SSE')
     await stream.frame((f) => f.event === 'job.started', 'a job started after the resume')
-    await waitFor(() => counts('p-a').pending + counts('p-a').running === 0 && counts('p-b').pending + counts('p-b').running === 0, 'both memories to drain', 20_000)
+    await waitFor(async () => (await idle('p-a')) && (await idle('p-b')), 'both memories to drain', 20_000)
     // Exactly one paused and one resumed event reached the stream (the repeated pause changed nothing).
     expect(stream.events.filter((f) => f.event === 'jobs.paused')).toHaveLength(1)
     expect(stream.events.filter((f) => f.event === 'jobs.resumed')).toHaveLength(1)
@@ -63,17 +67,17 @@ describe('pause and resume', () => {
     expect(await r.json()).toEqual({ status: 'paused', scope: 'archive', archive: 'm-held', changed: true })
     await createNote('m-held')
     const free = await createNote('m-free')
-    await waitFor(() => counts('m-free').completed >= 2 && counts('m-free').pending + counts('m-free').running === 0, 'the free memory to drain', 20_000)
+    await waitFor(async () => (await counts('m-free')).completed >= 2 && (await idle('m-free')), 'the free memory to drain', 20_000)
     s.ctx.worker.wake()
-    expect(counts('m-held')).toMatchObject({ pending: 2, running: 0, completed: 0 })
+    expect(await counts('m-held')).toMatchObject({ pending: 2, running: 0, completed: 0 })
     expect(free).toBeString()
     expect((await status('m-free')).archives).toEqual({ 'm-held': 'paused' })
     // A caller of another memory does not learn that m-held exists.
     const other = await s.token({ memory: 'm-free', scope: 'read' })
     expect((await status('m-free', other)).archives).toEqual({})
-    expect(s.ctx.jobPauses.state().memories).toContain('m-held')
+    expect((await s.ctx.jobPauses.state()).memories).toContain('m-held')
     expect((await post('/api/v1/jobs/resume/m-held')).status).toBe(200)
-    await waitFor(() => counts('m-held').pending + counts('m-held').running === 0, 'the held memory to drain after resume', 20_000)
+    await waitFor(() => idle('m-held'), 'the held memory to drain after resume', 20_000)
   }, 30_000)
 
   test('events go to SSE and webhooks, never to the WebSocket', async () => {
@@ -86,7 +90,7 @@ describe('pause and resume', () => {
     expect(paused!.headers['x-matric-event']).toBe('JobsPaused')
     expect(JSON.parse(resumed!.body)).toMatchObject({ event_type: 'jobs.resumed', memory: 'm-hook', payload: { type: 'JobsResumed', scope: 'archive' } })
     // A marker after both proves the WebSocket saw neither.
-    const marker = s.ctx.queueStatus.sendNow('m-hook')
+    const marker = await s.ctx.queueStatus.sendNow('m-hook')
     await ws.next((f) => f.event_id === marker, 'the marker on the WebSocket')
     expect(ws.frames.some((f) => String(f.type).startsWith('Jobs'))).toBe(false)
     ws.close()
@@ -102,7 +106,7 @@ describe('pause and resume', () => {
     test(`403 for ${who}`, async () => {
       const res = await post(path, await token())
       expect(res.status).toBe(403)
-      expect(s.ctx.jobPauses.state()).toEqual({ global: false, memories: [] })
+      expect(await s.ctx.jobPauses.state()).toEqual({ global: false, memories: [] })
     })
 
   test('bad memory names are 400, anonymous callers 401', async () => {
@@ -116,7 +120,7 @@ describe('what the HotM jobs panel reads', () => {
   test('GET /jobs/stats also answers in Fortemi names; GET /jobs pages with offset and says the total', async () => {
     const memory = 'panel'
     for (let i = 0; i < 3; i++) await createNote(memory)
-    await waitFor(() => counts(memory).pending + counts(memory).running === 0, 'the panel memory to drain', 20_000)
+    await waitFor(() => idle(memory), 'the panel memory to drain', 20_000)
     const h = { 'x-fortemi-memory': memory }
     const stats = (await (await s.request('/api/v1/jobs/stats', { token: root, headers: h })).json()) as { running: number; pending: number; completed: number; failed: number; total: number }
     expect(stats).toMatchObject({ processing: stats.running, completed_last_hour: stats.completed, failed_last_hour: stats.failed })

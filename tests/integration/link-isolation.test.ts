@@ -33,8 +33,8 @@ const create = async (token: string, content: string, tags: string[]) => {
 }
 const get = async (token: string, id: string) => (await (await s.request(`/api/v1/notes/${id}`, { token })).json()) as Note
 const drained = () =>
-  waitFor(() => {
-    const c = s.ctx.jobs.counts('li')
+  waitFor(async () => {
+    const c = await s.ctx.jobs.counts('li')
     return c.pending === 0 && c.running === 0
   }, 'the queue to drain', 20_000)
 

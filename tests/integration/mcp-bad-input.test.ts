@@ -196,7 +196,7 @@ describe('session lifetime', () => {
     const jti = crypto.randomUUID()
     const revocable = await connectMcp(t.url, await t.token({ sub: 'rev', scope: 'read', jti }))
     const rsid = revocable.transport.sessionId!
-    t.ctx.revocations.revoke(jti, Math.floor(Date.now() / 1000) + 3600)
+    await t.ctx.revocations.revoke(jti, Math.floor(Date.now() / 1000) + 3600)
     expect(hub.session(rsid)).toBeUndefined()
     await revocable.close()
     await healthy(t)
@@ -278,8 +278,8 @@ describe('browser origins', () => {
 
 test('waiting calls per session are bounded: the seventeenth is refused while sixteen wait', async () => {
   const n = (await (await s.request('/api/v1/notes', { token: tok, body: { content: 'wait target' } })).json()) as { id: string }
-  await waitFor(() => {
-    const c = s.ctx.jobs.counts('default')
+  await waitFor(async () => {
+    const c = await s.ctx.jobs.counts('default')
     return c.pending + c.running === 0
   }, 'the pipeline')
   // Paused, a queued job stays pending: every wait on it blocks until its timeout.

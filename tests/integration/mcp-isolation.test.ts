@@ -25,8 +25,8 @@ async function rest(path: string, token: string, body?: unknown, method?: string
   return s.request(path, { token, body, method, headers: memory ? { 'x-matric-memory': memory } : {} })
 }
 async function drained(memory = 'default'): Promise<void> {
-  await waitFor(() => {
-    const c = s.ctx.jobs.counts(memory)
+  await waitFor(async () => {
+    const c = await s.ctx.jobs.counts(memory)
     return c.pending + c.running === 0 && !s.ctx.bus.pending
   }, 'the job queue to drain')
 }

@@ -21,8 +21,8 @@ async function createNote(content: string, tags: string[] = []): Promise<{ id: s
 }
 const patch = (id: string, body: unknown) => s.request(`/api/v1/notes/${id}`, { method: 'PATCH', token: tok, body })
 async function drained(): Promise<void> {
-  await waitFor(() => {
-    const c = s.ctx.jobs.counts('default')
+  await waitFor(async () => {
+    const c = await s.ctx.jobs.counts('default')
     return c.pending + c.running === 0 && !s.ctx.bus.pending
   }, 'the job queue to drain')
 }
@@ -121,7 +121,7 @@ describe('resources', () => {
     await mcp.client.subscribeResource({ uri })
     const before = got.length
     expect((await s.request('/api/v1/jobs/resume/default', { method: 'POST', token: admin })).status).toBe(200)
-    await waitFor(() => s.ctx.jobs.get(job.id)?.status === 'completed', 'the job to complete')
+    await waitFor(async () => (await s.ctx.jobs.get(job.id))?.status === 'completed', 'the job to complete')
     await waitFor(() => got.slice(before).some((g) => g.uri === uri), 'a notification for the job')
     const last = JSON.parse(String(((await mcp.client.readResource({ uri })).contents[0] as { text: string }).text)) as { status: string }
     expect(last.status).toBe('completed')

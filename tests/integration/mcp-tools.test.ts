@@ -43,8 +43,8 @@ async function call<T = Record<string, unknown>>(name: string, args: Record<stri
 }
 
 async function drained(): Promise<void> {
-  await waitFor(() => {
-    const c = s.ctx.jobs.counts('default')
+  await waitFor(async () => {
+    const c = await s.ctx.jobs.counts('default')
     return c.pending + c.running === 0
   }, 'the job queue to drain')
 }
@@ -177,7 +177,8 @@ describe('tools', () => {
       expect(p.events.length).toBeLessThanOrEqual(7)
       seen.push(...p.events.map((e) => e.event_id))
       cursor = p.next_cursor
-      if (!p.has_more && settled && s.ctx.jobs.counts('default').pending + s.ctx.jobs.counts('default').running === 0 && !s.ctx.bus.pending) {
+      const c = await s.ctx.jobs.counts('default')
+      if (!p.has_more && settled && c.pending + c.running === 0 && !s.ctx.bus.pending) {
         // Everything is delivered now: one more page must be empty, else keep paging.
         const tail = await call<{ events: { event_id: string }[]; next_cursor: string }>('events_since', { cursor, limit: 7 })
         seen.push(...tail.events.map((e) => e.event_id))
@@ -186,8 +187,8 @@ describe('tools', () => {
       }
       if (rounds > 500) throw new Error('events_since never caught up')
     }
-    const startSeq = s.ctx.eventLog.positionOf(seen[0]!)!.seq
-    const logged = s.ctx.eventLog.afterInMemory('default', startSeq - 1, 100_000).map((r) => r.event_id)
+    const startSeq = (await s.ctx.stores.events.positionOf(seen[0]!))!.seq
+    const logged = (await s.ctx.stores.events.afterInMemory('default', startSeq - 1, 100_000)).map((r) => r.event_id)
     expect(new Set(seen).size).toBe(seen.length)
     expect(seen).toEqual(logged)
     expect(seen.length).toBeGreaterThan(20 * 5) // note.created + the pipeline's job events

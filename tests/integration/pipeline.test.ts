@@ -92,9 +92,9 @@ describe('note pipeline', () => {
     }
   })
 
-  test('embeddings are stored, normalised', () => {
+  test('embeddings are stored, normalised', async () => {
     for (const id of Object.values(ids)) {
-      const v = s.ctx.notes.getEmbedding(id)
+      const v = await s.ctx.notes.getEmbedding(id)
       expect(v).not.toBeNull()
       expect(v!.length).toBe(EMBEDDING_DIMS)
       const norm = Math.sqrt(v!.reduce((a, x) => a + x * x, 0))
@@ -132,7 +132,7 @@ describe('note pipeline', () => {
   })
 
   test('a content PATCH re-queues embedding, then linking', async () => {
-    const before = s.ctx.notes.getEmbedding(ids.garden)!
+    const before = (await s.ctx.notes.getEmbedding(ids.garden))!
     const res = await s.request(`/api/v1/notes/${ids.garden}`, {
       token: tok,
       method: 'PATCH',
@@ -149,7 +149,7 @@ describe('note pipeline', () => {
       ['linking', 'completed'],
     ])
     expect(jobs[4]!.started_at! >= jobs[3]!.completed_at!).toBe(true)
-    const afterVec = s.ctx.notes.getEmbedding(ids.garden)!
+    const afterVec = (await s.ctx.notes.getEmbedding(ids.garden))!
     expect(afterVec).not.toEqual(before)
     const n = await note(ids.garden)
     expect(n.has_links).toBe(true)

@@ -34,8 +34,8 @@ beforeAll(async () => {
     const res = await s.request('/api/v1/notes', { token: tok, body: { content, tags } })
     ids[key] = ((await res.json()) as { id: string }).id
   }
-  await waitFor(() => {
-    const c = s.ctx.jobs.counts('default')
+  await waitFor(async () => {
+    const c = await s.ctx.jobs.counts('default')
     return c.pending + c.running === 0
   }, 'the pipeline to finish')
 })

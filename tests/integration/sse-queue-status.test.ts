@@ -47,7 +47,7 @@ async function note(memory: string, tags: string[]): Promise<void> {
 
 describe('queue counts on SSE', () => {
   test('the opening frame of a tag-restricted stream carries the counts that token sees', async () => {
-    s.ctx.jobPauses.pause({ kind: 'memory', memory: 'qs-open' }, { kind: 'system' })
+    await s.ctx.jobPauses.pause({ kind: 'memory', memory: 'qs-open' }, { kind: 'system' })
     await note('qs-open', ['alpha'])
     await note('qs-open', ['beta'])
     await note('qs-open', ['beta'])
@@ -58,7 +58,7 @@ describe('queue counts on SSE', () => {
     expect(dataOf(opening).payload).toEqual({ type: 'QueueStatus', total_jobs, running, pending })
     expect((dataOf(opening).payload as Stats).pending).toBe(2) // title + embedding of the alpha note only
     c.close()
-    s.ctx.jobPauses.resume({ kind: 'memory', memory: 'qs-open' }, { kind: 'system' })
+    await s.ctx.jobPauses.resume({ kind: 'memory', memory: 'qs-open' }, { kind: 'system' })
   })
 
   test('counters from the stream equal /jobs/stats at idle, restricted or not, also when QueueStatus is applied late', async () => {

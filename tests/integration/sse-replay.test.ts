@@ -100,7 +100,7 @@ describe('Last-Event-ID replay', () => {
     const done1 = await publish(s, admin, fail('j-alpha', alpha), 'r4')
     await publish(s, admin, fail('j-beta', beta), 'r4')
     await publish(s, admin, fail('j-loose'), 'r4')
-    s.ctx.queueStatus.sendNow('r4') // memory-wide: never visible to a tag-restricted principal
+    await s.ctx.queueStatus.sendNow('r4') // memory-wide: never visible to a tag-restricted principal
     const done2 = await publish(s, admin, fail('j-alpha-2', alpha), 'r4')
 
     const restricted = await s.token({ memory: 'r4', scope: 'read', tags: ['alpha'] })
@@ -165,7 +165,7 @@ describe('Last-Event-ID replay', () => {
     const last = await publish(s, admin, queued('the-end'), memory)
     await c.until(() => c.events.at(-1)?.id === last, 'the last event', 20_000)
 
-    const expected = s.ctx.eventLog.afterInMemory(memory, start.seq, 100_000).map((r) => r.event_id)
+    const expected = (await s.ctx.stores.events.afterInMemory(memory, start.seq, 100_000)).map((r) => r.event_id)
     const got = ids(c.events)
     expect(new Set(got).size).toBe(got.length)
     expect(got.length).toBe(expected.length)
@@ -234,8 +234,8 @@ describe('resync_required', () => {
       const next = small.ctx.bus.publish({ memory: 'quiet', payload: { type: 'NoteDeleted', note_id: 'q2' } })
       // A busy memory: 1,200 events, several prunes (every 500 appends).
       for (let i = 0; i < 1200; i++) small.ctx.bus.publish({ memory: 'busy', payload: { type: 'NoteDeleted', note_id: `b${i}` } })
-      small.ctx.bus.flush()
-      expect(small.ctx.eventLog.afterInMemory('busy', 0, 10_000).length).toBeLessThanOrEqual(100 + 500)
+      await small.ctx.bus.flush()
+      expect((await small.ctx.stores.events.afterInMemory('busy', 0, 10_000)).length).toBeLessThanOrEqual(100 + 500)
       const c = await stream(small, '?memory=quiet', { lastEventId: mine.envelope.event_id, token })
       await c.eventCount(1, 'the quiet memory replays from its resume point')
       expect(ids(c.events)).toEqual([next.envelope.event_id])
@@ -251,7 +251,8 @@ describe('resync_required', () => {
       const first = small.ctx.bus.publish({ memory: 'default', payload: { type: 'NoteDeleted', note_id: 'old' } })
       // The log prunes every 500 appends, down to the newest 100.
       for (let i = 0; i < 600; i++) small.ctx.bus.publish({ memory: 'default', payload: { type: 'NoteDeleted', note_id: `n${i}` } })
-      expect(small.ctx.eventLog.seqOf(first.envelope.event_id)).toBeNull()
+      await small.ctx.bus.flush()
+      expect(await small.ctx.stores.events.positionOf(first.envelope.event_id)).toBeNull()
       const c = await stream(small, '', { lastEventId: first.envelope.event_id, token: await small.token() })
       const f = await c.frame((x) => x.event === 'resync_required', 'the resync frame')
       expect(dataOf(f)).toEqual({ reason: 'expired_event_id', last_known_id: first.envelope.event_id })

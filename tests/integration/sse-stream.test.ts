@@ -37,7 +37,7 @@ async function publish(payload: Record<string, unknown>, memory?: string): Promi
 
 /** A server-owned QueueStatus (external publishers may not send one); returns its id once it is durable. */
 async function queueStatus(memory = 'default'): Promise<string> {
-  const id = s.ctx.queueStatus.sendNow(memory)
+  const id = await s.ctx.queueStatus.sendNow(memory)
   await s.ctx.bus.committed()
   return id
 }

@@ -57,6 +57,7 @@ interface Health {
   version: string
   uptime_s: number
   db: string
+  store: { kind: string; node_id: string }
   connections: { ws: number; sse: number }
   webhooks: { queue_depth: number }
 }
@@ -162,13 +163,14 @@ describe('SSE and webhook series move with their deliveries', () => {
 })
 
 describe('GET /health', () => {
-  test('reports every §8 field with the right types, and is not cached', async () => {
+  test('reports every field with the right types, and is not cached', async () => {
     const res = await s.request('/health')
     expect(res.status).toBe(200)
     expect(res.headers.get('cache-control')).toBe('no-store')
     const h = (await res.json()) as Health
-    expect(Object.keys(h).sort()).toEqual(['connections', 'db', 'status', 'uptime_s', 'version', 'webhooks', 'write'])
-    expect(h).toMatchObject({ status: 'ok', db: 'ok', write: 'ok', connections: { ws: 0, sse: 0 }, webhooks: { queue_depth: 0 } })
+    expect(Object.keys(h).sort()).toEqual(['connections', 'db', 'status', 'store', 'uptime_s', 'version', 'webhooks', 'write'])
+    expect(h).toMatchObject({ status: 'ok', db: 'ok', store: { kind: 'sqlite', node_id: s.config.nodeId }, write: 'ok', connections: { ws: 0, sse: 0 }, webhooks: { queue_depth: 0 } })
+    expect(s.config.nodeId).toMatch(/^.+:\d+$/) // host:pid by default
     expect(h.version).toMatch(/^\d+\.\d+\.\d+/)
     expect(h.uptime_s).toBeGreaterThanOrEqual(0)
   })

@@ -63,7 +63,7 @@ const getHook = async (id: string, server = s): Promise<Json> => (await (await s
 
 /** Delivery rows are written synchronously while the event is published: exact, no waiting needed. */
 const deliveryRows = (webhookId: string, server = s) =>
-  server.ctx.db.query('SELECT event_type, status FROM webhook_deliveries WHERE webhook_id = ? ORDER BY seq').all(webhookId) as {
+  server.db.query('SELECT event_type, status FROM webhook_deliveries WHERE webhook_id = ? ORDER BY seq').all(webhookId) as {
     event_type: string
     status: string
   }[]
@@ -79,7 +79,7 @@ describe('signing', () => {
     const w = await createHook('sig', { url: r.url + '/hook?x=1', events: ['job'] })
     const eventId = await publish('sig', completed())
     const [req] = await r.waitForRequests(1)
-    const logged = s.ctx.db.query('SELECT envelope FROM events WHERE event_id = ?').get(eventId) as { envelope: string }
+    const logged = s.db.query('SELECT envelope FROM events WHERE event_id = ?').get(eventId) as { envelope: string }
     expect(req!.body).toBe(logged.envelope)
     expect(req!.method).toBe('POST')
     expect(req!.path).toBe('/hook?x=1')
@@ -247,7 +247,7 @@ describe('filters and memories', () => {
       wildcard: await createHook('filters', { url: r.url + '/wildcard', events: ['*'] }),
       named: await createHook('filters', { url: r.url + '/named', events: ['note.deleted', 'queue.status', 'JobProgress'] }),
     }
-    s.ctx.queueStatus.sendNow('filters')
+    await s.ctx.queueStatus.sendNow('filters')
     await publish('filters', { type: 'JobProgress', job_id: 'j', job_type: 'Embedding', progress: 50, progress_percent: 50 })
     await publish('filters', completed('j'))
     await publish('filters', { type: 'NoteCreated', note_id: 'n', tags: [] })

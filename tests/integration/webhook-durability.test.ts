@@ -103,7 +103,7 @@ describe('durability', () => {
     await waitFor(() => published.every((id) => r.requests.slice(3).some((q) => JSON.parse(q.body).event_id === id)), 'every event again after the restart')
     const again = r.requests.slice(3)
     expect(new Set(again.map((q) => q.headers['webhook-id']))).toEqual(heldIds)
-    expect(second.lines.some((l) => l.includes('left in flight by a previous process'))).toBe(true)
+    expect(second.lines.some((l) => l.includes('webhook deliveries whose lease expired are due again'))).toBe(true)
     const logged = async () => (await (await api(second, `/api/v1/webhooks/${hook.id}/deliveries`)).json()) as Json[]
     await waitFor(async () => (await logged()).length >= published.length, 'an attempt logged for every event')
     const log = await logged()

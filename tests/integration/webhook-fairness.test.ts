@@ -33,7 +33,7 @@ async function publish(s: TestServer, token: string, memory: string, noteId: str
 }
 
 const attemptsOf = (s: TestServer, ids: string[]) =>
-  (s.ctx.db.query(`SELECT COUNT(*) AS n FROM webhook_attempts WHERE webhook_id IN (SELECT value FROM json_each(?))`).get(JSON.stringify(ids)) as { n: number }).n
+  (s.db.query(`SELECT COUNT(*) AS n FROM webhook_attempts WHERE webhook_id IN (SELECT value FROM json_each(?))`).get(JSON.stringify(ids)) as { n: number }).n
 
 describe('a memory whose receiver never answers does not starve another memory', () => {
   let s: TestServer
@@ -162,13 +162,13 @@ describe('an endpoint that keeps timing out', () => {
     const log = (await (await s.request(`/api/v1/webhooks/${w.id}/deliveries`, { token: admin })).json()) as Json[]
     expect(log.map((a) => a.error)).toEqual(['timed out after 150 ms', 'timed out after 150 ms', 'timed out after 150 ms'])
     // The delivery is paused (retries left), not dropped: it resumes when the webhook is re-enabled.
-    const row = s.ctx.db.query('SELECT status FROM webhook_deliveries WHERE webhook_id = ?').get(w.id) as { status: string }
+    const row = s.db.query('SELECT status FROM webhook_deliveries WHERE webhook_id = ?').get(w.id) as { status: string }
     expect(row.status).toBe('retrying')
     r.reply = () => new Response('ok')
     const res = await s.request(`/api/v1/webhooks/${w.id}`, { token: admin, method: 'PATCH', body: { is_active: true } })
     expect(res.status).toBe(200)
     await within(
-      waitFor(() => (s.ctx.db.query('SELECT status FROM webhook_deliveries WHERE webhook_id = ?').get(w.id) as { status: string }).status === 'succeeded', 'resumed'),
+      waitFor(() => (s.db.query('SELECT status FROM webhook_deliveries WHERE webhook_id = ?').get(w.id) as { status: string }).status === 'succeeded', 'resumed'),
       'the paused delivery succeeds after re-enabling',
     )
   })

@@ -7,8 +7,8 @@ import type { Payload } from '../../src/events/catalog.ts'
 import { Outbox } from '../../src/modules/webhooks/outbox.ts'
 import { deriveKey, generateKeyMaterial, SecretBox } from '../../src/modules/webhooks/secret-box.ts'
 import { generateSecret } from '../../src/modules/webhooks/signing.ts'
-import { WebhookStore } from '../../src/modules/webhooks/store.ts'
-import { openDatabase } from '../../src/store/db.ts'
+import { openDatabase } from '../../src/store/sqlite/db.ts'
+import { SqliteWebhookStore } from '../../src/store/sqlite/webhooks.ts'
 import { createLogger } from '../../src/telemetry/log.ts'
 import { Metrics } from '../../src/telemetry/metrics.ts'
 import { startReceiver, type Receiver } from '../helpers/receiver.ts'
@@ -19,7 +19,7 @@ import { Tracing } from '../../src/telemetry/tracing.ts'
 const noTracing = new Tracing(loadConfig({}).telemetry, { logger: createLogger('error'), serviceVersion: 'test' })
 
 let db: Database
-let store: WebhookStore
+let store: SqliteWebhookStore
 let outbox: Outbox
 let publishToOutbox: Subscriber
 let r: Receiver
@@ -52,11 +52,11 @@ function event(memory: string, payload: Payload, traceparent?: string): Publishe
 beforeAll(async () => {
   r = await startReceiver()
   db = openDatabase(':memory:')
-  store = new WebhookStore(db, new SecretBox(deriveKey(generateKeyMaterial())))
+  store = new SqliteWebhookStore(db, new SecretBox(deriveKey(generateKeyMaterial())))
   const config = loadConfig({ MATRIC_WEBHOOK_ALLOW_PRIVATE: 'true', MATRIC_WEBHOOK_RETRY_SCHEDULE_MS: '10' })
   outbox = new Outbox({ config, store, bus: fakeBus, metrics, logger: createLogger('debug', (l) => logLines.push(l)), tracing: noTracing })
-  store.insert({ id: Bun.randomUUIDv7(), memory: 'm', url: r.url, events: ['*'], description: null, secret, max_retries: 3, created_by: 't', now: new Date().toISOString() })
-  outbox.start()
+  await store.insert({ id: Bun.randomUUIDv7(), memory: 'm', url: r.url, events: ['*'], description: null, secret, max_retries: 3, created_by: 't', now: new Date().toISOString() }, 100)
+  await outbox.start()
 })
 afterAll(async () => {
   await outbox.stop()
@@ -69,8 +69,8 @@ describe('outbox', () => {
   test('traceparent is stored on the delivery row and sent as a header', async () => {
     const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
     const e = event('m', { type: 'NoteDeleted', note_id: 'n1' }, tp)
-    publishToOutbox(e)
-    // Written synchronously, before any attempt.
+    // Written before the publishing request is answered (the bus awaits it), before any attempt.
+    await publishToOutbox(e)
     const row = db.query('SELECT traceparent, body FROM webhook_deliveries WHERE event_id = ?').get(e.envelope.event_id) as { traceparent: string; body: string }
     expect(row).toEqual({ traceparent: tp, body: e.json })
     const [req] = await r.waitForRequests(1)
@@ -78,17 +78,17 @@ describe('outbox', () => {
     expect(req!.body).toBe(e.json)
   })
 
-  test('events of memories without webhooks, or not matching, write nothing', () => {
+  test('events of memories without webhooks, or not matching, write nothing', async () => {
     const before = (db.query('SELECT COUNT(*) AS n FROM webhook_deliveries').get() as { n: number }).n
-    publishToOutbox(event('other-memory', { type: 'NoteDeleted', note_id: 'n2' }))
-    publishToOutbox(event('m', { type: 'QueueStatus', total_jobs: 0, running: 0, pending: 0 }))
+    await publishToOutbox(event('other-memory', { type: 'NoteDeleted', note_id: 'n2' }))
+    await publishToOutbox(event('m', { type: 'QueueStatus', total_jobs: 0, running: 0, pending: 0 }))
     expect((db.query('SELECT COUNT(*) AS n FROM webhook_deliveries').get() as { n: number }).n).toBe(before)
   })
 
   test('the response excerpt keeps at most 4 KiB, never splitting a character', async () => {
     r.reply = () => new Response('é'.repeat(5000), { status: 500 })
     const e = event('m', { type: 'NoteDeleted', note_id: 'n3' })
-    publishToOutbox(e)
+    await publishToOutbox(e)
     const row = await waitFor(
       () => db.query("SELECT response_excerpt FROM webhook_attempts WHERE event_id = ? AND success = 0").get(e.envelope.event_id) as { response_excerpt: string } | null,
       'failed attempt logged',
@@ -113,14 +113,15 @@ describe('outbox', () => {
     await outbox.stop()
     const e = event('m', { type: 'NoteDeleted', note_id: 'n4' })
     const id = Bun.randomUUIDv7()
-    const hook = store.allActive()[0]!
-    store.insertDelivery({ id, webhook_id: hook.id, memory: 'm', event_id: e.envelope.event_id, event_type: e.eventType, legacy_type: e.legacyType, body: e.json, traceparent: null }, Date.now())
-    expect(store.claim(id, Date.now())).toBe(true) // as if the process died mid-attempt
+    const hook = (await store.allActive())[0]!
+    await store.insertDelivery({ id, webhook_id: hook.id, memory: 'm', event_id: e.envelope.event_id, event_type: e.eventType, legacy_type: e.legacyType, body: e.json, traceparent: null }, Date.now())
+    // As if the process that claimed it died mid-attempt: its lease is over.
+    expect(await store.claim(id, Date.now(), { owner: 'crashed', untilMs: Date.now() - 1, perEndpoint: 4 })).toBe(true)
     const before = r.requests.length
     outbox = new Outbox({ config: loadConfig({ MATRIC_WEBHOOK_ALLOW_PRIVATE: 'true' }), store, bus: fakeBus, metrics, logger: createLogger('error'), tracing: noTracing })
-    outbox.start()
+    await outbox.start()
     const reqs = await r.waitForRequests(before + 1)
     expect(reqs[before]!.headers['webhook-id']).toBe(id)
-    await waitFor(() => store.delivery(id)?.status === 'succeeded', 'recovered delivery succeeded')
+    await waitFor(async () => (await store.delivery(id))?.status === 'succeeded', 'recovered delivery succeeded')
   })
 })

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { loadConfig } from '../../src/config.ts'
 import { createContext } from '../../src/context.ts'
 import { deriveKey, KEY_FILE, NEXT_KEY_FILE, PREVIOUS_KEY_FILE, SecretBox, sealedKeyId } from '../../src/modules/webhooks/secret-box.ts'
-import { WebhookStore } from '../../src/modules/webhooks/store.ts'
+import { SqliteWebhookStore } from '../../src/store/sqlite/webhooks.ts'
 import { generateSecret } from '../../src/modules/webhooks/signing.ts'
 import { createLogger } from '../../src/telemetry/log.ts'
 import { startReceiver, type Receiver, type ReceivedRequest } from '../helpers/receiver.ts'
@@ -52,7 +52,7 @@ function storedBytes(dir: string): string {
 }
 
 function rawRow(s: TestServer, id: string): { secret: string; previous_secret: string | null } {
-  return s.ctx.db.query('SELECT secret, previous_secret FROM webhooks WHERE id = ?').get(id) as { secret: string; previous_secret: string | null }
+  return s.db.query('SELECT secret, previous_secret FROM webhooks WHERE id = ?').get(id) as { secret: string; previous_secret: string | null }
 }
 
 async function createHook(s: TestServer, url: string, secret: string): Promise<Json> {
@@ -99,7 +99,7 @@ describe('secrets at rest', () => {
       expect(statSync(join(dir, KEY_FILE)).mode & 0o777).toBe(0o600)
       const req = await deliverOne(s, r)
       expect(signedWith(req, secret)).toBe(true)
-      s.ctx.db.exec('PRAGMA wal_checkpoint(FULL)')
+      s.db.exec('PRAGMA wal_checkpoint(FULL)')
       expect(storedBytes(dir)).not.toContain(b64(secret))
     } finally {
       await s.stop()
@@ -131,7 +131,7 @@ describe('secrets at rest', () => {
       const after = await deliverOne(s, r)
       expect(signedWith(after, newSecret)).toBe(true)
       expect(signedWith(after, oldSecret)).toBe(true)
-      s.ctx.db.exec('PRAGMA wal_checkpoint(FULL)')
+      s.db.exec('PRAGMA wal_checkpoint(FULL)')
       const bytes = storedBytes(dir)
       expect(bytes).not.toContain(b64(oldSecret))
       expect(bytes).not.toContain(b64(newSecret))
@@ -237,7 +237,7 @@ describe('key rotation (npm run webhook-key:rotate)', () => {
     const next = 'next-key-material-' + 'n'.repeat(40)
     writeFileSync(join(dir, NEXT_KEY_FILE), next + '\n', { mode: 0o600 })
     const db = new Database(join(dir, 'matric.db'))
-    new WebhookStore(db, new SecretBox(deriveKey(next), [deriveKey(oldKey)])).sealAll()
+    await new SqliteWebhookStore(db, new SecretBox(deriveKey(next), [deriveKey(oldKey)])).sealAll()
     db.close()
 
     s = await start(dir) // reads the row through the .next key (and re-seals it under the current one)

@@ -124,7 +124,7 @@ describe('SSRF guard at delivery time', () => {
       expect(log[0]).toMatchObject({ attempt: 1, success: false })
       expect(log[0]!.status_code).toBeUndefined()
       expect(log[0]!.error).toBe('refused by the SSRF guard: 127.0.0.1 is a loopback address')
-      const row = s.ctx.db.query('SELECT status FROM webhook_deliveries WHERE webhook_id = ?').get(w.id) as { status: string }
+      const row = s.db.query('SELECT status FROM webhook_deliveries WHERE webhook_id = ?').get(w.id) as { status: string }
       expect(row.status).toBe('failed')
       expect(r.requests).toHaveLength(0)
     } finally {

@@ -23,12 +23,17 @@ afterAll(() => s.stop())
 test('a transient failure is retried after its backoff (≈ 1 h), by the clock', async () => {
   const res = await s.request('/api/v1/notes', { token: await s.token(), body: { content: '# Clockwork\nA note.' } })
   const note = (await res.json()) as { id: string }
-  const job = () => s.ctx.jobs.list({ memory: 'default', restriction: null, noteId: note.id, limit: 10 }).jobs.find((j) => j.job_type === 'title_generation')!
-  await waitFor(() => job().status === 'pending' && job().retry_count === 1, 'the first attempt to fail and be rescheduled')
-  clock.advance(40 * 60_000) // 40 minutes: still inside the jittered 48–72 min backoff
+  const job = async () => (await s.ctx.jobs.list({ memory: 'default', restriction: null, noteId: note.id, limit: 10 })).jobs.find((j) => j.job_type === 'title_generation')!
+  await waitFor(async () => {
+    const j = await job()
+    return j.status === 'pending' && j.retry_count === 1
+  }, 'the first attempt to fail and be rescheduled')
+  const settled = () => s.ctx.worker.settled()
+  await clock.run(40 * 60_000, settled) // 40 minutes: still inside the jittered 48–72 min backoff
   s.ctx.worker.wake()
-  expect(job().status).toBe('pending')
-  clock.advance(40 * 60_000) // past it: the poll loop's sleep fires and the job runs
-  await waitFor(() => job().status === 'completed', 'the retry to complete')
+  await settled()
+  expect((await job()).status).toBe('pending')
+  await clock.run(40 * 60_000, settled) // past it: the poll loop's sleep fires and the job runs
+  await waitFor(async () => (await job()).status === 'completed', 'the retry to complete')
   expect(calls).toBe(2)
 })

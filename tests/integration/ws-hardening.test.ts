@@ -1,5 +1,6 @@
 /** WebSocket hardening: bounded work per client (`refresh`), revocation of stream tokens, tag-group isolation. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import type { SqliteJobStore } from '../../src/store/sqlite/jobs.ts'
 import { rawWs } from '../helpers/raw-ws.ts'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -16,12 +17,13 @@ afterAll(() => s.stop())
 
 describe('refresh is bounded', () => {
   test('1,000 refresh frames in one burst get two answers (one trailing) and a handful of count queries', async () => {
-    s.ctx.jobPauses.pause({ kind: 'memory', memory: 'wh' }, { kind: 'system' }) // jobs stay pending: stable counts
+    await s.ctx.jobPauses.pause({ kind: 'memory', memory: 'wh' }, { kind: 'system' }) // jobs stay pending: stable counts
     for (let i = 0; i < 20; i++) await s.request('/api/v1/notes', { token: admin, body: { content: `note ${i}`, tags: [i % 2 ? 'a' : 'b'] } })
     const restricted = await s.token({ memory: 'wh', scope: 'read', tags: ['a'] })
     let queries = 0
-    const countNow = s.ctx.jobs.countNow.bind(s.ctx.jobs)
-    s.ctx.jobs.countNow = (m, r) => (queries++, countNow(m, r))
+    const jobs = s.ctx.jobs as SqliteJobStore
+    const countNow = jobs.countNow.bind(jobs)
+    jobs.countNow = (m, r) => (queries++, countNow(m, r))
     try {
       const ws = await rawWs(s.port, `/api/v1/ws?memory=wh&token=${restricted}`)
       expect(ws.status).toBe(101)
@@ -43,8 +45,8 @@ describe('refresh is bounded', () => {
       expect((await s.request('/health')).status).toBe(200)
       ws.destroy()
     } finally {
-      s.ctx.jobs.countNow = countNow
-      s.ctx.jobPauses.resume({ kind: 'memory', memory: 'wh' }, { kind: 'system' })
+      jobs.countNow = countNow
+      await s.ctx.jobPauses.resume({ kind: 'memory', memory: 'wh' }, { kind: 'system' })
     }
   })
 })

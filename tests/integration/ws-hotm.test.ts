@@ -109,7 +109,7 @@ describe('HotM protocol on /api/v1/ws', () => {
     const first = await client.next((f) => f.note_id === note.id, 'first frame of the note')
     expect(bare(first)).toEqual({ type: 'NoteUpdated', note_id: note.id, tags: ['p'], has_ai_content: false, has_links: false })
     // The frame's event_id is the id of the note.created envelope that SSE and webhooks carry.
-    const logged = s.ctx.eventLog.positionOf(String(first.event_id))
+    const logged = await s.ctx.stores.events.positionOf(String(first.event_id))
     expect(logged?.memory).toBe('default')
     // The pipeline ends with linking completed and a NoteUpdated after it.
     const linked = await client.next((f) => f.type === 'JobCompleted' && f.job_type === 'Linking' && f.note_id === note.id, 'linking completed')
@@ -127,7 +127,7 @@ describe('HotM protocol on /api/v1/ws', () => {
     // Deleting sends nothing on the HotM socket; a marker published afterwards proves the order.
     expect((await s.request(`/api/v1/notes/${note.id}`, { token: admin, method: 'DELETE' })).status).toBe(204)
     const from = client.frames.length
-    const markerId = s.ctx.queueStatus.sendNow('default')
+    const markerId = await s.ctx.queueStatus.sendNow('default')
     const marker = await client.after(from, (f) => f.type === 'QueueStatus' && f.event_id === markerId, 'marker after delete')
     expect(marker.type).toBe('QueueStatus')
     for (const raw of client.raw) assertHotmFrame(raw)

@@ -1,16 +1,23 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import type { Database } from 'bun:sqlite'
+import { tagSetKey } from '../../src/auth/principal.ts'
 import { EventBus, type PublishedEvent } from '../../src/events/bus.ts'
-import { EventLog, type EventRow } from '../../src/events/log.ts'
-import { openDatabase } from '../../src/store/db.ts'
+import type { QueueCountsSnapshot } from '../../src/events/published.ts'
+import { QueueStatusScheduler, type QueueCounts } from '../../src/events/queue-status.ts'
+import type { NewEventRow } from '../../src/events/store.ts'
+import { openDatabase } from '../../src/store/sqlite/db.ts'
+import { SqliteEventStore } from '../../src/store/sqlite/events.ts'
 import { createLogger } from '../../src/telemetry/log.ts'
 import { Metrics } from '../../src/telemetry/metrics.ts'
 import { within } from '../helpers/wait.ts'
 
-class CountingLog extends EventLog {
+class CountingLog extends SqliteEventStore {
   batches: number[] = []
   fail = false
-  override appendBatch(rows: readonly Omit<EventRow, 'seq'>[]): number[] {
+  /** When set, appends wait for it (a store a network away). */
+  gate: Promise<void> | undefined
+  override async appendBatch(rows: readonly NewEventRow[]): Promise<number[]> {
+    if (this.gate) await this.gate
     if (this.fail) throw new Error('disk full')
     this.batches.push(rows.length)
     return super.appendBatch(rows)
@@ -22,11 +29,11 @@ let log: CountingLog
 let metrics: Metrics
 let bus: EventBus
 
-beforeEach(() => {
+beforeEach(async () => {
   db = openDatabase(':memory:')
   log = new CountingLog(db, { count: 100_000, hours: 24 })
   metrics = new Metrics()
-  bus = new EventBus({ log, metrics, logger: createLogger('error', () => {}) })
+  bus = new EventBus({ log, startSeq: await log.lastSeq(), metrics, logger: createLogger('error', () => {}) })
 })
 afterEach(async () => {
   await metrics.shutdown()
@@ -34,13 +41,15 @@ afterEach(async () => {
 })
 
 const queued = (id: string, memory = 'm') => bus.publish({ memory, entityType: 'job', entityId: id, payload: { type: 'JobQueued', job_id: id, job_type: 'Import' } })
+/** The logged seq of an event id, read straight from the table at the moment of the call. */
+const loggedSeq = (id: string) => (db.query('SELECT seq FROM events WHERE event_id = ?').get(id) as { seq: number } | null)?.seq
 
 describe('EventBus group commit', () => {
   test('events published in one turn are logged in one transaction, then delivered in order with their seqs', async () => {
     const seen: PublishedEvent[] = []
     bus.onDelivered('t', (e) => {
       // Durable before any transport sees it.
-      expect(log.seqOf(e.envelope.event_id)).toBe(e.seq)
+      expect(loggedSeq(e.envelope.event_id)).toBe(e.seq)
       seen.push(e)
     })
     const published = ['a', 'b', 'c'].map((id) => queued(id))
@@ -51,27 +60,34 @@ describe('EventBus group commit', () => {
     expect(seen.map((e) => e.envelope.entity_id)).toEqual(['a', 'b', 'c'])
     expect(seen).toEqual(published)
     expect(seen.map((e) => e.seq)).toEqual([1, 2, 3])
+    expect((await log.positionOf(published[2]!.envelope.event_id))?.seq).toBe(3)
   })
 
-  test('flush() delivers at once; committed() is already resolved when nothing waits', async () => {
+  test('flush() delivers what is queued; committed() is already resolved when nothing waits', async () => {
     const seen: string[] = []
-    bus.onDelivered('t', (e) => seen.push(e.envelope.entity_id!))
+    bus.onDelivered('t', (e) => void seen.push(e.envelope.entity_id!))
     queued('x')
-    bus.flush()
+    await within(bus.flush(), 'the flush')
     expect(seen).toEqual(['x'])
     expect(bus.pending).toBe(0)
     await within(bus.committed(), 'an idle commit', 100)
   })
 
-  test('prepare hooks run at publish time, before the event is queued', () => {
-    const order: string[] = []
-    bus.prepare('p', (e) => order.push(`prepare ${e.envelope.entity_id} pending=${bus.pending}`))
-    bus.onDelivered('s', (e) => order.push(`deliver ${e.envelope.entity_id}`))
+  test('one append is in flight at a time: events published meanwhile form the next batch, delivered after it', async () => {
+    const seen: string[] = []
+    bus.onDelivered('t', (e) => void seen.push(e.envelope.entity_id!))
+    let open!: () => void
+    log.gate = new Promise<void>((resolve) => (open = resolve))
     queued('a')
+    const first = bus.flush()
     queued('b')
-    order.push('flush')
-    bus.flush()
-    expect(order).toEqual(['prepare a pending=0', 'prepare b pending=1', 'flush', 'deliver a', 'deliver b'])
+    queued('c')
+    expect(bus.pending).toBeGreaterThan(0)
+    open()
+    await within(first, 'the flush') // it drains everything queued, batch by batch
+    expect(log.batches).toEqual([1, 2])
+    expect(seen).toEqual(['a', 'b', 'c'])
+    expect(bus.pending).toBe(0)
   })
 
   test('a failing log write still delivers live (seq 0) and counts the error; a failing subscriber does not stop the others', async () => {
@@ -79,17 +95,17 @@ describe('EventBus group commit', () => {
     bus.onDelivered('broken', () => {
       throw new Error('bug')
     })
-    bus.onDelivered('ok', (e) => seen.push(e.seq))
+    bus.onDelivered('ok', (e) => void seen.push(e.seq))
     log.fail = true
     queued('lost-from-log')
-    bus.flush()
+    await bus.flush()
     expect(seen).toEqual([0])
     const text = await metrics.scrape()
     expect(text).toMatch(/matric_event_bus_errors_total\{where="log"\} 1/)
     expect(text).toMatch(/matric_event_bus_errors_total\{where="broken"\} 1/)
   })
 
-  test('an event published by a subscriber during a flush is delivered in the same flush, after the current batch', () => {
+  test('an event published by a subscriber during a flush is delivered in the same flush, after the current batch', async () => {
     const seen: string[] = []
     bus.onDelivered('echo', (e) => {
       seen.push(e.envelope.entity_id!)
@@ -97,31 +113,102 @@ describe('EventBus group commit', () => {
     })
     queued('first')
     queued('second')
-    bus.flush()
+    await bus.flush()
     expect(seen).toEqual(['first', 'second', 'echoed'])
   })
 })
 
 describe('subscriber kinds', () => {
-  test('onCommitted runs for every event before any onDelivered subscriber sees the batch', () => {
+  test('onCommitted runs for every event before any onDelivered subscriber sees the batch', async () => {
     const order: string[] = []
-    bus.onDelivered('transport', (e) => order.push(`delivered ${e.envelope.entity_id}`))
-    bus.onCommitted('outbox', (e) => order.push(`committed ${e.envelope.entity_id} seq>0=${e.seq > 0}`))
+    bus.onDelivered('transport', (e) => void order.push(`delivered ${e.envelope.entity_id}`))
+    bus.onCommitted('outbox', (e) => void order.push(`committed ${e.envelope.entity_id} seq>0=${e.seq > 0}`))
     for (const id of ['a', 'b']) bus.publish({ memory: 'm', entityType: 'job', entityId: id, payload: { type: 'JobQueued', job_id: id, job_type: 'X' } })
-    bus.flush()
+    await bus.flush()
     expect(order).toEqual(['committed a seq>0=true', 'committed b seq>0=true', 'delivered a', 'delivered b'])
+  })
+
+  test("committed() waits for an onCommitted subscriber's promise; its rejection is counted, not thrown", async () => {
+    let settle!: () => void
+    let settled = false
+    bus.onCommitted('outbox', () => new Promise<void>((resolve) => (settle = resolve)).then(() => void (settled = true)))
+    bus.onCommitted('failing', () => Promise.reject(new Error('outbox insert failed')))
+    queued('a')
+    const done = bus.committed()
+    await bus.flush()
+    expect(settled).toBe(false)
+    expect(bus.pending).toBeGreaterThan(0) // durable work still settling
+    settle()
+    await within(done, 'the commit with its durable work')
+    expect(settled).toBe(true)
+    expect(bus.pending).toBe(0)
+    expect(await metrics.scrape()).toMatch(/matric_event_bus_errors_total\{where="failing"\} 1/)
+  })
+})
+
+describe('QueueStatus group counts', () => {
+  test('publish(draft, { groupCounts }) carries them to every subscriber; they are not logged', async () => {
+    const got: (ReadonlyMap<string, QueueCountsSnapshot> | undefined)[] = []
+    bus.onCommitted('c', (e) => void got.push(e.groupCounts))
+    bus.onDelivered('d', (e) => void got.push(e.groupCounts))
+    const groupCounts = new Map([[tagSetKey(['a']), { pending: 1, running: 0 }]])
+    const e = bus.publish({ memory: 'm', entityType: 'queue', payload: { type: 'QueueStatus', total_jobs: 3, running: 1, pending: 2 } }, { groupCounts })
+    const plain = queued('j')
+    await bus.flush()
+    expect(got).toEqual([groupCounts, undefined, groupCounts, undefined])
+    expect(e.groupCounts).toBe(groupCounts)
+    expect(plain.groupCounts).toBeUndefined()
+    const [row] = await log.afterInMemory('m', 0, 1)
+    expect(row!.envelope).toBe(e.json)
+    expect(row!.envelope).not.toContain('groupCounts')
+  })
+
+  test('sendNow counts the memory and each distinct restriction given, before publishing; the event carries those counts', async () => {
+    const state: Record<string, QueueCounts> = { all: { pending: 4, running: 2 }, [tagSetKey(['a'])]: { pending: 1, running: 1 }, [tagSetKey(['b', 'c'])]: { pending: 2, running: 0 } }
+    const asked: string[] = []
+    const counts = async (memory: string, r: readonly string[] | null) => {
+      const key = r === null ? 'all' : tagSetKey(r)
+      asked.push(`${memory} ${key}`)
+      return { ...state[key]! }
+    }
+    // ['c','b'] and ['b','c','b'] are the same restriction as ['b','c']: counted once.
+    const restrictions: (readonly string[])[] = [['a'], ['c', 'b'], ['b', 'c', 'b']]
+    const scheduler = new QueueStatusScheduler(bus, counts, 1000, (m) => (m === 'mem' ? restrictions : []))
+    const seen: PublishedEvent[] = []
+    bus.onDelivered('sse', (e) => void seen.push(e))
+    const id = await scheduler.sendNow('mem')
+    // Counts change after the event was counted but before it is delivered: the event keeps its instant.
+    state.all = { pending: 0, running: 0 }
+    state[tagSetKey(['a'])] = { pending: 0, running: 0 }
+    await bus.flush()
+    scheduler.stop()
+    expect(asked.sort()).toEqual([`mem ${tagSetKey(['a'])}`, `mem ${tagSetKey(['b', 'c'])}`, 'mem all'].sort())
+    expect(seen).toHaveLength(1)
+    const e = seen[0]!
+    expect(e.envelope.event_id).toBe(id)
+    expect(e.envelope.payload).toEqual({ type: 'QueueStatus', total_jobs: 6, running: 2, pending: 4 })
+    expect(e.groupCounts).toEqual(
+      new Map([
+        [tagSetKey(['a']), { pending: 1, running: 1 }],
+        [tagSetKey(['b', 'c']), { pending: 2, running: 0 }],
+      ]),
+    )
+    // A memory without restricted listeners: the memory-wide counts and an empty map.
+    await scheduler.sendNow('other')
+    await bus.flush()
+    expect(seen[1]!.groupCounts).toEqual(new Map())
   })
 })
 
 describe('deliveredThrough', () => {
-  test('starts at the end of the log and follows every delivered batch', () => {
+  test('starts at the end of the log and follows every delivered batch', async () => {
     const before = bus.deliveredThrough
-    expect(before).toBe(log.lastSeq())
+    expect(before).toBe(await log.lastSeq())
     const e = bus.publish({ memory: 'm', entityType: 'job', entityId: 'd1', payload: { type: 'JobQueued', job_id: 'd1', job_type: 'X' } })
     expect(bus.deliveredThrough).toBe(before) // published, not delivered yet
-    bus.flush()
+    await bus.flush()
     expect(bus.deliveredThrough).toBe(e.seq)
-    const again = new EventBus({ log, metrics, logger: createLogger('error', () => {}) })
+    const again = new EventBus({ log, startSeq: await log.lastSeq(), metrics, logger: createLogger('error', () => {}) })
     expect(again.deliveredThrough).toBe(e.seq) // a new process starts where the log ends
   })
 })

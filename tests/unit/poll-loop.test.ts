@@ -5,7 +5,7 @@ import { withJitter } from '../../src/util/backoff.ts'
 import { safeErrorText } from '../../src/util/safe-error.ts'
 
 describe('PollLoop', () => {
-  const setup = (nextDue: () => number | null) => {
+  const setup = (nextDue: () => Promise<number | null>) => {
     const clock = new FakeClock()
     let pumps = 0
     const loop = new PollLoop({ pump: () => void pumps++, nextDue, pollMs: 1000, clock, onError: () => {} })
@@ -20,16 +20,19 @@ describe('PollLoop', () => {
     ['due already: sleeps the poll interval instead of spinning', (now) => now - 10, 999, 1],
   ]
   for (const [name, due, advance, pumps] of cases)
-    test(name, () => {
+    test(name, async () => {
       let now = 0
-      const s = setup(() => due(now))
+      const s = setup(async () => due(now))
       now = s.clock.now()
       s.loop.start()
+      // The sleep is armed once the pump and nextDue have settled.
+      await s.loop.idle()
       s.clock.advance(advance)
+      await s.loop.idle()
       expect(s.pumps()).toBe(pumps)
     })
 
-  test('wake pumps at once; stop cancels the sleep; a throwing pump is reported, the loop goes on', () => {
+  test('wake pumps at once; stop cancels the sleep; a throwing pump is reported, the loop goes on', async () => {
     const clock = new FakeClock()
     const errors: unknown[] = []
     let n = 0
@@ -37,22 +40,55 @@ describe('PollLoop', () => {
       pump: () => {
         if (++n === 2) throw new Error('boom')
       },
-      nextDue: () => null,
+      nextDue: async () => null,
       pollMs: 100,
       clock,
       onError: (e) => errors.push(e),
     })
     loop.start()
+    expect(n).toBe(1)
+    await loop.idle()
     loop.wake()
     expect(n).toBe(2)
     expect(errors.length).toBe(1)
+    await loop.idle()
     clock.advance(100)
     expect(n).toBe(3)
+    await loop.idle()
     loop.stop()
     clock.advance(1000)
     expect(n).toBe(3)
     loop.wake()
     expect(n).toBe(3)
+  })
+
+  test('a wake while a pump runs makes exactly one more pump follow it (however many wakes came)', async () => {
+    const clock = new FakeClock()
+    const gates: (() => void)[] = []
+    let n = 0
+    const loop = new PollLoop({
+      pump: () => {
+        n++
+        return new Promise<void>((resolve) => gates.push(resolve))
+      },
+      nextDue: async () => null,
+      pollMs: 100,
+      clock,
+      onError: () => {},
+    })
+    loop.start()
+    expect(n).toBe(1)
+    loop.wake()
+    loop.wake()
+    expect(n).toBe(1) // not concurrently
+    gates.shift()!()
+    for (let i = 0; i < 100 && n < 2; i++) await Promise.resolve() // a few microtask turns, bounded
+    expect(n).toBe(2)
+    gates.shift()!()
+    await loop.idle()
+    expect(n).toBe(2)
+    expect(clock.timers).toHaveLength(1) // then sleeps
+    loop.stop()
   })
 })
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import type { EventRow } from '../../src/events/log.ts'
+import type { EventRow } from '../../src/events/store.ts'
 import { ApiError } from '../../src/http/errors.ts'
 import type { ResyncReason } from '../../src/modules/realtime/sse-frames.ts'
 import {

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { dbCheck } from '../../src/modules/system/index.ts'
+import { SqliteProbe } from '../../src/store/sqlite/small.ts'
 import { responseStatus, pathOf } from '../../src/telemetry/http.ts'
 import { createLogger } from '../../src/telemetry/log.ts'
 import { LATENCY_BUCKETS_MS, Metrics } from '../../src/telemetry/metrics.ts'
@@ -170,35 +171,35 @@ describe('dbCheck (GET /health `db`)', () => {
     return { db, path }
   }
 
-  test('ok on a working store, error once closed, logged once per transition', () => {
+  test('ok on a working store, error once closed, logged once per transition', async () => {
     const lines: string[] = []
     const { db } = file()
-    const check = dbCheck(db, createLogger('info', (l) => lines.push(l)))
-    expect(check()).toBe('ok')
+    const check = dbCheck(new SqliteProbe(db), createLogger('info', (l) => lines.push(l)))
+    expect(await check()).toBe('ok')
     db.close()
-    expect(check()).toBe('error')
-    expect(check()).toBe('error')
+    expect(await check()).toBe('error')
+    expect(await check()).toBe('error')
     expect(lines.filter((l) => l.includes('database health check failed'))).toHaveLength(1)
   })
 
-  test('error on a read-only store (writes would fail)', () => {
+  test('error on a read-only store (writes would fail)', async () => {
     const { db, path } = file()
     db.close()
     const ro = new Database(path, { readonly: true })
-    expect(dbCheck(ro, createLogger('error', () => {}))()).toBe('error')
+    expect(await dbCheck(new SqliteProbe(ro), createLogger('error', () => {}))()).toBe('error')
     ro.close()
   })
 
-  test('error when the schema is gone', () => {
+  test('error when the schema is gone', async () => {
     const db = new Database(':memory:')
-    expect(dbCheck(db, createLogger('error', () => {}))()).toBe('error')
+    expect(await dbCheck(new SqliteProbe(db), createLogger('error', () => {}))()).toBe('error')
     db.close()
   })
 
-  test('inside an open transaction the read alone decides', () => {
+  test('inside an open transaction the read alone decides', async () => {
     const { db } = file()
     db.exec('BEGIN')
-    expect(dbCheck(db, createLogger('error', () => {}))()).toBe('ok')
+    expect(await dbCheck(new SqliteProbe(db), createLogger('error', () => {}))()).toBe('ok')
     db.exec('ROLLBACK')
     db.close()
   })

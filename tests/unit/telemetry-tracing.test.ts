@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api'
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base'
 import { EventBus } from '../../src/events/bus.ts'
-import type { EventLog } from '../../src/events/log.ts'
+import type { EventStore } from '../../src/events/store.ts'
 import { createLogger } from '../../src/telemetry/log.ts'
 import { Metrics } from '../../src/telemetry/metrics.ts'
 import { readTelemetryConfig } from '../../src/telemetry/otel-env.ts'
@@ -46,8 +46,8 @@ describe('Tracing off (no OTLP endpoint)', () => {
 
   test('the bus does no span work: events carry no traceparent', () => {
     const t = new Tracing(readTelemetryConfig({}, []), { logger: quiet, serviceVersion: '1' })
-    const log = { appendBatch: (rows: unknown[]) => rows.map(() => 1), lastSeq: () => 0 } as unknown as EventLog
-    const bus = new EventBus({ log, metrics: new Metrics(), logger: quiet, tracing: t })
+    const log = { appendBatch: async (rows: unknown[]) => rows.map(() => 1), lastSeq: async () => 0 } as unknown as EventStore
+    const bus = new EventBus({ log, startSeq: 0, metrics: new Metrics(), logger: quiet, tracing: t })
     const e = bus.publish({ memory: 'm', payload: { type: 'JobProgress', job_id: 'ext-1', progress: 10, progress_percent: 10 } })
     expect(e.traceparent).toBeUndefined()
   })
@@ -141,13 +141,13 @@ describe('request and publish spans', () => {
 describe('EventBus with tracing', () => {
   test('PublishedEvent.traceparent is the event.publish span; a failing subscriber marks it', async () => {
     const { t, spans } = tracing()
-    const log = { appendBatch: (rows: unknown[]) => rows.map(() => 7), lastSeq: () => 0 } as unknown as EventLog
-    const bus = new EventBus({ log, metrics: new Metrics(), logger: quiet, tracing: t })
+    const log = { appendBatch: async (rows: unknown[]) => rows.map(() => 7), lastSeq: async () => 0 } as unknown as EventStore
+    const bus = new EventBus({ log, startSeq: 0, metrics: new Metrics(), logger: quiet, tracing: t })
     bus.onDelivered('broken', () => {
       throw new Error('subscriber bug')
     })
     const e = await inTask(() => bus.publish({ memory: 'm1', payload: { type: 'NoteDeleted', note_id: 'n1' } }))
-    bus.flush() // the span ends once the event is delivered
+    await bus.flush() // the span ends once the event is delivered
     const [s] = await spans()
     expect(e.traceparent).toBe(`00-${s!.spanContext().traceId}-${s!.spanContext().spanId}-01`)
     expect(s!.attributes).toEqual({ 'matric.event_id': e.envelope.event_id, 'matric.event_type': 'note.deleted', 'matric.memory': 'm1' })

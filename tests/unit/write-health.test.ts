@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { openDatabase, WriteHealth, writeHealth, WRITE_ERROR_WINDOW_MS } from '../../src/store/db.ts'
+import { openDatabase, WriteHealth, writeHealth, WRITE_ERROR_WINDOW_MS } from '../../src/store/sqlite/db.ts'
+import { SqliteProbe } from '../../src/store/sqlite/small.ts'
 import { writeCheck, WRITE_PROBE_INTERVAL_MS } from '../../src/modules/system/index.ts'
 import { createLogger } from '../../src/telemetry/log.ts'
 
@@ -81,22 +82,22 @@ describe('the connection reports storage failures, whoever catches them', () => 
 })
 
 describe('writeCheck', () => {
-  test('commits a probe at most once per interval, and reports a failed one', () => {
+  test('commits a probe at most once per interval, and reports a failed one', async () => {
     const db = openDatabase(':memory:')
     let now = 10_000_000
-    const check = writeCheck(db, createLogger('error', () => {}), () => now)
-    expect(check()).toEqual({ write: 'ok' })
+    const check = writeCheck(new SqliteProbe(db), createLogger('error', () => {}), () => now)
+    expect(await check()).toEqual({ write: 'ok' })
     const probed = () => (db.query('SELECT probed_at FROM health_probe').get() as { probed_at: string }).probed_at
     expect(probed()).toBe(new Date(10_000_000).toISOString())
     now += WRITE_PROBE_INTERVAL_MS - 1
-    check()
+    await check()
     expect(probed()).toBe(new Date(10_000_000).toISOString())
     now += 1
-    check()
+    await check()
     expect(probed()).toBe(new Date(now).toISOString())
     db.exec('PRAGMA query_only = ON') // the probe fails (SQLITE_READONLY)
     now += WRITE_PROBE_INTERVAL_MS
-    const failed = check()
+    const failed = await check()
     expect(failed.write).toBe('error')
     expect(failed.error?.code).toStartWith('SQLITE_READONLY')
     // the connection saw it too (it stays reported for WRITE_ERROR_WINDOW_MS)

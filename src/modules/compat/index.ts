@@ -4,6 +4,9 @@ import { ownModels } from '../../http/schemas.ts'
 import { dbCheck } from '../system/index.ts'
 import { discoveryDocument, type Features } from './discovery.ts'
 
+/** What this module uses of the composition root (src/context.ts). */
+export type CompatDeps = Pick<AppContext, 'config' | 'live' | 'logger' | 'stores'>
+
 const Capability = t.Object(
   {
     state: t.Union([t.Literal('available'), t.Literal('degraded'), t.Literal('preview'), t.Literal('unavailable'), t.Literal('unknown')]),
@@ -54,16 +57,16 @@ export const StreamingHealth = t.Object(
 )
 
 /** The store's write health, probed at most once per second (these routes are public: bounded work per request). */
-function cachedWritable(probe: () => 'ok' | 'error'): () => boolean {
-  let at = 0
-  let ok = true
+function cachedWritable(probe: () => Promise<'ok' | 'error'>): () => Promise<boolean> {
+  let at = -Infinity
+  let last: Promise<boolean> = Promise.resolve(true)
   return () => {
     const now = performance.now()
     if (now - at >= 1000) {
       at = now
-      ok = probe() === 'ok'
+      last = probe().then((r) => r === 'ok')
     }
-    return ok
+    return last
   }
 }
 
@@ -71,16 +74,16 @@ function cachedWritable(probe: () => 'ok' | 'error'): () => boolean {
  * GET /api/v1/system/compatibility (the Fortemi discovery document HotM checks first) and
  * GET /api/v1/health/streaming (the realtime transports' health it links to). Both public, never cached.
  */
-export function compatController(ctx: AppContext, features: Omit<Features, 'storeWritable'>) {
-  const writable = cachedWritable(dbCheck(ctx.db, ctx.logger))
+export function compatController(ctx: CompatDeps, features: Omit<Features, 'storeWritable'>) {
+  const writable = cachedWritable(dbCheck(ctx.stores.probe, ctx.logger))
   const noStore = { 'cache-control': 'no-store' }
   return new Elysia({ name: 'matric-compat', tags: ['system'] })
     .model(ownModels({ Compatibility, StreamingHealth }))
     .get(
       '/api/v1/system/compatibility',
-      ({ set }) => {
+      async ({ set }) => {
         Object.assign(set.headers, noStore)
-        return discoveryDocument(ctx.config, { ...features, storeWritable: writable() })
+        return discoveryDocument(ctx.config, { ...features, storeWritable: await writable() })
       },
       {
         response: { 200: 'Compatibility' },
@@ -96,9 +99,9 @@ export function compatController(ctx: AppContext, features: Omit<Features, 'stor
     )
     .get(
       '/api/v1/health/streaming',
-      ({ set }) => {
+      async ({ set }) => {
         Object.assign(set.headers, noStore)
-        const ok = writable()
+        const ok = await writable()
         const state = ok ? 'available' : 'degraded'
         return {
           status: ok ? ('ok' as const) : ('degraded' as const),

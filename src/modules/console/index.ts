@@ -3,7 +3,10 @@ import type { AppContext } from '../../context.ts'
 import { forbidden, notFound } from '../../http/errors.ts'
 import { ErrorBody, ownModels } from '../../http/schemas.ts'
 import { consoleBundle } from './bundle.ts'
-import { SummaryReader, SystemSummary } from './summary.ts'
+import { SummaryReader, SystemSummary, type ConsoleSummaryDeps } from './summary.ts'
+
+/** What this module uses of the composition root (src/context.ts). */
+export type ConsoleDeps = Pick<AppContext, 'authPlugin' | 'logger'> & ConsoleSummaryDeps
 
 /**
  * The page only talks to this origin (CSP), runs no inline script, and may not be framed. It holds no data:
@@ -18,7 +21,7 @@ const errors = { 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody' } as const
  * Overview polls (GET /api/v1/system/summary, admin of the request memory). The bundle is built when the
  * app starts and kept in memory.
  */
-export function consoleController(ctx: AppContext) {
+export function consoleController(ctx: ConsoleDeps) {
   const bundle = consoleBundle()
   bundle.catch((err) => ctx.logger.error('console bundle failed to build', { err }))
   const summary = new SummaryReader(ctx)
@@ -39,7 +42,7 @@ export function consoleController(ctx: AppContext) {
     .model(ownModels({ SystemSummary, ErrorBody }))
     .get(
       '/summary',
-      ({ memory, principal, set }) => {
+      async ({ memory, principal, set }) => {
         // Its figures cover every note of the memory (events/s, webhook health): not for a tag-restricted token.
         if (principal.tags !== null) throw forbidden('the summary covers every note of a memory: tag-restricted tokens cannot read it')
         set.headers['cache-control'] = 'no-store'

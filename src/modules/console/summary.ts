@@ -1,9 +1,10 @@
-import type { Database, Statement } from 'bun:sqlite'
-import { hostname } from 'node:os'
 import { t, type Static } from 'elysia'
 import type { AppContext } from '../../context.ts'
 import { JsonInt } from '../../http/schemas.ts'
 import { VERSION } from '../../version.ts'
+
+/** What this module uses of the composition root (src/context.ts). */
+export type ConsoleSummaryDeps = Pick<AppContext, 'config' | 'jobPauses' | 'jobs' | 'live' | 'metrics' | 'startedAt' | 'stores'>
 
 /** Events per second over this many seconds (the Overview chart's width). */
 export const EVENT_WINDOW_S = 60
@@ -76,18 +77,6 @@ export const SystemSummary = t.Object(
 )
 export type SystemSummary = Static<typeof SystemSummary>
 
-interface HealthRow {
-  id: string
-  attempts: number
-  successes: number
-  last_error: string | null
-  last_status: number | null
-  last_error_at: string | null
-  last_success_at: string | null
-  waiting: number
-  failed: number
-}
-
 /** Per-second counts → a dense series of `windowS` buckets ending with the second of `nowMs`. */
 export function perSecondSeries(rows: readonly { s: number; n: number }[], nowMs: number, windowS = EVENT_WINDOW_S): number[] {
   const last = Math.floor(nowMs / 1000)
@@ -104,35 +93,19 @@ export function perSecondSeries(rows: readonly { s: number; n: number }[], nowMs
  * instance's connections and recent latency. Read-only queries on the stores' tables.
  */
 export class SummaryReader {
-  private perSecond: Statement
-  private health: Statement
-  private nodeId = `${hostname()}:${process.pid}`
+  constructor(private ctx: ConsoleSummaryDeps) {}
 
-  constructor(
-    private ctx: AppContext,
-    db: Database = ctx.db,
-  ) {
-    this.perSecond = db.query('SELECT created_ms / 1000 AS s, COUNT(*) AS n FROM events WHERE created_ms >= ? AND memory = ? GROUP BY s')
-    this.health = db.query(`
-      SELECT w.id,
-        (SELECT COUNT(*) FROM webhook_attempts a WHERE a.webhook_id = w.id AND a.created_at >= ?1) AS attempts,
-        (SELECT COUNT(*) FROM webhook_attempts a WHERE a.webhook_id = w.id AND a.created_at >= ?1 AND a.success = 1) AS successes,
-        (SELECT a.error FROM webhook_attempts a WHERE a.webhook_id = w.id AND a.success = 0 ORDER BY a.seq DESC LIMIT 1) AS last_error,
-        (SELECT a.status_code FROM webhook_attempts a WHERE a.webhook_id = w.id AND a.success = 0 ORDER BY a.seq DESC LIMIT 1) AS last_status,
-        (SELECT a.created_at FROM webhook_attempts a WHERE a.webhook_id = w.id AND a.success = 0 ORDER BY a.seq DESC LIMIT 1) AS last_error_at,
-        (SELECT a.created_at FROM webhook_attempts a WHERE a.webhook_id = w.id AND a.success = 1 ORDER BY a.seq DESC LIMIT 1) AS last_success_at,
-        (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.status IN ('pending', 'retrying')) AS waiting,
-        (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.status = 'failed') AS failed
-      FROM webhooks w WHERE w.memory = ?2 ORDER BY w.created_at, w.id`)
-  }
-
-  read(memory: string, nowMs = Date.now()): SystemSummary {
+  async read(memory: string, nowMs = Date.now()): Promise<SystemSummary> {
     const { ctx } = this
     const from = (Math.floor(nowMs / 1000) - EVENT_WINDOW_S + 1) * 1000
-    const perSecond = perSecondSeries(this.perSecond.all(from, memory) as { s: number; n: number }[], nowMs)
-    const counts = ctx.jobs.counts(memory)
-    const pauses = ctx.jobPauses.state()
-    const endpoints = (this.health.all(new Date(nowMs - HEALTH_WINDOW_MS).toISOString(), memory) as HealthRow[]).map((r) => ({
+    const [rows, counts, pauses, health] = await Promise.all([
+      ctx.stores.events.perSecond(memory, from),
+      ctx.jobs.counts(memory),
+      ctx.jobPauses.state(),
+      ctx.stores.webhooks.health(memory, new Date(nowMs - HEALTH_WINDOW_MS).toISOString()),
+    ])
+    const perSecond = perSecondSeries(rows, nowMs)
+    const endpoints = health.map((r) => ({
       webhook_id: r.id,
       attempts_24h: r.attempts,
       successes_24h: r.successes,
@@ -148,11 +121,11 @@ export class SummaryReader {
       memory,
       generated_at: new Date(nowMs).toISOString(),
       instance: {
-        node_id: this.nodeId,
+        node_id: ctx.config.nodeId,
         version: VERSION,
         started_at: new Date(ctx.startedAt).toISOString(),
         uptime_s: Math.round((nowMs - ctx.startedAt) / 100) / 10,
-        cluster: false,
+        cluster: ctx.stores.kind !== 'sqlite',
       },
       connections: { ws: ctx.live.wsConnections(), sse: ctx.live.sseConnections() },
       events: { window_s: EVENT_WINDOW_S, per_second: perSecond, last_minute: perSecond.reduce((a, b) => a + b, 0) },

@@ -7,6 +7,9 @@ import { ErrorBody, ownModels } from '../../http/schemas.ts'
 import { CreateJob, Job, JobList, JobParams, JobPauseResult, JobPauseState, JobStats, ListJobsQuery, PauseParams } from './model.ts'
 import type { PauseScope } from './pause.ts'
 
+/** What this module uses of the composition root (src/context.ts). */
+export type JobsDeps = Pick<AppContext, 'authPlugin' | 'config' | 'jobPauses' | 'jobService' | 'jobs'>
+
 /**
  * Who may pause or resume: an admin without a tag restriction, of every memory for a global pause, of the
  * memory for a per-memory one (a pause affects every note of its scope).
@@ -23,14 +26,14 @@ function pauseScope(principal: Principal, memory: string | undefined): PauseScop
 const errors = { 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 404: 'ErrorBody', 422: 'ErrorBody' } as const
 
 /** REST: /api/v1/jobs (documented in the API reference, /docs). */
-export function jobsController(ctx: AppContext) {
+export function jobsController(ctx: JobsDeps) {
   const svc = ctx.jobService
   return new Elysia({ prefix: '/api/v1/jobs', tags: ['jobs'] })
     .use(ctx.authPlugin)
     .model(ownModels({ Job, JobList, JobStats, CreateJob, JobPauseState, JobPauseResult, ErrorBody }))
     .post(
       '',
-      ({ body, set, principal, memory }) => {
+      async ({ body, set, principal, memory }) => {
         set.status = 201
         return svc.create(memory, principal.tags, body, { kind: 'user', id: principal.sub })
       },
@@ -42,22 +45,21 @@ export function jobsController(ctx: AppContext) {
         detail: { summary: 'Queue a job for a note' },
       },
     )
-    .get('', ({ query, principal, memory }) => ctx.jobs.list({ memory, restriction: principal.tags, status: query.status, noteId: query.note_id, limit: query.limit ?? 100, offset: query.offset }), {
+    .get('', async ({ query, principal, memory }) => ctx.jobs.list({ memory, restriction: principal.tags, status: query.status, noteId: query.note_id, limit: query.limit ?? 100, offset: query.offset }), {
       auth: 'read',
       query: ListJobsQuery,
       response: { 200: 'JobList', ...errors },
       detail: { summary: 'List jobs, newest first' },
     })
-    .get('/stats', ({ principal, memory }) => svc.stats(memory, principal.tags), {
+    .get('/stats', async ({ principal, memory }) => svc.stats(memory, principal.tags), {
       auth: 'read',
       response: { 200: 'JobStats', ...errors },
       detail: { summary: 'Queue counts', description: 'total_jobs = pending + running, the same numbers a QueueStatus event carries.' },
     })
     .get(
       '/status',
-      ({ principal, memory }) => {
-        const st = ctx.jobPauses.state()
-        const c = ctx.jobs.counts(memory, principal.tags)
+      async ({ principal, memory }) => {
+        const [st, c] = await Promise.all([ctx.jobPauses.state(), ctx.jobs.counts(memory, principal.tags)])
         const visible = st.memories.filter((m) => grantsMemory(principal, m))
         return { global: st.global ? ('paused' as const) : ('running' as const), archives: Object.fromEntries(visible.map((m) => [m, 'paused' as const])), queue: { pending: c.pending, running: c.running } }
       },
@@ -67,11 +69,11 @@ export function jobsController(ctx: AppContext) {
         detail: { summary: 'Job processing pause state', description: 'Whether job processing is paused globally and which of your memories are paused.' },
       },
     )
-    .post('/pause', ({ principal }) => pauseRoute(ctx, principal, undefined, 'pause'), pauseHooks('Pause job processing everywhere', "admin of every memory ('*')"))
-    .post('/resume', ({ principal }) => pauseRoute(ctx, principal, undefined, 'resume'), pauseHooks('Resume job processing everywhere', "admin of every memory ('*')"))
-    .post('/pause/:memory', ({ principal, params }) => pauseRoute(ctx, principal, params.memory, 'pause'), { params: PauseParams, ...pauseHooks('Pause job processing of one memory', 'admin of that memory') })
-    .post('/resume/:memory', ({ principal, params }) => pauseRoute(ctx, principal, params.memory, 'resume'), { params: PauseParams, ...pauseHooks('Resume job processing of one memory', 'admin of that memory') })
-    .get('/:id', ({ params, principal, memory }) => svc.get(memory, principal.tags, params.id), {
+    .post('/pause', async ({ principal }) => pauseRoute(ctx, principal, undefined, 'pause'), pauseHooks('Pause job processing everywhere', "admin of every memory ('*')"))
+    .post('/resume', async ({ principal }) => pauseRoute(ctx, principal, undefined, 'resume'), pauseHooks('Resume job processing everywhere', "admin of every memory ('*')"))
+    .post('/pause/:memory', async ({ principal, params }) => pauseRoute(ctx, principal, params.memory, 'pause'), { params: PauseParams, ...pauseHooks('Pause job processing of one memory', 'admin of that memory') })
+    .post('/resume/:memory', async ({ principal, params }) => pauseRoute(ctx, principal, params.memory, 'resume'), { params: PauseParams, ...pauseHooks('Resume job processing of one memory', 'admin of that memory') })
+    .get('/:id', async ({ params, principal, memory }) => svc.get(memory, principal.tags, params.id), {
       auth: 'read',
       params: JobParams,
       response: { 200: 'Job', ...errors },
@@ -79,10 +81,10 @@ export function jobsController(ctx: AppContext) {
     })
 }
 
-function pauseRoute(ctx: AppContext, principal: Principal, memory: string | undefined, action: 'pause' | 'resume') {
+async function pauseRoute(ctx: JobsDeps, principal: Principal, memory: string | undefined, action: 'pause' | 'resume') {
   const scope = pauseScope(principal, memory)
   const actor = { kind: 'user' as const, id: principal.sub }
-  const changed = action === 'pause' ? ctx.jobPauses.pause(scope, actor) : ctx.jobPauses.resume(scope, actor)
+  const changed = await (action === 'pause' ? ctx.jobPauses.pause(scope, actor) : ctx.jobPauses.resume(scope, actor))
   return {
     status: action === 'pause' ? ('paused' as const) : ('resumed' as const),
     ...(scope.kind === 'global' ? { scope: 'global' as const } : { scope: 'archive' as const, archive: scope.memory }),

@@ -43,15 +43,15 @@ export class JobService {
   constructor(private d: JobServiceDeps) {}
 
   /** Validates and enqueues a job for a note of `memory` visible to the caller; emits JobQueued. */
-  create(
+  async create(
     memory: string,
     restriction: readonly string[] | null,
     input: { job_type: JobTypeName; note_id?: string; priority?: number; instructions?: string },
     actor?: Actor,
-  ): Job {
+  ): Promise<Job> {
     if (!input.note_id) throw unprocessable(`job type '${input.job_type}' needs a note_id`)
     if (input.instructions !== undefined && input.job_type !== 'ai_revision') throw unprocessable(`instructions are for ai_revision jobs, not ${input.job_type}`)
-    const note = this.d.notes.get(input.note_id)
+    const note = await this.d.notes.get(input.note_id)
     if (!note || note.memory !== memory || !canSeeTags(restriction, note.tags)) throw notFound(`note ${input.note_id} not found`)
     return this.enqueue(memory, input.job_type, note.id, { priority: input.priority, actor, restriction, instructions: input.instructions })
   }
@@ -61,11 +61,11 @@ export class JobService {
    * `trace.causationId`. The job runs with `restriction` (that of whoever caused it): it reads only notes visible
    * under it.
    */
-  enqueue(memory: string, jobType: JobTypeName, noteId: string | null, o: EnqueueOptions = {}): Job {
+  async enqueue(memory: string, jobType: JobTypeName, noteId: string | null, o: EnqueueOptions = {}): Promise<Job> {
     const { priority, actor, trace = {}, restriction = null } = o
     const correlationId = trace.correlationId ?? Bun.randomUUIDv7()
     const queuedEventId = Bun.randomUUIDv7()
-    const job = this.d.jobs.insert({
+    const job = await this.d.jobs.insert({
       id: Bun.randomUUIDv7(), // time-ordered: ties on created_at sort in creation order
       correlation_id: correlationId,
       queued_event_id: queuedEventId,
@@ -78,14 +78,14 @@ export class JobService {
       max_retries: this.d.maxRetries,
       now: new Date().toISOString(),
     })
-    this.emit('JobQueued', job, undefined, actor, { correlationId, causationId: trace.causationId, eventId: queuedEventId })
+    await this.emit('JobQueued', job, undefined, actor, { correlationId, causationId: trace.causationId, eventId: queuedEventId })
     this.d.wake()
     return job
   }
 
   /** Enqueues unless the same job is already waiting for that note (repeated edits coalesce). */
-  enqueueOnce(memory: string, jobType: JobTypeName, noteId: string, o: Omit<EnqueueOptions, 'priority'> = {}): Job | null {
-    if (this.d.jobs.hasOpen(noteId, jobType)) return null
+  async enqueueOnce(memory: string, jobType: JobTypeName, noteId: string, o: Omit<EnqueueOptions, 'priority'> = {}): Promise<Job | null> {
+    if (await this.d.jobs.hasOpen(noteId, jobType)) return null
     return this.enqueue(memory, jobType, noteId, o)
   }
 
@@ -93,7 +93,7 @@ export class JobService {
    * Publishes a job lifecycle event (returns its id); note-scoped jobs carry the note's tags for visibility
    * filtering.
    */
-  emit(kind: JobEventKind, job: Job, extra?: { duration_ms?: number; error?: string }, actor?: Actor, trace: Trace & { eventId?: string } = {}): string {
+  async emit(kind: JobEventKind, job: Job, extra?: { duration_ms?: number; error?: string }, actor?: Actor, trace: Trace & { eventId?: string } = {}): Promise<string> {
     const base = { job_id: job.id, job_type: JOB_TYPES[job.job_type], ...(job.note_id ? { note_id: job.note_id } : {}) }
     const payload =
       kind === 'JobCompleted'
@@ -101,7 +101,7 @@ export class JobService {
         : kind === 'JobFailed'
           ? { type: kind, ...base, error: extra?.error ?? 'failed' }
           : { type: kind, ...base }
-    const e = this.d.bus.publish({ memory: job.memory, payload, entityType: 'job', entityId: job.id, tags: this.tagsOf(job), actor, ...trace })
+    const e = this.d.bus.publish({ memory: job.memory, payload, entityType: 'job', entityId: job.id, tags: await this.tagsOf(job), actor, ...trace })
     // A trailing QueueStatus follows every burst of job events (at most one per memory per interval), so counters
     // converge to the server's counts at idle even where a client reorders: HotM applies a QueueStatus up to 50 ms
     // late, after job events that arrived meanwhile.
@@ -109,7 +109,7 @@ export class JobService {
     return e.envelope.event_id
   }
 
-  emitProgress(job: Job, percent: number, message?: string, trace: Trace = {}): void {
+  async emitProgress(job: Job, percent: number, message?: string, trace: Trace = {}): Promise<void> {
     const payload = {
       type: 'JobProgress' as const,
       job_id: job.id,
@@ -119,16 +119,18 @@ export class JobService {
       progress_percent: percent,
       ...(message ? { message } : {}),
     }
-    this.d.bus.publish({ memory: job.memory, payload, entityType: 'job', entityId: job.id, tags: this.tagsOf(job), ...trace })
+    this.d.bus.publish({ memory: job.memory, payload, entityType: 'job', entityId: job.id, tags: await this.tagsOf(job), ...trace })
   }
 
-  private tagsOf(job: Job): string[] | null {
-    return job.note_id ? (this.d.notes.get(job.note_id)?.tags ?? null) : null
+  private async tagsOf(job: Job): Promise<string[] | null> {
+    return job.note_id ? ((await this.d.notes.get(job.note_id))?.tags ?? null) : null
   }
 
-  stats(memory: string, restriction: readonly string[] | null): JobStats {
-    const c = this.d.jobs.counts(memory, restriction)
-    const lastHour = this.d.jobs.finishedSince(memory, restriction, new Date(Date.now() - 3600_000).toISOString())
+  async stats(memory: string, restriction: readonly string[] | null): Promise<JobStats> {
+    const [c, lastHour] = await Promise.all([
+      this.d.jobs.counts(memory, restriction),
+      this.d.jobs.finishedSince(memory, restriction, new Date(Date.now() - 3600_000).toISOString()),
+    ])
     return {
       total_jobs: c.pending + c.running,
       running: c.running,
@@ -143,15 +145,15 @@ export class JobService {
     }
   }
 
-  get(memory: string, restriction: readonly string[] | null, id: string): Job {
-    const job = this.d.jobs.get(id)
-    if (!job || job.memory !== memory || !this.visible(job, restriction)) throw notFound(`job ${id} not found`)
+  async get(memory: string, restriction: readonly string[] | null, id: string): Promise<Job> {
+    const job = await this.d.jobs.get(id)
+    if (!job || job.memory !== memory || !(await this.visible(job, restriction))) throw notFound(`job ${id} not found`)
     return job
   }
 
-  private visible(job: Job, restriction: readonly string[] | null): boolean {
+  private async visible(job: Job, restriction: readonly string[] | null): Promise<boolean> {
     if (!restriction) return true
-    return canSeeTags(restriction, this.tagsOf(job))
+    return canSeeTags(restriction, await this.tagsOf(job))
   }
 
   /** Counts changed without a job event (retry, recovery, cancellation): a QueueStatus follows shortly. */

@@ -1,7 +1,5 @@
-import type { Database, Statement } from 'bun:sqlite'
-import { tagSetKey } from '../../auth/principal.ts'
 import type { JobTypeName } from '../../events/catalog.ts'
-import type { Job, JobStatus } from './model.ts'
+import type { Job } from './model.ts'
 
 export interface Counts {
   pending: number
@@ -28,191 +26,6 @@ export interface NewJob {
   now: string
 }
 
-/** Restricts job queries to jobs of notes carrying one of these tags (tag-restricted principals). */
-const TAG_FILTER = `EXISTS (SELECT 1 FROM notes n, json_each(n.tags) t
-  WHERE n.id = j.note_id AND t.value IN (SELECT value FROM json_each(?)))`
-
-/** Jobs of a paused memory (or of every memory, scope '*') are not claimed: see job_pauses and pause.ts. */
-const NOT_PAUSED = `NOT EXISTS (SELECT 1 FROM job_pauses p WHERE p.scope = '*' OR p.scope = jobs.memory)`
-
-/** Cached count entries (memory × tag restriction) before the cache starts over. */
-const COUNTS_CACHE_MAX = 10_000
-
-/** Repository for the job queue. Every transition is one UPDATE guarded by the expected status. */
-export class JobStore {
-  private insertStmt: Statement
-  private byId: Statement
-  private claimStmt: Statement
-  private progressStmt: Statement
-  private completeStmt: Statement
-  private retryStmt: Statement
-  private failStmt: Statement
-  private countsStmt: Statement
-  private nextDueStmt: Statement
-  private generation = 0
-  private countsCache = new Map<string, { generation: number; counts: Counts }>()
-
-  constructor(private db: Database) {
-    this.insertStmt = db.query(
-      `INSERT INTO jobs (id, memory, note_id, job_type, status, priority, max_retries, created_at, correlation_id, queued_event_id, restriction, instructions)
-       VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-    )
-    this.byId = db.query('SELECT * FROM jobs WHERE id = ?')
-    this.claimStmt = db.query(
-      `UPDATE jobs SET status = 'running', started_at = ?, progress_percent = 0, progress_message = NULL
-       WHERE id = (SELECT id FROM jobs WHERE status = 'pending' AND run_after <= ? AND ${NOT_PAUSED}
-                   ORDER BY priority DESC, created_at, id LIMIT 1)
-       RETURNING *`,
-    )
-    this.progressStmt = db.query(`UPDATE jobs SET progress_percent = ?, progress_message = ? WHERE id = ? AND status = 'running'`)
-    this.completeStmt = db.query(
-      `UPDATE jobs SET status = 'completed', progress_percent = 100, completed_at = ?, duration_ms = ?, error = NULL
-       WHERE id = ? AND status = 'running' RETURNING *`,
-    )
-    this.retryStmt = db.query(
-      `UPDATE jobs SET status = 'pending', retry_count = retry_count + 1, error = ?, run_after = ?, started_at = NULL
-       WHERE id = ? AND status = 'running' RETURNING *`,
-    )
-    this.failStmt = db.query(
-      `UPDATE jobs SET status = ?, error = ?, completed_at = ?, duration_ms = ?
-       WHERE id = ? AND status IN ('running', 'pending') RETURNING *`,
-    )
-    this.countsStmt = db.query(`SELECT status, COUNT(*) AS n FROM jobs j WHERE j.memory = ? GROUP BY status`)
-    this.nextDueStmt = db.query(`SELECT MIN(run_after) AS t FROM jobs WHERE status = 'pending' AND ${NOT_PAUSED}`)
-  }
-
-  insert(j: NewJob): Job {
-    this.generation++
-    return toJob(this.insertStmt.get(j.id, j.memory, j.note_id, j.job_type, j.priority, j.max_retries, j.now, j.correlation_id, j.queued_event_id, j.restriction ? JSON.stringify(j.restriction) : null, j.instructions) as JobRow)!
-  }
-
-  get(id: string): Job | null {
-    return toJob(this.byId.get(id) as JobRow | null)
-  }
-
-  /** Atomically moves the best due pending job (priority, then age) to running; with its event trace. */
-  claim(nowIso: string, nowMs: number): { job: Job; trace: JobTrace } | null {
-    const row = this.claimStmt.get(nowIso, nowMs) as JobRow | null
-    if (row) this.generation++
-    return row
-      ? {
-          job: toJob(row)!,
-          trace: {
-            correlationId: row.correlation_id ?? undefined,
-            queuedEventId: row.queued_event_id ?? undefined,
-            restriction: parseRestriction(row.restriction),
-            instructions: row.instructions ?? undefined,
-          },
-        }
-      : null
-  }
-
-  /** ms epoch of the earliest claimable pending job (paused scopes excluded), or null when none. */
-  nextDue(): number | null {
-    return (this.nextDueStmt.get() as { t: number | null }).t
-  }
-
-  progress(id: string, percent: number, message: string | null): void {
-    this.progressStmt.run(percent, message, id)
-  }
-
-  complete(id: string, nowIso: string, durationMs: number): Job | null {
-    this.generation++
-    return toJob(this.completeStmt.get(nowIso, durationMs, id) as JobRow | null)
-  }
-
-  retry(id: string, error: string, runAfterMs: number): Job | null {
-    this.generation++
-    return toJob(this.retryStmt.get(error, runAfterMs, id) as JobRow | null)
-  }
-
-  finish(id: string, status: 'failed' | 'cancelled', error: string, nowIso: string, durationMs: number | null): Job | null {
-    this.generation++
-    return toJob(this.failStmt.get(status, error, nowIso, durationMs, id) as JobRow | null)
-  }
-
-  /** Cancels the pending jobs of a note; returns how many. */
-  cancelPendingForNote(noteId: string, nowIso: string): number {
-    this.generation++
-    return this.db
-      .query(`UPDATE jobs SET status = 'cancelled', error = 'note deleted', completed_at = ? WHERE note_id = ? AND status = 'pending'`)
-      .run(nowIso, noteId).changes
-  }
-
-  /** Crash recovery: jobs left running go back to pending. Returns the memories affected. */
-  recoverRunning(): string[] {
-    this.generation++
-    const rows = this.db
-      .query(`UPDATE jobs SET status = 'pending', started_at = NULL, run_after = 0 WHERE status = 'running' RETURNING memory`)
-      .all() as { memory: string }[]
-    return [...new Set(rows.map((r) => r.memory))]
-  }
-
-  /**
-   * Whether a job of this type is still waiting for the note (avoids duplicate pipeline work). A running
-   * one does not count: it works on the content as it was when it started.
-   */
-  hasOpen(noteId: string, jobType: JobTypeName): boolean {
-    return !!this.db
-      .query(`SELECT 1 FROM jobs WHERE note_id = ? AND job_type = ? AND status = 'pending' LIMIT 1`)
-      .get(noteId, jobType)
-  }
-
-  /**
-   * Counts of a memory (within a tag restriction), cached until the queue or the notes' tags change: refresh
-   * answers, stats, opening SSE frames and QueueStatus corrections then cost one query per change, not per ask
-   * (a client repeating `refresh` cannot make the server count again and again).
-   */
-  counts(memory: string, restriction: readonly string[] | null = null): Counts {
-    const key = restriction ? `${memory}\n${tagSetKey(restriction)}` : memory
-    const hit = this.countsCache.get(key)
-    if (hit && hit.generation === this.generation) return { ...hit.counts }
-    const counts = this.countNow(memory, restriction)
-    if (this.countsCache.size >= COUNTS_CACHE_MAX) this.countsCache.clear()
-    this.countsCache.set(key, { generation: this.generation, counts })
-    return { ...counts }
-  }
-
-  /** Something counts depend on changed (a job transition here, or a note's tags or deletion). */
-  invalidateCounts(): void {
-    this.generation++
-  }
-
-  /** The counts, from the table (uncached). */
-  countNow(memory: string, restriction: readonly string[] | null = null): Counts {
-    const rows = (
-      restriction
-        ? this.db.query(`SELECT status, COUNT(*) AS n FROM jobs j WHERE j.memory = ? AND ${TAG_FILTER} GROUP BY status`).all(memory, JSON.stringify(restriction))
-        : this.countsStmt.all(memory)
-    ) as { status: JobStatus; n: number }[]
-    const c: Counts = { pending: 0, running: 0, completed: 0, failed: 0, cancelled: 0 }
-    for (const r of rows) if (r.status in c) c[r.status as keyof Counts] = r.n
-    return c
-  }
-
-  /** Jobs of a memory (within a tag restriction) that completed or failed since `sinceIso`. */
-  finishedSince(memory: string, restriction: readonly string[] | null, sinceIso: string): { completed: number; failed: number } {
-    const where = ["j.memory = ? AND j.status IN ('completed', 'failed') AND j.completed_at >= ?"]
-    const args: string[] = [memory, sinceIso]
-    if (restriction) (where.push(TAG_FILTER), args.push(JSON.stringify(restriction)))
-    const rows = this.db.query(`SELECT status, COUNT(*) AS n FROM jobs j WHERE ${where.join(' AND ')} GROUP BY status`).all(...args) as { status: string; n: number }[]
-    return { completed: rows.find((r) => r.status === 'completed')?.n ?? 0, failed: rows.find((r) => r.status === 'failed')?.n ?? 0 }
-  }
-
-  /** A page of jobs, newest first, and how many match in all. */
-  list(o: { memory: string; restriction: readonly string[] | null; status?: string; noteId?: string; limit: number; offset?: number }): { jobs: Job[]; total: number } {
-    const where = ['j.memory = ?']
-    const args: (string | number)[] = [o.memory]
-    if (o.status) (where.push('j.status = ?'), args.push(o.status))
-    if (o.noteId) (where.push('j.note_id = ?'), args.push(o.noteId))
-    if (o.restriction) (where.push(TAG_FILTER), args.push(JSON.stringify(o.restriction)))
-    const filter = where.join(' AND ')
-    const total = (this.db.query(`SELECT COUNT(*) AS n FROM jobs j WHERE ${filter}`).get(...args) as { n: number }).n
-    const rows = this.db.query(`SELECT * FROM jobs j WHERE ${filter} ORDER BY j.created_at DESC, j.id DESC LIMIT ? OFFSET ?`).all(...args, o.limit, o.offset ?? 0) as JobRow[]
-    return { jobs: rows.map((r) => toJob(r)!), total }
-  }
-}
-
 /** How a claimed job's events are traced (absent: jobs queued before tracing existed), and whose view it runs with. */
 export interface JobTrace {
   correlationId?: string
@@ -223,18 +36,69 @@ export interface JobTrace {
   instructions?: string
 }
 
-type JobRow = Job & { run_after: number; correlation_id: string | null; queued_event_id: string | null; restriction: string | null; instructions: string | null }
-
-function parseRestriction(json: string | null): string[] | null {
-  if (json === null) return null
-  const v = JSON.parse(json) as unknown
-  // Unreadable = the narrowest view (no tag): the job then sees only what every principal may see.
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+/** Who holds a claim, and until when (ms epoch) unless renewed. */
+export interface Lease {
+  owner: string
+  untilMs: number
 }
 
-/** Row → API shape (drops the internal columns). */
-function toJob(r: JobRow | null): Job | null {
-  if (!r) return null
-  const { run_after: _runAfter, correlation_id: _c, queued_event_id: _q, restriction: _r, instructions: _i, ...job } = r
-  return job
+/**
+ * Port: the job queue (docs/architecture.md). Every transition is guarded by the expected status, and the
+ * transitions of a running job by its owner: a worker whose lease expired and was taken over cannot complete,
+ * retry or fail the job any more (it gets null and drops its result).
+ *
+ * Contract (tests/contract/job-store.ts):
+ * - `claim` hands each pending, due, unpaused job to exactly one caller (priority, then age), however many
+ *   workers on however many instances race for it, and records the caller's lease.
+ * - `heartbeat` renews the leases of running jobs the owner still holds and returns their ids.
+ * - `recoverExpired` returns to pending only running jobs whose lease ended before `nowMs` — never the work of
+ *   an owner that is alive and renewing.
+ * - `counts` and `list` are exact for the memory and restriction (a restriction sees jobs of notes with one of
+ *   its tags).
+ */
+export interface JobStore {
+  insert(j: NewJob): Promise<Job>
+  get(id: string): Promise<Job | null>
+  /** Atomically moves the best due pending job (priority, then age) to running under `lease`; with its event trace. */
+  claim(nowIso: string, nowMs: number, lease: Lease): Promise<{ job: Job; trace: JobTrace } | null>
+  /** Renews the leases of `ids` that `lease.owner` still holds; returns those ids. */
+  heartbeat(ids: readonly string[], lease: Lease): Promise<string[]>
+  /** Running jobs whose lease ended before `nowMs` go back to pending (due at once). Returns the memories affected. */
+  recoverExpired(nowMs: number): Promise<string[]>
+  /** ms epoch of the earliest claimable pending job (paused scopes excluded), or null when none. */
+  nextDue(): Promise<number | null>
+  progress(id: string, owner: string, percent: number, message: string | null): Promise<void>
+  complete(id: string, owner: string, nowIso: string, durationMs: number): Promise<Job | null>
+  retry(id: string, owner: string, error: string, runAfterMs: number): Promise<Job | null>
+  /** Fails or cancels a job that is pending, or running under `owner`. */
+  finish(id: string, owner: string | null, status: 'failed' | 'cancelled', error: string, nowIso: string, durationMs: number | null): Promise<Job | null>
+  /** Cancels the pending jobs of a note; returns how many. */
+  cancelPendingForNote(noteId: string, nowIso: string): Promise<number>
+  /**
+   * Whether a job of this type is still waiting for the note (avoids duplicate pipeline work). A running
+   * one does not count: it works on the content as it was when it started.
+   */
+  hasOpen(noteId: string, jobType: JobTypeName): Promise<boolean>
+  /** Counts of a memory within a tag restriction (an implementation may cache them until `invalidateCounts`). */
+  counts(memory: string, restriction?: readonly string[] | null): Promise<Counts>
+  /** Something counts depend on changed outside the queue (a note's tags or its deletion). */
+  invalidateCounts(): void
+  /** Jobs of a memory (within a tag restriction) that completed or failed since `sinceIso`. */
+  finishedSince(memory: string, restriction: readonly string[] | null, sinceIso: string): Promise<{ completed: number; failed: number }>
+  /** A page of jobs, newest first, and how many match in all. */
+  list(o: { memory: string; restriction: readonly string[] | null; status?: string; noteId?: string; limit: number; offset?: number }): Promise<{ jobs: Job[]; total: number }>
+}
+
+/**
+ * Port: paused job scopes (`*` = every memory). The job store's claim skips the pending jobs of a paused scope.
+ */
+export interface PauseStore {
+  /** Records a pause; false when the scope already was paused. */
+  add(scope: string, pausedAt: string, pausedBy: string): Promise<boolean>
+  /** Lifts a pause; false when the scope was not paused. */
+  remove(scope: string): Promise<boolean>
+  /** Paused scopes, sorted. */
+  scopes(): Promise<string[]>
+  /** Every memory that holds notes, jobs or webhooks (where a global change is announced). */
+  memoriesWithData(): Promise<string[]>
 }

@@ -13,7 +13,7 @@ import { titleGeneration } from './handlers/title.ts'
 import { NoteGoneError, TransientError, type JobHandler } from './handlers/types.ts'
 import type { Job } from './model.ts'
 import type { JobService } from './service.ts'
-import type { JobStore, JobTrace } from './store.ts'
+import type { JobStore, JobTrace, Lease } from './store.ts'
 
 export const HANDLERS: Record<JobTypeName, JobHandler> = {
   title_generation: titleGeneration,
@@ -36,10 +36,12 @@ export interface WorkerDeps {
 
 /**
  * Runs queued jobs: claims by priority then age, up to `concurrency` at once, reports progress, retries
- * transient failures with backoff, and on start returns jobs a crash left `running` to `pending`.
+ * transient failures with backoff, renews its leases while jobs run, and takes over jobs whose lease expired.
  */
 export class Worker {
   private active = new Map<string, AbortController>()
+  private heartbeatTimer: unknown
+  private stopped = true
   private running = new Set<Promise<void>>()
   private handlers: Record<JobTypeName, JobHandler>
   private clock: Clock
@@ -57,20 +59,66 @@ export class Worker {
     })
   }
 
-  start(): void {
-    const memories = this.d.jobs.recoverRunning()
-    for (const m of memories) this.d.service.countsChanged(m)
-    if (memories.length) this.d.logger.warn('returned jobs left running by a previous process to pending', { memories })
+  private get lease(): Lease {
+    return { owner: this.d.config.nodeId, untilMs: this.clock.now() + this.d.config.worker.leaseMs }
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false
+    await this.recover()
     this.loop.start()
+    this.armHeartbeat()
+  }
+
+  /** Jobs whose owner stopped renewing its lease (a crashed process or instance) go back to pending. */
+  private async recover(): Promise<void> {
+    const memories = await this.d.jobs.recoverExpired(this.clock.now())
+    for (const m of memories) this.d.service.countsChanged(m)
+    if (memories.length) {
+      this.d.logger.warn('returned jobs whose lease expired to pending', { memories })
+      this.wake()
+    }
+  }
+
+  /**
+   * Every third of the lease: renew the leases of the jobs running here (a job whose lease was lost — this
+   * instance was paused past it and another took the job over — is aborted here), then take over expired ones.
+   */
+  private armHeartbeat(): void {
+    if (this.stopped) return
+    this.heartbeatTimer = this.clock.setTimeout(() => {
+      this.beat()
+        .catch((err) => this.d.logger.error('job lease heartbeat failed', { err }))
+        .finally(() => this.armHeartbeat())
+    }, Math.max(1, Math.floor(this.d.config.worker.leaseMs / 3)))
+  }
+
+  private async beat(): Promise<void> {
+    const ids = [...this.active.keys()]
+    if (ids.length) {
+      const held = new Set(await this.d.jobs.heartbeat(ids, this.lease))
+      for (const id of ids)
+        if (!held.has(id)) {
+          this.d.logger.warn('job lease lost: another instance took the job over; abandoning it here', { job_id: id })
+          this.active.get(id)?.abort()
+        }
+    }
+    await this.recover()
   }
 
   /** Claims as many due jobs as there are free slots, then sleeps until the next due job or the poll interval. */
   wake = (): void => this.loop.wake()
 
-  private claimAll(): void {
-    while (this.active.size < this.d.config.worker.concurrency) {
+  /** Resolves once no job runs here and the loop is asleep (tests that move a fake clock wait for it). */
+  async settled(): Promise<void> {
+    while (this.running.size) await Promise.allSettled([...this.running])
+    await this.loop.idle()
+  }
+
+  private async claimAll(): Promise<void> {
+    while (!this.stopped && this.active.size < this.d.config.worker.concurrency) {
       const now = this.clock.now()
-      const claimed = this.d.jobs.claim(new Date(now).toISOString(), now)
+      const claimed = await this.d.jobs.claim(new Date(now).toISOString(), now, this.lease)
       if (!claimed) break
       const p = this.run(claimed.job, claimed.trace).finally(() => {
         this.running.delete(p)
@@ -88,12 +136,15 @@ export class Worker {
     const ac = new AbortController()
     this.active.set(job.id, ac)
     const correlationId = trace.correlationId
-    const startedId = this.d.service.emit('JobStarted', job, undefined, undefined, { correlationId, causationId: trace.queuedEventId })
-    const byStart = { correlationId, causationId: startedId }
+    const owner = this.d.config.nodeId
     const started = performance.now()
     let lastPercent = -1
+    let byStart: { correlationId?: string; causationId?: string } = { correlationId }
+    // Progress reports run one after another, and before the job's outcome is recorded (events stay in order).
+    let reported: Promise<void> = Promise.resolve()
     try {
-      const note = job.note_id ? this.d.notes.get(job.note_id) : null
+      byStart = { correlationId, causationId: await this.d.service.emit('JobStarted', job, undefined, undefined, { correlationId, causationId: trace.queuedEventId }) }
+      const note = job.note_id ? await this.d.notes.get(job.note_id) : null
       if (!note) throw new NoteGoneError('note no longer exists')
       const result = await this.handlers[job.job_type]({
         job,
@@ -107,24 +158,30 @@ export class Worker {
           const p = Math.max(0, Math.min(100, Math.round(percent)))
           if (p === lastPercent || ac.signal.aborted) return
           lastPercent = p
-          this.d.jobs.progress(job.id, p, message ?? null)
-          this.d.service.emitProgress(job, p, message, byStart)
+          reported = reported
+            .then(async () => {
+              await this.d.jobs.progress(job.id, owner, p, message ?? null)
+              await this.d.service.emitProgress(job, p, message, byStart)
+            })
+            .catch((err) => this.d.logger.error('job progress report failed', { job_id: job.id, err }))
         },
       })
+      await reported
       if (ac.signal.aborted) return
       const duration = Math.round(performance.now() - started)
-      const done = this.d.jobs.complete(job.id, new Date().toISOString(), duration)
-      if (!done) return
-      const completedId = this.d.service.emit('JobCompleted', done, { duration_ms: duration }, undefined, byStart)
+      const done = await this.d.jobs.complete(job.id, owner, new Date().toISOString(), duration)
+      if (!done) return // the lease was lost: the instance that took the job over records its outcome
+      const completedId = await this.d.service.emit('JobCompleted', done, { duration_ms: duration }, undefined, byStart)
       const byCompletion = { correlationId, causationId: completedId }
       // A job that completes with a note changes the note's state, so a NoteUpdated follows (docs/websocket.md).
-      this.d.noteEvents.updated(note.id, undefined, byCompletion)
-      for (const other of result.otherNotesChanged ?? []) this.d.noteEvents.updated(other, undefined, byCompletion)
-      for (const next of result.followUps ?? []) this.d.service.enqueueOnce(job.memory, next, note.id, { trace: byCompletion, restriction: trace.restriction })
+      await this.d.noteEvents.updated(note.id, undefined, byCompletion)
+      for (const other of result.otherNotesChanged ?? []) await this.d.noteEvents.updated(other, undefined, byCompletion)
+      for (const next of result.followUps ?? []) await this.d.service.enqueueOnce(job.memory, next, note.id, { trace: byCompletion, restriction: trace.restriction })
     } catch (err) {
+      await reported
       if (ac.signal.aborted) return
       try {
-        this.fail(job, err, Math.round(performance.now() - started), byStart)
+        await this.fail(job, err, Math.round(performance.now() - started), byStart)
       } catch (storeErr) {
         // Recording the failure failed too (store closed or broken): never reject into the pump.
         this.d.logger.error('could not record a job failure', { job_id: job.id, job_type: job.job_type, err: storeErr })
@@ -134,16 +191,17 @@ export class Worker {
     }
   }
 
-  private fail(job: Job, err: unknown, duration: number, trace: { correlationId?: string; causationId?: string }): void {
+  private async fail(job: Job, err: unknown, duration: number, trace: { correlationId?: string; causationId?: string }): Promise<void> {
+    const owner = this.d.config.nodeId
     let message = safeErrorText(err, { max: 500, secrets: [this.d.config.inference.apiKey] })
     const now = new Date(this.clock.now()).toISOString()
     if (err instanceof NoteGoneError) {
-      if (this.d.jobs.finish(job.id, 'cancelled', message, now, duration)) this.d.service.countsChanged(job.memory)
+      if (await this.d.jobs.finish(job.id, owner, 'cancelled', message, now, duration)) this.d.service.countsChanged(job.memory)
       return
     }
     if (err instanceof TransientError && job.retry_count < job.max_retries) {
       const delay = jobBackoffMs(job.retry_count + 1, this.d.config.worker.retryBaseMs)
-      if (this.d.jobs.retry(job.id, message, this.clock.now() + delay)) {
+      if (await this.d.jobs.retry(job.id, owner, message, this.clock.now() + delay)) {
         this.d.logger.info('job will be retried', { job_id: job.id, job_type: job.job_type, retry: job.retry_count + 1, delay_ms: delay, error: message })
         this.d.service.countsChanged(job.memory)
       }
@@ -151,19 +209,23 @@ export class Worker {
     }
     if (err instanceof TransientError && job.retry_count > 0)
       message += ` (gave up after ${job.retry_count} ${job.retry_count === 1 ? 'retry' : 'retries'})`
-    const failed = this.d.jobs.finish(job.id, 'failed', message, now, duration)
+    const failed = await this.d.jobs.finish(job.id, owner, 'failed', message, now, duration)
     if (failed) {
       this.d.logger.warn('job failed', { job_id: job.id, job_type: job.job_type, error: message })
-      this.d.service.emit('JobFailed', failed, { error: message }, undefined, trace)
+      await this.d.service.emit('JobFailed', failed, { error: message }, undefined, trace)
     }
   }
 
   /**
-   * Stops claiming and waits up to `graceMs` for running jobs; jobs still running after that are left
-   * `running` in the store and return to `pending` on the next start.
+   * Stops claiming and waits up to `graceMs` for running jobs; jobs still running after that are aborted and left
+   * `running` under this instance's lease: they return to `pending` when it expires (at once on the next start
+   * of the embedded store).
    */
   async stop(graceMs = 5000): Promise<void> {
+    this.stopped = true
+    this.clock.clearTimeout(this.heartbeatTimer)
     this.loop.stop()
+    await this.loop.idle()
     const all = Promise.allSettled([...this.running])
     const timeout = new Promise((r) => setTimeout(r, graceMs))
     await Promise.race([all, timeout])

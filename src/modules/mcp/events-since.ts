@@ -1,5 +1,5 @@
 import { canSeeTags } from '../../auth/principal.ts'
-import type { EventLog } from '../../events/log.ts'
+import type { EventStore } from '../../events/store.ts'
 import { badRequest } from '../../http/errors.ts'
 import type { Caller } from '../notes/service.ts'
 import type { CursorCodec } from '../realtime/cursor.ts'
@@ -26,20 +26,20 @@ export interface EventsPage {
  */
 export class EventsSince {
   constructor(
-    private log: EventLog,
+    private log: EventStore,
     private cursors: CursorCodec,
   ) {}
 
-  page(c: Caller, q: { cursor?: string; from?: 'oldest' | 'now'; types?: readonly string[]; limit: number }): EventsPage {
+  async page(c: Caller, q: { cursor?: string; from?: 'oldest' | 'now'; types?: readonly string[]; limit: number }): Promise<EventsPage> {
     const filter: StreamFilter = { memory: c.memory, types: q.types ? parseTypes(q.types.join(',')) : null, entityId: null, tags: c.restriction }
     // Without a cursor: from the oldest retained event, or from now (only what happens next).
-    let pos = q.from === 'now' ? this.log.lastSeq() : 0
+    let pos = q.from === 'now' ? await this.log.lastSeq() : 0
     let gap = false
     if (q.cursor !== undefined) {
-      const at = this.position(c, q.cursor)
+      const at = await this.position(c, q.cursor)
       if (at === null) throw badRequest('unknown cursor: pass next_cursor from a previous events_since call of this memory (or an event id you were sent), or omit it to start at the oldest retained event')
       pos = at
-      const pruned = this.log.prunedThrough(c.memory)
+      const pruned = await this.log.prunedThrough(c.memory)
       if (pruned > pos) {
         gap = true
         pos = pruned
@@ -49,13 +49,13 @@ export class EventsSince {
     const needTags = filter.tags !== null
     let hasMore = true
     scan: for (let page = 0; page < MAX_PAGES; page++) {
-      const rows = this.log.afterInMemory(c.memory, pos, PAGE)
+      const rows = await this.log.afterInMemory(c.memory, pos, PAGE)
       for (const row of rows) {
         pos = row.seq
         if (!matches(filter, rowFacts(row, needTags))) continue
         events.push(JSON.parse(row.envelope))
         if (events.length >= q.limit) {
-          hasMore = this.log.afterInMemory(c.memory, pos, 1).length > 0
+          hasMore = (await this.log.afterInMemory(c.memory, pos, 1)).length > 0
           break scan
         }
       }
@@ -68,8 +68,8 @@ export class EventsSince {
   }
 
   /** A cursor of this memory, or an event id of this memory the caller may see (like SSE's Last-Event-ID). */
-  private position(c: Caller, cursor: string): number | null {
-    const at = this.log.positionOf(cursor)
+  private async position(c: Caller, cursor: string): Promise<number | null> {
+    const at = await this.log.positionOf(cursor)
     if (at) return at.memory === c.memory && canSeeTags(c.restriction, parseRowTags(at.tags)) ? at.seq : null
     return this.cursors.decode(c.memory, cursor)
   }

@@ -1,5 +1,5 @@
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js'
-import type { AppContext } from '../../context.ts'
+import type { McpDeps } from './deps.ts'
 import type { Config } from '../../config.ts'
 import type { PublishedEvent } from '../../events/published.ts'
 import { canSeeTags } from '../../auth/principal.ts'
@@ -48,13 +48,13 @@ export class McpHub implements SessionHost {
   private shuttingDown = false
   private uses = 0
 
-  constructor(readonly ctx: AppContext) {
+  constructor(readonly ctx: McpDeps) {
     this.config = ctx.config.mcp
     this.logger = ctx.logger
     this.maxBodyBytes = ctx.config.maxBodyBytes
-    this.search = new SearchService(ctx.db)
+    this.search = new SearchService(ctx.notes)
     this.waits = new Waits(ctx, this.watchers)
-    this.eventsSince = new EventsSince(ctx.eventLog, new CursorCodec(ctx.secret.key))
+    this.eventsSince = new EventsSince(ctx.events, new CursorCodec(ctx.secret.key))
     this.unsubscribe = [ctx.bus.onDelivered('mcp', (e) => this.onEvent(e)), ctx.revocations.onRevoke((jti) => this.onRevoke(jti))]
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS)
     ctx.metrics.gauge('matric_mcp_sessions_active', 'Open MCP sessions on this instance', () => this.sessions.size)

@@ -1,14 +1,11 @@
 import { Elysia } from 'elysia'
-import type { AppContext } from '../../context.ts'
+import type { Config } from '../../config.ts'
+import type { McpLoader } from './loader.ts'
 import type { McpHub } from './hub.ts'
 
-const hubs = new WeakMap<AppContext, () => Promise<McpHub>>()
-
 /** The MCP hub of an app, started if it was not yet (tests and diagnostics). */
-export function mcpHub(ctx: AppContext): Promise<McpHub> {
-  const get = hubs.get(ctx)
-  if (!get) throw new Error('this app has no MCP endpoint')
-  return get()
+export function mcpHub(ctx: { mcp: McpLoader }): Promise<McpHub> {
+  return ctx.mcp.get()
 }
 
 /**
@@ -30,28 +27,10 @@ export function protectedResourceMetadata(origin: string, issuer: string | undef
  * POST/GET/DELETE /mcp (MCP Streamable HTTP, see docs/mcp.md) and its OAuth metadata. Kept out of the OpenAPI
  * document: its contract is the MCP protocol, not these routes.
  */
-export function mcpController(ctx: AppContext) {
-  // The MCP SDK and the hub load on the first /mcp request: a server no agent talks to does not carry them
-  // (≈ 9 MB of resident memory at start; see BENCHMARKS.md).
-  let hub: McpHub | undefined
-  let loading: Promise<McpHub> | undefined
-  let closed = false
-  const get = (): Promise<McpHub> =>
-    hub
-      ? Promise.resolve(hub)
-      : (loading ??= import('./hub.ts').then(({ McpHub }) => {
-          if (closed) throw new Error('the server is shutting down')
-          return (hub = new McpHub(ctx))
-        }))
-  hubs.set(ctx, get)
-  ctx.openMemories.push(() => hub?.memories() ?? [])
-  ctx.onClose(() => {
-    closed = true
-    hub?.shutdown()
-  })
+export function mcpController(ctx: { mcp: McpLoader; config: Config }) {
   const app = new Elysia({ name: 'matric-mcp' })
     // Only `request` and `server` are destructured: anything touching the body would make Elysia read it first.
-    .all('/mcp', async ({ request, server }) => (await get()).handle(request, server), { parse: 'none', detail: { hide: true } })
+    .all('/mcp', async ({ request, server }) => (await ctx.mcp.get()).handle(request, server), { parse: 'none', detail: { hide: true } })
   if (!ctx.config.jwksUrl) return app
   const metadata = ({ request }: { request: Request }) =>
     Response.json(protectedResourceMetadata(new URL(request.url).origin, ctx.config.mcp.oauthIssuer), { headers: { 'cache-control': 'public, max-age=3600' } })

@@ -1,5 +1,5 @@
 import { McpError } from '@modelcontextprotocol/sdk/types.js'
-import type { AppContext } from '../../context.ts'
+import type { McpDeps } from './deps.ts'
 import { ApiError } from '../../http/errors.ts'
 import type { Caller } from '../notes/service.ts'
 
@@ -29,12 +29,15 @@ export const RESOURCE_TEMPLATES = [
 ]
 
 /** The resource as JSON, if the caller may read it; an MCP "resource not found" error otherwise (no existence leak). */
-export function readResource(ctx: AppContext, c: Caller, uri: string): { uri: string; mimeType: string; text: string } {
+export async function readResource(ctx: McpDeps, c: Caller, uri: string): Promise<{ uri: string; mimeType: string; text: string }> {
   const ref = parseResourceUri(uri)
   if (!ref) throw new McpError(RESOURCE_NOT_FOUND, `unknown resource ${JSON.stringify(uri.slice(0, 200))}: expected matric://notes/{id}, matric://jobs/{id} or ${QUEUE_URI}`)
   try {
-    const value =
-      ref.kind === 'note' ? ctx.noteService.get(c, ref.id) : ref.kind === 'job' ? ctx.jobService.get(c.memory, c.restriction, ref.id) : ctx.jobService.stats(c.memory, c.restriction)
+    const value = await (ref.kind === 'note'
+      ? ctx.noteService.get(c, ref.id)
+      : ref.kind === 'job'
+        ? ctx.jobService.get(c.memory, c.restriction, ref.id)
+        : ctx.jobService.stats(c.memory, c.restriction))
     return { uri: ref.uri, mimeType: 'application/json', text: JSON.stringify(value) }
   } catch (e) {
     if (e instanceof ApiError && e.status === 404) throw new McpError(RESOURCE_NOT_FOUND, `resource ${ref.uri} not found`)
@@ -43,10 +46,10 @@ export function readResource(ctx: AppContext, c: Caller, uri: string): { uri: st
 }
 
 /** resources/list: the queue status, then the caller's notes newest first (50 per page, MCP cursor = notes cursor). */
-export function listResources(ctx: AppContext, c: Caller, cursor: string | undefined) {
+export async function listResources(ctx: McpDeps, c: Caller, cursor: string | undefined) {
   let page
   try {
-    page = ctx.noteService.list(c, { limit: 50, cursor })
+    page = await ctx.noteService.list(c, { limit: 50, cursor })
   } catch (e) {
     if (e instanceof ApiError && e.status === 400) throw new McpError(-32602, 'invalid cursor')
     throw e

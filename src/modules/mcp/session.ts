@@ -15,12 +15,12 @@ import {
 import type { Principal } from '../../auth/principal.ts'
 import { ApiError } from '../../http/errors.ts'
 import { VERSION } from '../../version.ts'
-import { callerOf } from '../notes/index.ts'
+import { callerOf } from '../notes/service.ts'
 import type { Caller } from '../notes/service.ts'
 import { Coalescer } from './coalesce.ts'
 import { SessionEventStore } from './event-store.ts'
 import type { Config } from '../../config.ts'
-import type { AppContext } from '../../context.ts'
+import type { McpDeps } from './deps.ts'
 import type { Logger } from '../../telemetry/log.ts'
 import type { SearchService } from '../search/service.ts'
 import type { EventsSince } from './events-since.ts'
@@ -53,7 +53,7 @@ export type CloseReason = 'client' | 'idle' | 'expired' | 'revoked' | 'evicted' 
 
 /** What a session needs of the hub that owns it (hub.ts). */
 export interface SessionHost {
-  readonly ctx: AppContext
+  readonly ctx: McpDeps
   readonly config: Config['mcp']
   readonly logger: Logger
   readonly maxBodyBytes: number
@@ -164,12 +164,12 @@ export class McpSession {
     s.setRequestHandler(CallToolRequestSchema, (req, extra) => this.callTool(req.params.name, req.params.arguments, extra.signal, extra._meta?.progressToken, extra.sendNotification))
     s.setRequestHandler(ListResourcesRequestSchema, (req) => listResources(this.hub.ctx, this.caller, req.params?.cursor))
     s.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({ resourceTemplates: RESOURCE_TEMPLATES }))
-    s.setRequestHandler(ReadResourceRequestSchema, (req) => this.guard(() => ({ contents: [readResource(this.hub.ctx, this.caller, req.params.uri)] })))
+    s.setRequestHandler(ReadResourceRequestSchema, (req) => this.guard(async () => ({ contents: [await readResource(this.hub.ctx, this.caller, req.params.uri)] })))
     // The SDK's McpServer has no subscription handling: declared in the capabilities above, handled here.
     s.setRequestHandler(SubscribeRequestSchema, (req) =>
-      this.guard(() => {
+      this.guard(async () => {
         const ref = parseResourceUri(req.params.uri)
-        readResource(this.hub.ctx, this.caller, req.params.uri) // only what the caller may read
+        await readResource(this.hub.ctx, this.caller, req.params.uri) // only what the caller may read
         if (!this.subscriptions.has(ref!.uri) && this.subscriptions.size >= MAX_SUBSCRIPTIONS)
           throw new McpError(ErrorCode.InvalidRequest, `a session may subscribe to at most ${MAX_SUBSCRIPTIONS} resources; unsubscribe from some first`)
         this.subscriptions.add(ref!.uri)
@@ -184,9 +184,9 @@ export class McpSession {
   }
 
   /** Protocol errors for resource requests: ApiErrors become MCP errors with their message (never a stack). */
-  private guard<T>(fn: () => T): T {
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
     try {
-      return fn()
+      return await fn()
     } catch (e) {
       if (e instanceof McpError) throw e
       if (e instanceof ApiError) throw new McpError(e.status === 404 ? RESOURCE_NOT_FOUND : e.status === 403 ? ErrorCode.InvalidRequest : ErrorCode.InvalidParams, e.message)

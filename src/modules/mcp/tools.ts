@@ -1,7 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { requireScope, type Principal, type Scope } from '../../auth/principal.ts'
-import type { AppContext } from '../../context.ts'
+import type { McpDeps } from './deps.ts'
 import { JOB_TYPES, UUID_PATTERN, type JobTypeName } from '../../events/catalog.ts'
 import { badRequest } from '../../http/errors.ts'
 import { CONTENT_MAX } from '../notes/model.ts'
@@ -16,7 +16,7 @@ const WAIT_DEFAULT_S = 25
 
 /** What a tool sees of its call: who calls, where, and how to report progress. */
 export interface ToolCall {
-  ctx: AppContext
+  ctx: McpDeps
   principal: Principal
   caller: Caller
   search: SearchService
@@ -67,7 +67,7 @@ export const TOOLS: readonly ToolDef[] = [
     }),
     scope: 'read',
     annotations: READ,
-    run: (c, a) => ({ ...c.search.search(c.caller, { q: a.query, tags: a.tags, limit: a.limit }) }),
+    run: async (c, a) => ({ ...(await c.search.search(c.caller, { q: a.query, tags: a.tags, limit: a.limit })) }),
   }),
   tool({
     name: 'list_notes',
@@ -145,8 +145,8 @@ export const TOOLS: readonly ToolDef[] = [
     input: obj({ note_id: Uuid('the note to delete') }),
     scope: 'write',
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
-    run: (c, a) => {
-      c.ctx.noteService.delete(c.caller, a.note_id)
+    run: async (c, a) => {
+      await c.ctx.noteService.delete(c.caller, a.note_id)
       return { deleted: true, note_id: a.note_id }
     },
   }),
@@ -241,12 +241,12 @@ export const TOOLS: readonly ToolDef[] = [
     scope: 'write',
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
     run: async (c, a) => {
-      const job = c.ctx.jobService.create(c.caller.memory, c.caller.restriction, { job_type: 'ai_revision', note_id: a.note_id, instructions: a.instructions }, c.caller.actor)
+      const job = await c.ctx.jobService.create(c.caller.memory, c.caller.restriction, { job_type: 'ai_revision', note_id: a.note_id, instructions: a.instructions }, c.caller.actor)
       if (a.wait === false) return { job, timed_out: false }
       const r = await c.waits.job(c.caller, job.id, (a.timeout_s ?? WAIT_DEFAULT_S) * 1000, c.signal, c.progress)
       if (r.timed_out) return { job_id: job.id, status: r.job.status, progress_percent: r.job.progress_percent, timed_out: true }
       if (r.job.status !== 'completed') throw badRequest(`ai_revision ${job.id} ${r.job.status}: ${r.job.error ?? 'no reason recorded'}`)
-      return { job: r.job, note: c.ctx.noteService.get(c.caller, a.note_id), timed_out: false }
+      return { job: r.job, note: await c.ctx.noteService.get(c.caller, a.note_id), timed_out: false }
     },
   }),
   tool({
@@ -267,7 +267,7 @@ export const TOOLS: readonly ToolDef[] = [
     }),
     scope: 'read',
     annotations: READ,
-    run: (c, a) => ({ ...c.events.page(c.caller, { cursor: a.cursor, from: a.from, types: a.types, limit: a.limit ?? 50 }) }),
+    run: async (c, a) => ({ ...(await c.events.page(c.caller, { cursor: a.cursor, from: a.from, types: a.types, limit: a.limit ?? 50 })) }),
   }),
 ]
 

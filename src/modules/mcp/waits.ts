@@ -1,5 +1,5 @@
 import type { PublishedEvent } from '../../events/published.ts'
-import type { AppContext } from '../../context.ts'
+import type { McpDeps } from './deps.ts'
 import type { Job } from '../jobs/model.ts'
 import type { Note } from '../notes/model.ts'
 import { addTo, removeFrom } from '../../util/set-index.ts'
@@ -53,9 +53,17 @@ export type Progress = (progress: number, total?: number, message?: string) => v
  * Waits until `check` answers (re-checked whenever an event under one of `keys` arrives), or the time runs out, or
  * the client cancels the request. Resolves with the answer, or null on timeout/cancel. `check` runs first, at once.
  */
-function waitUntil<T>(watchers: Watchers, keys: string[], timeoutMs: number, signal: AbortSignal, check: (e?: PublishedEvent) => T | null): Promise<T | null> {
-  const first = check()
-  if (first !== null || signal.aborted) return Promise.resolve(first)
+async function waitUntil<T>(
+  watchers: Watchers,
+  keys: string[],
+  timeoutMs: number,
+  signal: AbortSignal,
+  check: (e?: PublishedEvent) => Promise<T | null>,
+): Promise<T | null> {
+  // Events that arrive while a check runs are seen by the next check (checks run one at a time, in event order).
+  let checking: Promise<void> = Promise.resolve()
+  const first = await check()
+  if (first !== null || signal.aborted) return first
   return new Promise((resolve, reject) => {
     let done = false
     const finish = (v: T | null, err?: unknown) => {
@@ -69,12 +77,15 @@ function waitUntil<T>(watchers: Watchers, keys: string[], timeoutMs: number, sig
     }
     const onAbort = () => finish(null)
     const unwatch = watchers.watch(keys, (e) => {
-      try {
-        const v = check(e)
-        if (v !== null) finish(v)
-      } catch (err) {
-        finish(null, err)
-      }
+      checking = checking.then(async () => {
+        if (done) return
+        try {
+          const v = await check(e)
+          if (v !== null) finish(v)
+        } catch (err) {
+          finish(null, err)
+        }
+      })
     })
     const timer = setTimeout(() => finish(null), timeoutMs)
     signal.addEventListener('abort', onAbort, { once: true })
@@ -84,7 +95,7 @@ function waitUntil<T>(watchers: Watchers, keys: string[], timeoutMs: number, sig
 /** The waiting tools: a job to its end, a note through its pipeline. Driven by the bus, no polling. */
 export class Waits {
   constructor(
-    private ctx: AppContext,
+    private ctx: McpDeps,
     private watchers: Watchers,
   ) {}
 
@@ -93,7 +104,7 @@ export class Waits {
    * (a retried job starts over at 0; the client was already told more).
    */
   async job(c: Caller, jobId: string, timeoutMs: number, signal: AbortSignal, progress: Progress): Promise<{ job: Job; timed_out: boolean }> {
-    let job = this.ctx.jobService.get(c.memory, c.restriction, jobId)
+    let job = await this.ctx.jobService.get(c.memory, c.restriction, jobId)
     let sent = -1
     const report = (p: number, message?: string) => {
       if (p <= sent) return
@@ -102,10 +113,10 @@ export class Waits {
     }
     if (job.status === 'running') report(job.progress_percent, job.progress_message ?? undefined)
     const keys = [`job:${job.id}`, `memory:${c.memory}`, ...(job.note_id ? [`note:${job.note_id}`] : [])]
-    const ended = await waitUntil(this.watchers, keys, timeoutMs, signal, (e) => {
+    const ended = await waitUntil(this.watchers, keys, timeoutMs, signal, async (e) => {
       const p = e?.envelope.payload as { type?: string; job_id?: string; progress?: number; message?: string } | undefined
       if (p?.type === 'JobProgress' && p.job_id === jobId && typeof p.progress === 'number') report(p.progress, p.message)
-      const now = this.ctx.jobs.get(jobId)
+      const now = await this.ctx.jobs.get(jobId)
       if (!now) return null
       job = now
       return TERMINAL.has(now.status) ? now : null
@@ -122,11 +133,11 @@ export class Waits {
    * running, and an embedding stored. Progress: pipeline stages done, of 3.
    */
   async noteReady(c: Caller, noteId: string, timeoutMs: number, signal: AbortSignal, progress: Progress): Promise<Record<string, unknown>> {
-    this.ctx.noteService.get(c, noteId) // 404 for notes the caller cannot see
+    await this.ctx.noteService.get(c, noteId) // 404 for notes the caller cannot see
     let sent = -1
-    let state = this.noteState(c, noteId)
-    const answer = await waitUntil(this.watchers, [`note:${noteId}`, `memory:${c.memory}`], timeoutMs, signal, () => {
-      state = this.noteState(c, noteId)
+    let state = await this.noteState(c, noteId)
+    const answer = await waitUntil(this.watchers, [`note:${noteId}`, `memory:${c.memory}`], timeoutMs, signal, async () => {
+      state = await this.noteState(c, noteId)
       if (state.stages > sent) {
         sent = state.stages
         progress(state.stages, 3, state.open.length ? `waiting for ${state.open.join(', ')}` : 'ready')
@@ -139,18 +150,19 @@ export class Waits {
     return { note: answer.note, ready: true, timed_out: false }
   }
 
-  private noteState(c: Caller, noteId: string): { done: boolean; ready: boolean; gone?: boolean; open: string[]; stages: number; note?: Note; reason?: string } {
-    const n = this.ctx.notes.get(noteId)
+  private async noteState(c: Caller, noteId: string): Promise<{ done: boolean; ready: boolean; gone?: boolean; open: string[]; stages: number; note?: Note; reason?: string }> {
+    const n = await this.ctx.notes.get(noteId)
     if (!n || n.memory !== c.memory) return { done: true, ready: false, gone: true, open: [], stages: 0 }
-    const list = (status: string) => this.ctx.jobs.list({ memory: c.memory, restriction: null, noteId, status, limit: 100 }).jobs
-    const open = [...new Set([...list('pending'), ...list('running')].map((j) => j.job_type).filter((t) => (PIPELINE as readonly string[]).includes(t)))]
-    const embedded = this.ctx.notes.getEmbedding(noteId) !== null
+    const list = async (status: string) => (await this.ctx.jobs.list({ memory: c.memory, restriction: null, noteId, status, limit: 100 })).jobs
+    const [pending, running, embedding] = await Promise.all([list('pending'), list('running'), this.ctx.notes.getEmbedding(noteId)])
+    const open = [...new Set([...pending, ...running].map((j) => j.job_type).filter((t) => (PIPELINE as readonly string[]).includes(t)))]
+    const embedded = embedding !== null
     const stages = (open.includes('title_generation') ? 0 : 1) + (embedded && !open.includes('embedding') ? 1 : 0) + (embedded && !open.length ? 1 : 0)
     if (open.length) return { done: false, ready: false, open, stages }
-    const note = this.ctx.noteService.get(c, noteId)
+    const note = await this.ctx.noteService.get(c, noteId)
     if (embedded) return { done: true, ready: true, open, stages: 3, note }
     // Nothing left to run and no embedding: the last embedding job failed (or was cancelled).
-    const last = this.ctx.jobs.list({ memory: c.memory, restriction: null, noteId, limit: 20 }).jobs.find((j) => j.job_type === 'embedding')
+    const last = (await this.ctx.jobs.list({ memory: c.memory, restriction: null, noteId, limit: 20 })).jobs.find((j) => j.job_type === 'embedding')
     return { done: true, ready: false, open, stages, note, reason: last ? `the embedding job ${last.id} ${last.status}${last.error ? `: ${last.error}` : ''}` : 'no embedding job exists for this note (create one with create_job)' }
   }
 }

@@ -30,8 +30,8 @@ export class NoteEvents {
   }
 
   /** Emits NoteUpdated with the note's state now (returns its event id); a note deleted meanwhile emits nothing. */
-  updated(noteId: string, actor?: Actor, trace?: Trace): string | undefined {
-    const n = this.notes.get(noteId)
+  async updated(noteId: string, actor?: Actor, trace?: Trace): Promise<string | undefined> {
+    const n = await this.notes.get(noteId)
     if (!n) return undefined
     return this.bus.publish({ memory: n.memory, payload: noteUpdatedPayload(n), entityType: 'note', entityId: n.id, tags: n.tags, actor, ...trace }).envelope.event_id
   }

@@ -1,3 +1,4 @@
+import type { Authenticated } from '../../auth/plugin.ts'
 import type { Actor } from '../../events/catalog.ts'
 import { canSeeTags } from '../../auth/principal.ts'
 import { badRequest, forbidden, notFound } from '../../http/errors.ts'
@@ -5,13 +6,18 @@ import type { JobService } from '../jobs/service.ts'
 import type { JobStore } from '../jobs/store.ts'
 import type { NoteEvents } from './events.ts'
 import { normaliseTags, type CreateNote, type Note, type PatchNote } from './model.ts'
-import type { NoteState, NoteStore } from './store.ts'
+import { toNote, type NoteState, type NoteStore } from './store.ts'
 
 /** The caller as the notes service sees it: memory, tag restriction, and who acts (for event actors). */
 export interface Caller {
   memory: string
   restriction: readonly string[] | null
   actor: Actor
+}
+
+/** The caller of an authenticated request (REST or MCP). */
+export function callerOf(a: Authenticated): Caller {
+  return { memory: a.memory, restriction: a.principal.tags, actor: { kind: 'user', id: a.principal.sub } }
 }
 
 export interface NoteServiceDeps {
@@ -44,10 +50,10 @@ export function decodeCursor(s: string): Cursor {
 export class NoteService {
   constructor(private d: NoteServiceDeps) {}
 
-  create(c: Caller, input: CreateNote): Note {
+  async create(c: Caller, input: CreateNote): Promise<Note> {
     const tags = normaliseTags(input.tags ?? [])
     this.assertTagsAllowed(c, tags)
-    const n = this.d.notes.insert({
+    const n = await this.d.notes.insert({
       id: Bun.randomUUIDv7(), // time-ordered: ties on created_at sort in creation order
       memory: c.memory,
       title: input.title?.trim() || null,
@@ -59,18 +65,18 @@ export class NoteService {
     const correlationId = Bun.randomUUIDv7()
     const byCreation = { correlationId, causationId: this.d.events.created(n, c.actor, { correlationId }) }
     const job = { actor: c.actor, trace: byCreation, restriction: c.restriction }
-    if (!n.title) this.d.jobService.enqueue(c.memory, 'title_generation', n.id, job)
-    this.d.jobService.enqueue(c.memory, 'embedding', n.id, job)
-    return this.d.notes.toNote(n, c.restriction)
+    if (!n.title) await this.d.jobService.enqueue(c.memory, 'title_generation', n.id, job)
+    await this.d.jobService.enqueue(c.memory, 'embedding', n.id, job)
+    return toNote(this.d.notes, n, c.restriction)
   }
 
-  get(c: Caller, id: string): Note {
-    return this.d.notes.toNote(this.visible(c, id), c.restriction)
+  async get(c: Caller, id: string): Promise<Note> {
+    return toNote(this.d.notes, await this.visible(c, id), c.restriction)
   }
 
-  list(c: Caller, q: { tag?: string; limit?: number; cursor?: string }): { notes: Note[]; next_cursor: string | null } {
+  async list(c: Caller, q: { tag?: string; limit?: number; cursor?: string }): Promise<{ notes: Note[]; next_cursor: string | null }> {
     const limit = q.limit ?? 50
-    const rows = this.d.notes.list({
+    const rows = await this.d.notes.list({
       memory: c.memory,
       restriction: c.restriction,
       tag: q.tag,
@@ -80,53 +86,53 @@ export class NoteService {
     const page = rows.slice(0, limit)
     const last = page[page.length - 1]
     return {
-      notes: page.map((n) => this.d.notes.toNote(n, c.restriction)),
+      notes: await Promise.all(page.map((n) => toNote(this.d.notes, n, c.restriction))),
       next_cursor: rows.length > limit && last ? encodeCursor(last) : null,
     }
   }
 
-  update(c: Caller, id: string, patch: PatchNote): Note {
-    const before = this.visible(c, id)
+  async update(c: Caller, id: string, patch: PatchNote): Promise<Note> {
+    const before = await this.visible(c, id)
     const tags = patch.tags === undefined ? undefined : normaliseTags(patch.tags)
     if (tags) this.assertTagsAllowed(c, tags)
     const contentChanged = patch.content !== undefined && patch.content !== before.content
-    this.d.notes.update(
+    await this.d.notes.update(
       id,
       { title: patch.title === undefined ? undefined : patch.title?.trim() || null, content: patch.content, tags },
       new Date().toISOString(),
     )
     if (tags) this.d.jobs.invalidateCounts() // tag-restricted counts follow the note's tags
     const correlationId = Bun.randomUUIDv7()
-    const updatedId = this.d.events.updated(id, c.actor, { correlationId })
+    const updatedId = await this.d.events.updated(id, c.actor, { correlationId })
     const job = { actor: c.actor, trace: { correlationId, causationId: updatedId }, restriction: c.restriction }
     if (contentChanged) {
-      this.d.notes.clearEmbedding(id)
-      this.d.jobService.enqueueOnce(c.memory, 'embedding', id, job)
-    } else if (tags && !sameTags(tags, before.tags) && this.d.notes.getEmbedding(id)) {
+      await this.d.notes.clearEmbedding(id)
+      await this.d.jobService.enqueueOnce(c.memory, 'embedding', id, job)
+    } else if (tags && !sameTags(tags, before.tags) && (await this.d.notes.getEmbedding(id))) {
       // Who may see the note changed: its links are recomputed under the visibility rule (see linking.ts).
-      this.d.jobService.enqueueOnce(c.memory, 'linking', id, job)
+      await this.d.jobService.enqueueOnce(c.memory, 'linking', id, job)
     }
     return this.get(c, id)
   }
 
-  setTags(c: Caller, id: string, rawTags: string[]): Note {
+  setTags(c: Caller, id: string, rawTags: string[]): Promise<Note> {
     return this.update(c, id, { tags: rawTags })
   }
 
-  delete(c: Caller, id: string): void {
-    const n = this.visible(c, id)
-    const partners = this.d.notes.delete(id)
+  async delete(c: Caller, id: string): Promise<void> {
+    const n = await this.visible(c, id)
+    const partners = await this.d.notes.delete(id)
     this.d.jobs.invalidateCounts()
-    const cancelled = this.d.jobs.cancelPendingForNote(id, new Date().toISOString())
+    const cancelled = await this.d.jobs.cancelPendingForNote(id, new Date().toISOString())
     const correlationId = Bun.randomUUIDv7()
     const deletedId = this.d.events.deleted(n, c.actor, { correlationId })
-    for (const p of partners) this.d.events.updated(p, undefined, { correlationId, causationId: deletedId })
+    for (const p of partners) await this.d.events.updated(p, undefined, { correlationId, causationId: deletedId })
     if (cancelled) this.d.jobService.countsChanged(c.memory)
   }
 
   /** The note if it exists in the caller's memory and is visible to them; 404 otherwise (no existence leak). */
-  private visible(c: Caller, id: string): NoteState {
-    const n = this.d.notes.get(id)
+  private async visible(c: Caller, id: string): Promise<NoteState> {
+    const n = await this.d.notes.get(id)
     if (!n || n.memory !== c.memory || !canSeeTags(c.restriction, n.tags)) throw notFound(`note ${id} not found`)
     return n
   }

@@ -1,19 +1,7 @@
-import type { Database, Statement } from 'bun:sqlite'
 import { canSeeTags } from '../../auth/principal.ts'
 import type { Note } from './model.ts'
 
-interface NoteRow {
-  id: string
-  memory: string
-  title: string | null
-  content: string
-  tags: string
-  has_ai_content: number
-  created_at: string
-  updated_at: string
-  has_links: number
-}
-
+/** A stored note as the services use it. */
 export interface NoteState {
   id: string
   memory: string
@@ -35,143 +23,69 @@ export interface ListOptions {
   cursor?: { created_at: string; id: string }
 }
 
-const SELECT = `SELECT n.id, n.memory, n.title, n.content, n.tags, n.has_ai_content, n.created_at, n.updated_at,
-  EXISTS (SELECT 1 FROM note_links l WHERE l.note_id = n.id) AS has_links FROM notes n`
+/** A link from a note, with the linked note's tags (who may see it). */
+export interface LinkRow {
+  note_id: string
+  score: number
+  tags: string[]
+}
 
-/** Repository for notes, their embeddings and links. Pure data access, no events. */
-export class NoteStore {
-  private byId: Statement
-  private insertStmt: Statement
-  private linksOf: Statement
+/** A note scanned by search: the fields scored, and how many of the query's terms its text contains. */
+export interface SearchRow {
+  id: string
+  title: string | null
+  content: string
+  tags: string[]
+  embedding: Float32Array | null
+  updated_at: string
+  hits: number
+}
 
-  constructor(private db: Database) {
-    this.byId = db.query(`${SELECT} WHERE n.id = ?`)
-    this.insertStmt = db.query(
-      'INSERT INTO notes (id, memory, title, content, tags, has_ai_content, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)',
-    )
-    this.linksOf = db.query(
-      'SELECT l.linked_note_id AS note_id, l.score, n.tags FROM note_links l JOIN notes n ON n.id = l.linked_note_id WHERE l.note_id = ? ORDER BY l.score DESC, l.linked_note_id',
-    )
-  }
+export interface ScanOptions {
+  memory: string
+  restriction: readonly string[] | null
+  /** Only notes with one of these tags. */
+  tags?: readonly string[]
+  /** Lower-case terms looked for in lower-cased title + content. */
+  terms: readonly string[]
+}
 
-  insert(n: { id: string; memory: string; title: string | null; content: string; tags: string[]; now: string }): NoteState {
-    this.insertStmt.run(n.id, n.memory, n.title, n.content, JSON.stringify(n.tags), n.now, n.now)
-    return this.get(n.id)!
-  }
-
-  get(id: string): NoteState | null {
-    const r = this.byId.get(id) as NoteRow | null
-    return r ? toState(r) : null
-  }
-
-  /**
-   * The REST representation, with links — only to notes the reader may see (links are stored so that this holds
-   * for every reader, see linking.ts; this filter keeps it true while a retagged note's links are recomputed).
-   */
-  toNote(s: NoteState, reader: readonly string[] | null = null): Note {
-    const links = (this.linksOf.all(s.id) as { note_id: string; score: number; tags: string }[])
-      .filter((l) => canSeeTags(reader, JSON.parse(l.tags) as string[]))
-      .map((l) => ({ note_id: l.note_id, score: Math.round(l.score * 10_000) / 10_000 }))
-    return { ...s, has_links: links.length > 0, links }
-  }
-
-  list(o: ListOptions): NoteState[] {
-    const where = ['n.memory = ?']
-    const args: (string | number)[] = [o.memory]
-    if (o.tag !== undefined) {
-      where.push('EXISTS (SELECT 1 FROM json_each(n.tags) WHERE value = ?)')
-      args.push(o.tag)
-    }
-    if (o.restriction) {
-      where.push('EXISTS (SELECT 1 FROM json_each(n.tags) t WHERE t.value IN (SELECT value FROM json_each(?)))')
-      args.push(JSON.stringify(o.restriction))
-    }
-    if (o.cursor) {
-      where.push('(n.created_at < ? OR (n.created_at = ? AND n.id < ?))')
-      args.push(o.cursor.created_at, o.cursor.created_at, o.cursor.id)
-    }
-    args.push(o.limit)
-    const sql = `${SELECT} WHERE ${where.join(' AND ')} ORDER BY n.created_at DESC, n.id DESC LIMIT ?`
-    return (this.db.query(sql).all(...args) as NoteRow[]).map(toState)
-  }
-
-  update(id: string, fields: { title?: string | null; content?: string; tags?: string[]; has_ai_content?: boolean }, now: string): void {
-    const sets: string[] = ['updated_at = ?']
-    const args: (string | number | null)[] = [now]
-    if (fields.title !== undefined) (sets.push('title = ?'), args.push(fields.title))
-    if (fields.content !== undefined) (sets.push('content = ?'), args.push(fields.content))
-    if (fields.tags !== undefined) (sets.push('tags = ?'), args.push(JSON.stringify(fields.tags)))
-    if (fields.has_ai_content !== undefined) (sets.push('has_ai_content = ?'), args.push(fields.has_ai_content ? 1 : 0))
-    args.push(id)
-    this.db.query(`UPDATE notes SET ${sets.join(', ')} WHERE id = ?`).run(...args)
-  }
-
-  /** Deletes a note; returns the ids of notes it was linked with (their link sets change). */
-  delete(id: string): string[] {
-    const linked = this.db.query('SELECT linked_note_id AS id FROM note_links WHERE note_id = ?').all(id) as { id: string }[]
-    this.db.query('DELETE FROM notes WHERE id = ?').run(id)
-    return linked.map((r) => r.id)
-  }
-
-  setEmbedding(id: string, vector: Float32Array): void {
-    this.db.query('UPDATE notes SET embedding = ? WHERE id = ?').run(new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength), id)
-  }
-
-  clearEmbedding(id: string): void {
-    this.db.query('UPDATE notes SET embedding = NULL WHERE id = ?').run(id)
-  }
-
-  getEmbedding(id: string): Float32Array | null {
-    const r = this.db.query('SELECT embedding FROM notes WHERE id = ?').get(id) as { embedding: Uint8Array | null } | null
-    return r?.embedding ? toVector(r.embedding) : null
-  }
-
+/**
+ * Port: notes, their embeddings and links. Pure data access, no events (docs/architecture.md). Tag filters match
+ * a note carrying any one of the given tags.
+ */
+export interface NoteStore {
+  insert(n: { id: string; memory: string; title: string | null; content: string; tags: string[]; now: string }): Promise<NoteState>
+  get(id: string): Promise<NoteState | null>
+  /** Notes of a memory, newest first (created_at, then id), after the cursor, within the restriction and tag. */
+  list(o: ListOptions): Promise<NoteState[]>
+  update(id: string, fields: { title?: string | null; content?: string; tags?: string[]; has_ai_content?: boolean }, now: string): Promise<void>
+  /** Deletes a note with its links; returns the ids of notes it was linked with (their link sets change). */
+  delete(id: string): Promise<string[]>
+  /** Links from a note, best score first. */
+  links(id: string): Promise<LinkRow[]>
+  setEmbedding(id: string, vector: Float32Array): Promise<void>
+  clearEmbedding(id: string): Promise<void>
+  getEmbedding(id: string): Promise<Float32Array | null>
   /** Every other note of the memory that has an embedding, with its tags. */
-  embeddingsOf(memory: string, exceptId: string): { id: string; tags: string[]; vector: Float32Array }[] {
-    const rows = this.db
-      .query('SELECT id, tags, embedding FROM notes WHERE memory = ? AND id != ? AND embedding IS NOT NULL')
-      .all(memory, exceptId) as { id: string; tags: string; embedding: Uint8Array }[]
-    return rows.map((r) => ({ id: r.id, tags: JSON.parse(r.tags) as string[], vector: toVector(r.embedding) }))
-  }
-
+  embeddingsOf(memory: string, exceptId: string): Promise<{ id: string; tags: string[]; vector: Float32Array }[]>
   /**
    * Replaces, in one transaction, the links of `id` (`forward`: id → note) and the links other notes have to it
    * (`reverse`: note → id). Only notes listed in `touchable` may have their links to `id` removed: a job never
    * changes notes outside its view. Returns the other notes whose link set changed.
    */
-  replaceLinks(id: string, forward: { note_id: string; score: number }[], reverse: { note_id: string; score: number }[], touchable: readonly string[]): string[] {
-    return this.db.transaction(() => {
-      const may = new Set(touchable)
-      const before = (this.db.query('SELECT note_id AS id FROM note_links WHERE linked_note_id = ?').all(id) as { id: string }[])
-        .map((r) => r.id)
-        .filter((other) => may.has(other))
-      this.db.query('DELETE FROM note_links WHERE note_id = ?').run(id)
-      const del = this.db.query('DELETE FROM note_links WHERE note_id = ? AND linked_note_id = ?')
-      for (const other of before) del.run(other, id)
-      const ins = this.db.query('INSERT OR REPLACE INTO note_links (note_id, linked_note_id, score) VALUES (?, ?, ?)')
-      for (const l of forward) ins.run(id, l.note_id, l.score)
-      for (const l of reverse) ins.run(l.note_id, id, l.score)
-      // The notes whose own links were rewritten (all within `touchable`).
-      return [...new Set([...before, ...reverse.map((l) => l.note_id)])]
-    })()
-  }
+  replaceLinks(id: string, forward: { note_id: string; score: number }[], reverse: { note_id: string; score: number }[], touchable: readonly string[]): Promise<string[]>
+  /** The notes search scores (memory, restriction and tag filter applied), with their keyword hit counts. */
+  scan(o: ScanOptions): Promise<SearchRow[]>
 }
 
-function toState(r: NoteRow): NoteState {
-  return {
-    id: r.id,
-    memory: r.memory,
-    title: r.title,
-    content: r.content,
-    tags: JSON.parse(r.tags) as string[],
-    has_ai_content: r.has_ai_content === 1,
-    has_links: r.has_links === 1,
-    created_at: r.created_at,
-    updated_at: r.updated_at,
-  }
-}
-
-function toVector(b: Uint8Array): Float32Array {
-  // Copy: the blob's buffer may not be 4-byte aligned.
-  return new Float32Array(b.slice().buffer)
+/**
+ * The REST representation, with links — only to notes the reader may see (links are stored so that this holds
+ * for every reader, see linking.ts; this filter keeps it true while a retagged note's links are recomputed).
+ */
+export async function toNote(store: NoteStore, s: NoteState, reader: readonly string[] | null = null): Promise<Note> {
+  const links = (await store.links(s.id))
+    .filter((l) => canSeeTags(reader, l.tags))
+    .map((l) => ({ note_id: l.note_id, score: Math.round(l.score * 10_000) / 10_000 }))
+  return { ...s, has_links: links.length > 0, links }
 }

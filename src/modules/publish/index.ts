@@ -8,6 +8,9 @@ import { forbidden, unprocessable } from '../../http/errors.ts'
 import { ErrorBody, ownModels } from '../../http/schemas.ts'
 import type { JobStore } from '../jobs/store.ts'
 
+/** What this module uses of the composition root (src/context.ts). */
+export type PublishDeps = Pick<AppContext, 'authPlugin' | 'bus' | 'config' | 'jobs' | 'notes' | 'queueStatus'>
+
 export const PublishEvent = t.Object(
   {
     memory: t.Optional(t.String({ description: 'Target memory; defaults to the request memory' })),
@@ -27,12 +30,11 @@ export const Published = t.Object({ event_id: t.String() }, { additionalProperti
  * Completes an upstream JobProgress to the wire shape: both `progress` and `progress_percent` (one derived from
  * the other), and the job type when the publisher left it out but the job is one of this memory's.
  */
-export function completeJobProgress(p: PublishablePayload & { type: 'JobProgress' }, jobTypeOf: (jobId: string) => string | undefined): JobProgress {
+export function completeJobProgress(p: PublishablePayload & { type: 'JobProgress' }, jobType: string | undefined): JobProgress {
   const percent = p.progress_percent ?? p.progress
   if (percent === undefined) throw unprocessable('invalid request body: JobProgress needs progress or progress_percent (0-100)')
   if (p.progress !== undefined && p.progress_percent !== undefined && p.progress !== p.progress_percent)
     throw unprocessable('invalid request body: JobProgress progress and progress_percent differ')
-  const jobType = p.job_type ?? jobTypeOf(p.job_id)
   return {
     type: 'JobProgress',
     job_id: p.job_id,
@@ -46,17 +48,16 @@ export function completeJobProgress(p: PublishablePayload & { type: 'JobProgress
 
 const JOB_LIFECYCLE: ReadonlySet<string> = new Set(['JobQueued', 'JobStarted', 'JobCompleted', 'JobFailed'])
 
-function jobTypeIn(jobs: JobStore, memory: string) {
-  return (jobId: string): string | undefined => {
-    const job = jobs.get(jobId)
-    return job && job.memory === memory ? JOB_TYPES[job.job_type] : undefined
-  }
+/** The catalog job type of a job of this memory (an external JobProgress may leave it out). */
+async function jobTypeIn(jobs: JobStore, memory: string, jobId: string): Promise<string | undefined> {
+  const job = await jobs.get(jobId)
+  return job && job.memory === memory ? JOB_TYPES[job.job_type] : undefined
 }
 
 /** The note an external payload concerns, for visibility tags and the envelope's entity. */
-function entityOf(ctx: AppContext, memory: string, p: Payload): Pick<EventDraft, 'entityType' | 'entityId' | 'tags'> {
+async function entityOf(ctx: PublishDeps, memory: string, p: Payload): Promise<Pick<EventDraft, 'entityType' | 'entityId' | 'tags'>> {
   const noteId = 'note_id' in p ? p.note_id : undefined
-  const note = noteId ? ctx.notes.get(noteId) : null
+  const note = noteId ? await ctx.notes.get(noteId) : null
   const tags = note && note.memory === memory ? note.tags : null
   if ('job_id' in p) return { entityType: 'job', entityId: p.job_id, tags }
   if (noteId) return { entityType: 'note', entityId: noteId, tags }
@@ -64,22 +65,24 @@ function entityOf(ctx: AppContext, memory: string, p: Payload): Pick<EventDraft,
 }
 
 /** External publishers: POST /api/v1/events (admin) emits a validated payload like an internal event. */
-export function publishController(ctx: AppContext) {
+export function publishController(ctx: PublishDeps) {
   return new Elysia({ prefix: '/api/v1/events', tags: ['events'] })
     .use(ctx.authPlugin)
     .model(ownModels({ PublishEvent, Published, ErrorBody }))
     .post(
       '',
-      ({ body, set, principal, memory: requestMemory }) => {
+      async ({ body, set, principal, memory: requestMemory }) => {
         // A tag-restricted principal may not speak for the notes it cannot see (nor for the memory as a whole).
         if (principal.tags) throw forbidden('publishing events needs a principal without a tag restriction')
         const memory = body.memory === undefined ? requestMemory : selectMemory(principal, body.memory)
-        const payload: Payload = body.payload.type === 'JobProgress' ? completeJobProgress(body.payload, jobTypeIn(ctx.jobs, memory)) : body.payload
+        const p = body.payload
+        const payload: Payload = p.type === 'JobProgress' ? completeJobProgress(p, p.job_type ?? (await jobTypeIn(ctx.jobs, memory, p.job_id))) : p
+        const entity = await entityOf(ctx, memory, payload)
         const e = ctx.bus.publish({
           memory,
           payload,
           actor: { kind: 'user', id: principal.sub },
-          ...entityOf(ctx, memory, payload),
+          ...entity,
           correlationId: body.correlation_id,
           causationId: body.causation_id,
         })

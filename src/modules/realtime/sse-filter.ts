@@ -1,7 +1,7 @@
 import { canSeeTags } from '../../auth/principal.ts'
 import { EVENT_TYPES, expandEventName, type EventType } from '../../events/catalog.ts'
 import { isFortemiEventName } from '../../events/fortemi-catalog.ts'
-import type { EventRow } from '../../events/log.ts'
+import type { EventRow } from '../../events/store.ts'
 import { badRequest } from '../../http/errors.ts'
 import type { ResyncReason } from './sse-frames.ts'
 

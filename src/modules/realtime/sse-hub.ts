@@ -2,7 +2,7 @@ import { canSeeTags, tagSetKey } from '../../auth/principal.ts'
 import type { Revocations } from '../../auth/revocations.ts'
 import type { Config } from '../../config.ts'
 import { buildEnvelope, type EventBus, type PublishedEvent } from '../../events/bus.ts'
-import type { EventLog } from '../../events/log.ts'
+import type { EventStore } from '../../events/store.ts'
 import { queueStatusOf, type QueueCounts } from '../../events/queue-status.ts'
 import { ApiError } from '../../http/errors.ts'
 import { addTo, removeFrom } from '../../util/set-index.ts'
@@ -17,7 +17,7 @@ const encoder = new TextEncoder()
 
 export interface SseHubDeps {
   bus: EventBus
-  log: EventLog
+  log: EventStore
   revocations: Revocations
   metrics: Metrics
   logger: Logger
@@ -25,7 +25,7 @@ export interface SseHubDeps {
   /** Encodes the resumable `event_id` of the opening `queue.status` frame. */
   cursors: CursorCodec
   /** Pending/running counts a stream may see (its memory, within its tag restriction). */
-  queueCounts: (memory: string, tags: readonly string[] | null) => QueueCounts
+  queueCounts: (memory: string, tags: readonly string[] | null) => Promise<QueueCounts>
   tenantId: string
 }
 
@@ -38,7 +38,7 @@ export class SseHub implements StreamHost {
   readonly config: Config['sse']
   readonly metrics: Metrics
   readonly logger: Logger
-  readonly log: EventLog
+  readonly log: EventStore
   private deps: SseHubDeps
   private byMemory = new Map<string, Set<SseStream>>()
   private byJti = new Map<string, Set<SseStream>>()
@@ -63,6 +63,11 @@ export class SseHub implements StreamHost {
   /** Memories with an open stream. */
   memories(): Iterable<string> {
     return this.byMemory.keys()
+  }
+
+  /** The tag restrictions of this memory's streams that want counts (QueueStatus counts them with the memory's). */
+  *restrictions(memory: string): Iterable<readonly string[]> {
+    for (const s of this.byMemory.get(memory) ?? []) if (s.filter.tags && wantsCounts(s.filter)) yield s.filter.tags
   }
 
   /** Token ids of open streams (their stream-token rows must outlive expiry so DELETE can still cut them). */
@@ -109,14 +114,16 @@ export class SseHub implements StreamHost {
         else byRestriction.set(key, [s])
       }
       if (!byRestriction.size) return
-      const now = Date.now()
-      const cursor = this.deps.cursors.encode(memory, this.deps.bus.deliveredThrough, now)
-      const occurredAt = new Date(now).toISOString()
-      for (const group of byRestriction.values()) {
-        const payload = queueStatusOf(this.deps.queueCounts(memory, group[0]!.filter.tags))
-        const envelope = buildEnvelope({ memory, payload, entityType: 'queue' }, cursor, occurredAt, this.deps.tenantId)
-        const bytes = encoder.encode(frame({ event: 'queue.status', data: JSON.stringify(envelope) }))
-        for (const s of group) s.pushLive(bytes)
+      const seq = this.deps.bus.deliveredThrough
+      for (const [key, group] of byRestriction) {
+        // The embedded store answers within this turn (nothing is delivered in between); see docs/architecture.md.
+        this.deps.queueCounts(memory, group[0]!.filter.tags).then(
+          (counts) => {
+            const bytes = this.countsFrame(new Map(), key, memory, counts, seq)
+            for (const s of group) if (s.state === 'live') s.pushLive(bytes)
+          },
+          (err) => this.logger.error('SSE queue counts failed', { err, memory }),
+        )
       }
     })
   }
@@ -126,8 +133,8 @@ export class SseHub implements StreamHost {
    * memory that the stream's principal may see, or a cursor issued for this memory. Anything else — unknown,
    * pruned, another memory's, a hidden note's — is treated alike, so a resume id reveals nothing.
    */
-  resumePosition(memory: string, tags: readonly string[] | null, lastEventId: string): number | null {
-    const at = this.log.positionOf(lastEventId)
+  async resumePosition(memory: string, tags: readonly string[] | null, lastEventId: string): Promise<number | null> {
+    const at = await this.log.positionOf(lastEventId)
     if (at) return at.memory === memory && canSeeTags(tags, parseRowTags(at.tags)) ? at.seq : null
     return this.deps.cursors.decode(memory, lastEventId)
   }
@@ -163,18 +170,33 @@ export class SseHub implements StreamHost {
     }
     // Once per event, like the WebSocket transport (frames a slow client queues are not timed again).
     if (taken) this.metrics.eventLatency('sse', performance.now() - e.t0)
-    if (e.legacyType === 'QueueStatus' && e.tags === null) this.correctRestricted(e.memory, set)
+    if (e.legacyType === 'QueueStatus' && e.tags === null) this.correctRestricted(e, set)
   }
 
   /**
    * A memory-wide QueueStatus is invisible to tag-restricted streams (it counts jobs they may not see): they get
    * their own counts instead, as a synthetic `queue.status`, so their counters are corrected too.
    */
-  private correctRestricted(memory: string, set: Set<SseStream>): void {
-    let restricted: SseStream[] | undefined
-    for (const s of set)
-      if (s.filter.tags && wantsCounts(s.filter)) (restricted ??= []).push(s)
-    if (restricted) this.sendCounts(memory, restricted)
+  private correctRestricted(e: PublishedEvent, set: Set<SseStream>): void {
+    let uncounted: SseStream[] | undefined
+    let frames: Map<string, Uint8Array> | undefined
+    for (const s of set) {
+      if (!s.filter.tags || !wantsCounts(s.filter) || s.state !== 'live') continue
+      const key = tagSetKey(s.filter.tags)
+      const counts = e.groupCounts?.get(key)
+      // Counted with the memory's (the usual case): sent right behind it, resuming after it.
+      if (counts) s.pushLive((frames ??= new Map()).get(key) ?? this.countsFrame(frames, key, e.memory, counts, e.seq))
+      else (uncounted ??= []).push(s)
+    }
+    if (uncounted) this.sendCounts(e.memory, uncounted)
+  }
+
+  private countsFrame(cache: Map<string, Uint8Array>, key: string, memory: string, counts: QueueCounts, seq: number): Uint8Array {
+    const now = Date.now()
+    const envelope = buildEnvelope({ memory, payload: queueStatusOf(counts), entityType: 'queue' }, this.deps.cursors.encode(memory, seq, now), new Date(now).toISOString(), this.deps.tenantId)
+    const bytes = encoder.encode(frame({ event: 'queue.status', data: JSON.stringify(envelope) }))
+    cache.set(key, bytes)
+    return bytes
   }
 
   /** A revoked token cuts the streams opened with it (expiry does not: see docs/sse.md). */

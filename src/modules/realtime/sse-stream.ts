@@ -1,7 +1,7 @@
 import type { Principal } from '../../auth/principal.ts'
 import type { Config } from '../../config.ts'
 import type { PublishedEvent } from '../../events/bus.ts'
-import type { EventLog } from '../../events/log.ts'
+import type { EventStore } from '../../events/store.ts'
 import type { Logger } from '../../telemetry/log.ts'
 import type { Metrics } from '../../telemetry/metrics.ts'
 import { matches, rowFacts, type StreamFilter } from './sse-filter.ts'
@@ -25,7 +25,7 @@ export interface StreamHost {
   readonly config: Config['sse']
   readonly metrics: Metrics
   readonly logger: Logger
-  readonly log: EventLog
+  readonly log: EventStore
   /** Called by a stream as it closes. */
   remove(s: SseStream, reason: CloseReason): void
   /** Sends the stream its opening `queue.status` (once it is live). */
@@ -198,11 +198,12 @@ export class SseStream {
    * events arrived than can be held, the log is read again first. (This holds whether the store answers
    * synchronously or not — what a networked store needs.)
    */
-  private replay(budget: number): void | Promise<void> {
+  private async replay(budget: number): Promise<void> {
     try {
       while (this.state === 'replay') {
-        this.checkOvertaken()
-        const rows = this.hub.log.afterInMemory(this.filter.memory, this.cursor, REPLAY_PAGE)
+        await this.checkOvertaken()
+        const rows = await this.hub.log.afterInMemory(this.filter.memory, this.cursor, REPLAY_PAGE)
+        if (this.state !== 'replay') return // closed while reading
         let wrote = 0
         for (const row of rows) {
           this.cursor = row.seq
@@ -218,7 +219,10 @@ export class SseStream {
         }
         if (wrote > 0) return
         // Whole pages of other streams' events: keep scanning, but let the event loop breathe.
-        if (--budget <= 0) return new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.replay(REPLAY_PAGES_PER_STEP))
+        if (--budget <= 0) {
+          await new Promise<void>((resolve) => setImmediate(resolve))
+          budget = REPLAY_PAGES_PER_STEP
+        }
       }
     } catch (err) {
       this.hub.logger.error('SSE replay failed', { err, memory: this.filter.memory })
@@ -227,9 +231,9 @@ export class SseStream {
   }
 
   /** Retention pruned events this replay had not reached: the client must resync, then we continue. */
-  private checkOvertaken(): void {
-    const pruned = this.hub.log.prunedThrough(this.filter.memory)
-    if (pruned <= this.cursor) return
+  private async checkOvertaken(): Promise<void> {
+    const pruned = await this.hub.log.prunedThrough(this.filter.memory)
+    if (pruned <= this.cursor || this.state !== 'replay') return
     this.write(encoder.encode(resyncFrame('replay_overtaken', this.lastId ?? '')))
     this.cursor = pruned
   }

@@ -6,7 +6,10 @@ import { originAllowed } from '../../http/origin.ts'
 import { ErrorBody, ownModels } from '../../http/schemas.ts'
 import { parseEntityId, parseLastEventId, parseTypes, resyncReason, type StreamFilter } from './sse-filter.ts'
 import { resyncFrame, retryFrame } from './sse-frames.ts'
-import { streamTokensController } from './tokens.ts'
+import { streamTokensController, type RealtimeTokensDeps } from './tokens.ts'
+
+/** What this module uses of the composition root (src/context.ts). */
+export type RealtimeSseDeps = Pick<AppContext, 'authPlugin' | 'config' | 'sse'> & RealtimeTokensDeps
 
 export { REPLAY_PAGE } from './sse-stream.ts'
 
@@ -77,7 +80,7 @@ const STREAM_RESPONSES = {
 }
 
 /** GET /api/v1/events (alias /api/v1/events/stream) and the stream-token routes. */
-export function sseController(ctx: AppContext) {
+export function sseController(ctx: RealtimeSseDeps) {
   const { config } = ctx
   const hub = ctx.sse
 
@@ -86,7 +89,7 @@ export function sseController(ctx: AppContext) {
     if (!originAllowed(config.allowedOrigins, origin)) throw forbidden(`origin ${JSON.stringify(origin)} is not allowed`)
   }
 
-  const handler = ({ request, principal, memory, server }: { request: Request; principal: Principal; memory: string; server: { timeout(r: Request, s: number): void } | null }) => {
+  const handler = async ({ request, principal, memory, server }: { request: Request; principal: Principal; memory: string; server: { timeout(r: Request, s: number): void } | null }) => {
     const url = new URL(request.url)
     const typesParam = url.searchParams.getAll('types')
     const filter: StreamFilter = {
@@ -99,8 +102,8 @@ export function sseController(ctx: AppContext) {
     const preamble = [retryFrame(config.sse.retryMs)]
     let replayAfter: number | null = null
     if (lastEventId !== null) {
-      replayAfter = hub.resumePosition(memory, principal.tags, lastEventId)
-      if (replayAfter === null) preamble.push(resyncFrame(resyncReason(lastEventId, ctx.eventLog.oldestInMemory(memory)?.created_ms ?? null), lastEventId))
+      replayAfter = await hub.resumePosition(memory, principal.tags, lastEventId)
+      if (replayAfter === null) preamble.push(resyncFrame(resyncReason(lastEventId, (await hub.log.oldestInMemory(memory))?.created_ms ?? null), lastEventId))
     }
     // Bun's idle timeout (Elysia: 30 s) would reset a quiet stream; keepalives are for proxies and dead peers.
     server?.timeout(request, 0)

@@ -1,4 +1,3 @@
-import type { Database } from 'bun:sqlite'
 import { Elysia, t } from 'elysia'
 import { JsonInt } from '../../http/schemas.ts'
 import { decodeJwt } from 'jose'
@@ -8,6 +7,10 @@ import type { AppContext } from '../../context.ts'
 import { jsonBody } from '../../http/body.ts'
 import { forbidden, notFound } from '../../http/errors.ts'
 import { ErrorBody, ownModels } from '../../http/schemas.ts'
+import type { StreamTokenRow } from './token-store.ts'
+
+/** What this module uses of the composition root (src/context.ts). */
+export type RealtimeTokensDeps = Pick<AppContext, 'authPlugin' | 'config' | 'revocations' | 'secret' | 'stores'>
 
 export const MintStreamToken = t.Object(
   {
@@ -33,42 +36,6 @@ export const StreamToken = t.Object(
 )
 
 export const StreamTokenParams = t.Object({ token_id: t.String({ minLength: 1, maxLength: 128 }) })
-
-export interface StreamTokenRow {
-  jti: string
-  sub: string
-  /** JSON: `"*"` or an array of memory names; null for tokens minted before this was kept. */
-  memories: string | null
-  /** Unix seconds. */
-  expires_at: number
-  created_at: string
-  revoked_at: string | null
-}
-
-/** Minted stream tokens: their subject (who may revoke) and expiry (how long a revocation must be kept). */
-export class StreamTokenStore {
-  constructor(private db: Database) {}
-
-  insert(jti: string, sub: string, memories: Principal['memories'], expiresAtS: number): void {
-    this.db
-      .query('INSERT INTO stream_tokens (jti, sub, memories, expires_at, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(jti, sub, JSON.stringify(memories), expiresAtS, new Date().toISOString())
-  }
-
-  get(jti: string): StreamTokenRow | null {
-    return this.db.query('SELECT * FROM stream_tokens WHERE jti = ?').get(jti) as StreamTokenRow | null
-  }
-
-  markRevoked(jti: string): void {
-    this.db.query('UPDATE stream_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL').run(new Date().toISOString(), jti)
-  }
-
-  /** Forgets expired tokens, except those an open stream still uses (a revocation must still reach it). */
-  prune(nowS: number, keep: readonly string[]): number {
-    return this.db.query('DELETE FROM stream_tokens WHERE expires_at < ? AND jti NOT IN (SELECT value FROM json_each(?))').run(nowS, JSON.stringify(keep))
-      .changes
-  }
-}
 
 /**
  * Who may revoke a stream token: its subject, or an admin of every memory it grants (an admin of memory b
@@ -97,8 +64,8 @@ const mintErrors = { 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 422: 
 const revokeErrors = { 401: 'ErrorBody', 403: 'ErrorBody', 404: 'ErrorBody', 422: 'ErrorBody' } as const
 
 /** POST /api/v1/events/tokens and DELETE /api/v1/events/tokens/{token_id} (README.md#authentication-and-tenancy). */
-export function streamTokensController(ctx: AppContext, openTokenIds: () => readonly string[]) {
-  const store = new StreamTokenStore(ctx.db)
+export function streamTokensController(ctx: RealtimeTokensDeps, openTokenIds: () => readonly string[]) {
+  const store = ctx.stores.streamTokens
   const maxTtl = ctx.config.sse.streamTokenTtlS
 
   return new Elysia({ name: 'matric-stream-tokens', prefix: '/api/v1/events/tokens', tags: ['events'] })
@@ -109,8 +76,8 @@ export function streamTokensController(ctx: AppContext, openTokenIds: () => read
       async ({ body, set, principal }) => {
         const nowS = Math.floor(Date.now() / 1000)
         // Housekeeping on the (rare) mint path: forget expired tokens and expired revocations.
-        store.prune(nowS, openTokenIds())
-        ctx.revocations.prune(nowS)
+        await store.prune(nowS, openTokenIds())
+        await ctx.revocations.prune(nowS)
         const jti = crypto.randomUUID()
         const token = await signToken(ctx.secret.key, {
           sub: principal.sub,
@@ -124,7 +91,7 @@ export function streamTokensController(ctx: AppContext, openTokenIds: () => read
           ...localClaims(ctx.config),
         })
         const exp = decodeJwt(token).exp!
-        store.insert(jti, principal.sub, principal.memories, exp)
+        await store.insert(jti, principal.sub, principal.memories, exp)
         set.status = 201
         return { token, token_id: jti, expires_at: new Date(exp * 1000).toISOString() }
       },
@@ -145,14 +112,14 @@ export function streamTokensController(ctx: AppContext, openTokenIds: () => read
     )
     .delete(
       '/:token_id',
-      ({ params, set, principal }) => {
-        const row = store.get(params.token_id)
+      async ({ params, set, principal }) => {
+        const row = await store.get(params.token_id)
         if (!row) throw notFound(`no stream token ${JSON.stringify(params.token_id)} (unknown, or expired and forgotten)`)
         if (!mayRevoke(principal, row))
           throw forbidden('only the subject that minted a stream token, or an admin of all its memories, may revoke it')
         // Revocations notify open streams, which end (README.md#authentication-and-tenancy); expiry alone does not end them.
-        ctx.revocations.revoke(row.jti, row.expires_at)
-        store.markRevoked(row.jti)
+        await ctx.revocations.revoke(row.jti, row.expires_at)
+        await store.markRevoked(row.jti)
         set.status = 204
       },
       {

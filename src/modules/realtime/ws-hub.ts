@@ -87,10 +87,7 @@ export class WsHub {
   private byMemory = new Map<string, Set<Connection>>()
   private groups = new Map<string, Map<string, TagGroup>>()
   private sweepPending = new Set<string>()
-  /** Per-tag-group QueueStatus frames, counted when the memory-wide QueueStatus was published. */
-  private groupCounts = new WeakMap<PublishedEvent, Map<TagGroup, string>>()
   private unsubscribe: () => void
-  private unprepare: () => void
   private unrevoke: () => void
 
   constructor(
@@ -98,25 +95,12 @@ export class WsHub {
     private server: () => Server<unknown> | null,
   ) {
     this.unsubscribe = ctx.bus.onDelivered('ws', (e) => this.onEvent(e))
-    this.unprepare = ctx.bus.prepare('ws', (e) => this.snapshotGroupCounts(e))
     this.unrevoke = ctx.revocations.onRevoke((jti) => this.onRevoke(jti))
   }
 
   /** A revoked stream token cuts the sockets opened with it, like SSE streams (revocation is rare: a scan is fine). */
   private onRevoke(jti: string): void {
     for (const c of [...this.conns]) if (c.principal.jti === jti) c.ws.close(...CLOSE.TOKEN_REVOKED)
-  }
-
-  /**
-   * A memory-wide QueueStatus carries counts as of its emission; tag-restricted clients need their own counts
-   * as of the same moment (delivery comes one commit later, after later events may have changed the store).
-   */
-  private snapshotGroupCounts(e: PublishedEvent): void {
-    const groups = e.legacyType === 'QueueStatus' ? this.groups.get(e.memory) : undefined
-    if (!groups) return
-    const frames = new Map<TagGroup, string>()
-    for (const g of groups.values()) frames.set(g, withEventId(this.queueStatusFrame(e.memory, g.tags), e.envelope.event_id))
-    this.groupCounts.set(e, frames)
   }
 
   get count(): number {
@@ -126,6 +110,11 @@ export class WsHub {
   /** Memories with a connected socket. */
   memories(): Iterable<string> {
     return this.byMemory.keys()
+  }
+
+  /** The tag restrictions with sockets on a memory (their QueueStatus counts are taken with the memory's). */
+  *restrictions(memory: string): Iterable<readonly string[]> {
+    for (const g of this.groups.get(memory)?.values() ?? []) yield g.tags
   }
 
   private onEvent(e: PublishedEvent): void {
@@ -138,10 +127,11 @@ export class WsHub {
     const groups = this.groups.get(e.memory)
     if (groups) {
       if (e.legacyType === 'QueueStatus') {
-        const frames = this.groupCounts.get(e)
-        // A group that formed after the emission gets its counts now (it asked for none earlier).
-        for (const g of groups.values())
-          sent += this.publish(server, e.memory, g.topic, frames?.get(g) ?? withEventId(this.queueStatusFrame(e.memory, g.tags), e.envelope.event_id))
+        for (const g of groups.values()) {
+          const counts = e.groupCounts?.get(tagSetKey(g.tags))
+          if (counts) sent += this.publish(server, e.memory, g.topic, withEventId(JSON.stringify(queueStatusOf(counts)), e.envelope.event_id))
+          else this.sendGroupCountsLater(e, g) // formed after the counting, or counted on another node
+        }
       } else if (e.tags) {
         for (const g of groups.values()) if (canSeeTags(g.tags, e.tags)) sent += this.publish(server, e.memory, g.topic, frame)
       }
@@ -161,8 +151,18 @@ export class WsHub {
     return n
   }
 
-  private queueStatusFrame(memory: string, restriction: readonly string[] | null): string {
-    return JSON.stringify(queueStatusOf(this.ctx.jobs.counts(memory, restriction)))
+  private async queueStatusFrame(memory: string, restriction: readonly string[] | null): Promise<string> {
+    return JSON.stringify(queueStatusOf(await this.ctx.jobs.counts(memory, restriction)))
+  }
+
+  private sendGroupCountsLater(e: PublishedEvent, g: TagGroup): void {
+    this.queueStatusFrame(e.memory, g.tags).then(
+      (frame) => {
+        const server = this.server()
+        if (server) this.publish(server, e.memory, g.topic, withEventId(frame, e.envelope.event_id))
+      },
+      (err) => this.ctx.logger.error('QueueStatus counts failed', { err, memory: e.memory }),
+    )
   }
 
   /** Closes, with 1013, the sockets of a memory whose send buffer passed the limit. Coalesced per memory. */
@@ -231,8 +231,14 @@ export class WsHub {
     // Once every event published so far is delivered: the counts then include exactly their effects.
     this.ctx.bus.whenIdle(() => {
       if (!this.conns.has(conn)) return
-      conn.ws.send(this.queueStatusFrame(conn.memory, conn.principal.tags))
-      this.closeIfSlow(conn.ws)
+      this.queueStatusFrame(conn.memory, conn.principal.tags).then(
+        (frame) => {
+          if (!this.conns.has(conn)) return
+          conn.ws.send(frame)
+          this.closeIfSlow(conn.ws)
+        },
+        (err) => this.ctx.logger.error('refresh counts failed', { err, memory: conn.memory }),
+      )
     })
   }
 
@@ -264,7 +270,6 @@ export class WsHub {
   /** Server shutdown: every socket is closed with 1012 so clients reconnect elsewhere / later. */
   shutdown(): void {
     this.unsubscribe()
-    this.unprepare()
     this.unrevoke()
     for (const c of [...this.conns]) c.ws.close(...CLOSE.SERVER_RESTART)
   }

@@ -6,11 +6,14 @@ import { originAllowed } from '../../http/origin.ts'
 import { ErrorBody } from '../../http/schemas.ts'
 import { Connection } from './ws-hub.ts'
 
+/** What this module uses of the composition root (src/context.ts). */
+export type RealtimeWsDeps = Pick<AppContext, 'authPlugin' | 'config' | 'ws'>
+
 /** `Sec-WebSocket-Protocol: bearer, <jwt>`: the client must get `bearer` back. */
 const BEARER_OFFERED = /(^|,)\s*bearer\s*(,|$)/i
 
 /** GET /api/v1/ws — the HotM WebSocket endpoint. */
-export function wsController(ctx: AppContext) {
+export function wsController(ctx: RealtimeWsDeps) {
   const hub = ctx.ws
 
   return new Elysia({ name: 'matric-ws', tags: ['events'] })

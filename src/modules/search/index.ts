@@ -1,8 +1,11 @@
 import { Elysia, t } from 'elysia'
 import type { AppContext } from '../../context.ts'
 import { ErrorBody, JsonInt, ownModels } from '../../http/schemas.ts'
-import { callerOf } from '../notes/index.ts'
+import { callerOf } from '../notes/service.ts'
 import { parseTagList, SEARCH_LIMIT_MAX, SEARCH_QUERY_MAX, SearchService } from './service.ts'
+
+/** What this module uses of the composition root (src/context.ts). */
+export type SearchDeps = Pick<AppContext, 'authPlugin' | 'notes'>
 
 export const SearchHit = t.Object(
   {
@@ -57,14 +60,14 @@ const SearchQuery = t.Object({
 const errors = { 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 422: 'ErrorBody' } as const
 
 /** REST: GET /api/v1/search (backs the MCP search_notes tool). */
-export function searchController(ctx: AppContext) {
-  const svc = new SearchService(ctx.db)
+export function searchController(ctx: SearchDeps) {
+  const svc = new SearchService(ctx.notes)
   return new Elysia({ prefix: '/api/v1/search', tags: ['notes'] })
     .use(ctx.authPlugin)
     .model(ownModels({ SearchResult, ErrorBody }))
     .get(
       '',
-      ({ query, request, principal, memory }) => {
+      async ({ query, request, principal, memory }) => {
         const tags = parseTagList(new URL(request.url).searchParams.getAll('tags'))
         return svc.search(callerOf({ principal, memory }), { q: query.q, tags, limit: query.limit })
       },

@@ -1,7 +1,7 @@
-import type { Database } from 'bun:sqlite'
 import { badRequest } from '../../http/errors.ts'
 import { cosine, embed, tokenize } from '../jobs/handlers/text.ts'
 import type { Caller } from '../notes/service.ts'
+import type { NoteStore } from '../notes/store.ts'
 
 /** Most results one search returns. */
 export const SEARCH_LIMIT_MAX = 50
@@ -43,16 +43,6 @@ export interface SearchResult {
   results: SearchHit[]
 }
 
-interface Row {
-  id: string
-  title: string | null
-  content: string
-  tags: string
-  embedding: Uint8Array | null
-  updated_at: string
-  hits: number
-}
-
 /** The combined score of a note (pure; table-tested). */
 export function combinedScore(similarity: number, keywordMatches: number, terms: number): number {
   const keyword = terms > 0 ? keywordMatches / terms : 0
@@ -84,9 +74,9 @@ export function snippetOf(content: string, terms: readonly string[]): string {
  * embedded store's sizes; the cost is one vector product and a few substring tests per note.
  */
 export class SearchService {
-  constructor(private db: Database) {}
+  constructor(private notes: NoteStore) {}
 
-  search(c: Caller, query: SearchQuery): SearchResult {
+  async search(c: Caller, query: SearchQuery): Promise<SearchResult> {
     const q = query.q.trim()
     if (!q) throw badRequest('q must contain a search term')
     if (q.length > SEARCH_QUERY_MAX) throw badRequest(`q is ${q.length} characters; at most ${SEARCH_QUERY_MAX} are allowed`)
@@ -94,32 +84,16 @@ export class SearchService {
     if (!Number.isInteger(limit) || limit < 1 || limit > SEARCH_LIMIT_MAX) throw badRequest(`limit must be an integer from 1 to ${SEARCH_LIMIT_MAX}`)
     const terms = [...new Set(tokenize(q))].slice(0, KEYWORD_TERMS_MAX)
     const vector = embed(q)
-
-    const where = ['n.memory = ?']
-    const args: (string | number)[] = []
-    // Each term is looked for in lower-cased title + content (stems are prefixes of their inflections).
-    const hitExpr = terms.length ? terms.map(() => "(instr(lower(COALESCE(n.title, '') || ' ' || n.content), ?) > 0)").join(' + ') : '0'
-    args.push(...terms, c.memory)
-    if (c.restriction) {
-      where.push('EXISTS (SELECT 1 FROM json_each(n.tags) t WHERE t.value IN (SELECT value FROM json_each(?)))')
-      args.push(JSON.stringify(c.restriction))
-    }
-    if (query.tags?.length) {
-      where.push('EXISTS (SELECT 1 FROM json_each(n.tags) t WHERE t.value IN (SELECT value FROM json_each(?)))')
-      args.push(JSON.stringify(query.tags))
-    }
-    const rows = this.db
-      .query(`SELECT n.id, n.title, n.content, n.tags, n.embedding, n.updated_at, ${hitExpr} AS hits FROM notes n WHERE ${where.join(' AND ')}`)
-      .all(...args) as Row[]
+    const rows = await this.notes.scan({ memory: c.memory, restriction: c.restriction, tags: query.tags, terms })
 
     const scored: SearchHit[] = []
     for (const r of rows) {
-      const similarity = r.embedding ? cosine(vector, new Float32Array(r.embedding.slice().buffer)) : 0
+      const similarity = r.embedding ? cosine(vector, r.embedding) : 0
       if (!isHit(similarity, r.hits)) continue
       scored.push({
         note_id: r.id,
         title: r.title,
-        tags: JSON.parse(r.tags) as string[],
+        tags: r.tags,
         score: round(combinedScore(similarity, r.hits, terms.length)),
         similarity: round(Math.max(0, similarity)),
         keyword_matches: r.hits,

@@ -1,4 +1,3 @@
-import type { Database } from 'bun:sqlite'
 import { ConfigError, type Config } from '../../config.ts'
 import type { EventBus } from '../../events/bus.ts'
 import type { QueueCounts } from '../../events/queue-status.ts'
@@ -10,7 +9,7 @@ import { Outbox } from './outbox.ts'
 import { resolveWebhookKeys, SecretKeyError, type ResolvedKeys } from './secret-box.ts'
 import { WebhookService } from './service.ts'
 import type { Lookup } from './ssrf.ts'
-import { WebhookStore } from './store.ts'
+import type { WebhookStore } from './store.ts'
 
 export interface Webhooks {
   store: WebhookStore
@@ -20,13 +19,17 @@ export interface Webhooks {
 
 export interface WebhooksDeps {
   config: Config
-  db: Database
+  /** The webhook store of the chosen backend, opened with `keys.box`. */
+  store: WebhookStore
+  keys: ResolvedKeys
+  /** Whether the store keeps files a VACUUM can scrub (SQLite on disk). */
+  compactable: boolean
   bus: EventBus
   metrics: Metrics
   logger: Logger
   tracing: Tracing
   clock: Clock
-  queueCounts: (memory: string) => QueueCounts
+  queueCounts: (memory: string) => Promise<QueueCounts>
   lookup?: Lookup
   tlsCa?: string
 }
@@ -35,10 +38,9 @@ export interface WebhooksDeps {
  * Builds the webhook subsystem (the key that seals secrets, the store, the outbox, the service); nothing runs
  * until the composition root starts the outbox. Throws ConfigError when the secret key cannot open the stored secrets.
  */
-export function createWebhooks(d: WebhooksDeps): Webhooks {
-  const keys = webhookKeys(d)
-  const store = new WebhookStore(d.db, keys.box)
-  sealStoredSecrets(d, store, keys)
+export async function createWebhooks(d: WebhooksDeps): Promise<Webhooks> {
+  const { store, keys } = d
+  await sealStoredSecrets(d, store, keys)
   const outbox: Outbox = new Outbox({
     config: d.config,
     store,
@@ -56,7 +58,7 @@ export function createWebhooks(d: WebhooksDeps): Webhooks {
 }
 
 /** The key that seals webhook secrets at rest (env, or generated beside the JWT secret), never logged. */
-function webhookKeys(ctx: Pick<WebhooksDeps, 'config' | 'logger'>): ResolvedKeys {
+export function webhookKeys(ctx: Pick<WebhooksDeps, 'config' | 'logger'>): ResolvedKeys {
   const { secretKey, secretKeyPrevious } = ctx.config.webhooks
   try {
     const keys = resolveWebhookKeys(secretKey, secretKeyPrevious, ctx.config.dataDir)
@@ -70,12 +72,12 @@ function webhookKeys(ctx: Pick<WebhooksDeps, 'config' | 'logger'>): ResolvedKeys
 }
 
 /** Plaintext rows (from before encryption) and rows under a replaced key are sealed with the current key at start. */
-function sealStoredSecrets(ctx: Pick<WebhooksDeps, 'config' | 'logger'>, store: WebhookStore, keys: ResolvedKeys): void {
+async function sealStoredSecrets(ctx: Pick<WebhooksDeps, 'logger' | 'compactable'>, store: WebhookStore, keys: ResolvedKeys): Promise<void> {
   try {
-    const { rows, plaintext } = store.sealAll()
+    const { rows, plaintext } = await store.sealAll()
     if (rows) ctx.logger.info('webhook secrets sealed with the current key', { count: rows, plaintext, key_id: keys.box.current.id })
     // Once, when upgrading from plaintext rows: their old bytes must not linger in free pages or the WAL.
-    if (plaintext && ctx.config.dbPath !== ':memory:') store.compact()
+    if (plaintext && ctx.compactable) await store.compact()
   } catch (e) {
     if (!(e instanceof SecretKeyError)) throw e
     throw new ConfigError([

@@ -21,6 +21,9 @@ import {
   WebhookWithSecret,
 } from './model.ts'
 
+/** What this module uses of the composition root (src/context.ts). */
+export type WebhooksApiDeps = Pick<AppContext, 'authPlugin' | 'config' | 'webhooks'>
+
 const errors = { 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 404: 'ErrorBody', 422: 'ErrorBody' } as const
 
 
@@ -28,7 +31,7 @@ const errors = { 400: 'ErrorBody', 401: 'ErrorBody', 403: 'ErrorBody', 404: 'Err
  * REST: /api/v1/webhooks (docs/webhooks.md, admin scope). Side-effect free: the store, the outbox and the
  * service are built (and the outbox started) by the composition root (src/context.ts, compose.ts here).
  */
-export function webhooksController(ctx: AppContext) {
+export function webhooksController(ctx: WebhooksApiDeps) {
   const svc = ctx.webhooks.service
 
   const models = ownModels({
@@ -71,19 +74,19 @@ export function webhooksController(ctx: AppContext) {
         },
       },
     )
-    .get('', ({ principal, memory }) => svc.list(principal, memory), {
+    .get('', async ({ principal, memory }) => svc.list(principal, memory), {
       auth: 'admin',
       query: MemoryQuery,
       response: { 200: 'WebhookList', ...errors },
       detail: { summary: 'List the webhooks of the request memory' },
     })
-    .get('/:id', ({ params, principal }) => svc.get(principal, params.id), {
+    .get('/:id', async ({ params, principal }) => svc.get(principal, params.id), {
       auth: 'admin',
       params,
       response: { 200: 'Webhook', ...errors },
       detail: { summary: 'Get a webhook' },
     })
-    .patch('/:id', ({ params, body, principal }) => svc.update(principal, params.id, body), {
+    .patch('/:id', async ({ params, body, principal }) => svc.update(principal, params.id, body), {
       auth: 'admin',
       ...jsonBody(ctx.config.maxBodyBytes, models.PatchWebhook),
       params,
@@ -96,8 +99,8 @@ export function webhooksController(ctx: AppContext) {
     })
     .delete(
       '/:id',
-      ({ params, set, principal }) => {
-        svc.delete(principal, params.id)
+      async ({ params, set, principal }) => {
+        await svc.delete(principal, params.id)
         set.status = 204
       },
       {
@@ -107,7 +110,7 @@ export function webhooksController(ctx: AppContext) {
         detail: { summary: 'Delete a webhook' },
       },
     )
-    .get('/:id/deliveries', ({ params, query, principal }) => svc.attempts(principal, params.id, query.limit ?? 50), {
+    .get('/:id/deliveries', async ({ params, query, principal }) => svc.attempts(principal, params.id, query.limit ?? 50), {
       auth: 'admin',
       params,
       query: DeliveriesQuery,
@@ -116,7 +119,7 @@ export function webhooksController(ctx: AppContext) {
     })
     .post(
       '/:id/test',
-      ({ params, set, principal }) => {
+      async ({ params, set, principal }) => {
         set.status = 202
         return svc.test(principal, params.id)
       },
@@ -134,7 +137,7 @@ export function webhooksController(ctx: AppContext) {
     )
     .post(
       '/:id/deliveries/:delivery_id/retry',
-      ({ params, set, principal }) => {
+      async ({ params, set, principal }) => {
         set.status = 202
         return svc.retry(principal, params.id, params.delivery_id)
       },
@@ -152,7 +155,7 @@ export function webhooksController(ctx: AppContext) {
     )
     .post(
       '/:id/recover',
-      ({ params, body, set, principal }) => {
+      async ({ params, body, set, principal }) => {
         set.status = 202
         return svc.recover(principal, params.id, body)
       },
@@ -171,7 +174,7 @@ export function webhooksController(ctx: AppContext) {
         },
       },
     )
-    .post('/:id/rotate-secret', ({ params, principal }) => svc.rotateSecret(principal, params.id), {
+    .post('/:id/rotate-secret', async ({ params, principal }) => svc.rotateSecret(principal, params.id), {
       auth: 'admin',
       params,
       response: { 200: 'RotatedSecret', ...errors },

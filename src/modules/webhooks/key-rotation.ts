@@ -1,4 +1,3 @@
-import type { Database } from 'bun:sqlite'
 import { existsSync, readFileSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 import {
@@ -11,7 +10,7 @@ import {
   SecretBox,
   writeKeyFile,
 } from './secret-box.ts'
-import { WebhookStore } from './store.ts'
+import type { WebhookStore } from './store.ts'
 
 export interface RotationResult {
   mode: 'file' | 'env'
@@ -37,12 +36,16 @@ export interface RotationResult {
  * - MATRIC_WEBHOOK_SECRET_KEY set: the rows are re-encrypted under it, opened with any known key
  *   (MATRIC_WEBHOOK_SECRET_KEY_PREVIOUS, the key files). The operator changes the variables; this moves the data.
  */
-export function rotateWebhookKey(db: Database, opts: { dataDir: string; envKey?: string; envPrevious?: string }): RotationResult {
+export async function rotateWebhookKey(
+  /** The backend's webhook store, opened with this box. */
+  storeWith: (box: SecretBox) => WebhookStore,
+  opts: { dataDir: string; envKey?: string; envPrevious?: string },
+): Promise<RotationResult> {
   const known = resolveWebhookKeys(opts.envKey, opts.envPrevious, opts.dataDir)
   if (opts.envKey) {
-    const store = new WebhookStore(db, known.box)
-    const { rows } = store.sealAll()
-    store.compact()
+    const store = storeWith(known.box)
+    const { rows } = await store.sealAll()
+    await store.compact()
     return { mode: 'env', toKeyId: known.box.current.id, rows }
   }
   const dir = opts.dataDir
@@ -57,9 +60,9 @@ export function rotateWebhookKey(db: Database, opts: { dataDir: string; envKey?:
   const current = known.materials[0]!
   const nextKey = deriveKey(next)
   const others = known.materials.map(deriveKey).filter((k) => k.id !== nextKey.id)
-  const store = new WebhookStore(db, new SecretBox(nextKey, others))
-  const { rows } = store.sealAll()
-  store.compact() // values under the replaced key do not linger in free pages or the WAL
+  const store = storeWith(new SecretBox(nextKey, others))
+  const { rows } = await store.sealAll()
+  await store.compact() // values under the replaced key do not linger in free pages or the WAL
   // Only once every row is under the new key: keep the old one (decrypt only), then switch.
   const previousPath = join(dir, PREVIOUS_KEY_FILE)
   if (current !== next) writeKeyFile(previousPath, current, false)

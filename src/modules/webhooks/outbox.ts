@@ -19,6 +19,11 @@ export const RESPONSE_EXCERPT_BYTES = 4096
 /** Finished deliveries (and their attempt log) are kept this long. */
 export const DELIVERY_RETENTION_MS = 7 * 24 * 3600_000
 const PRUNE_EVERY_MS = 3600_000
+/**
+ * A claimed delivery stays this instance's for the attempt's deadline plus this margin (recording the outcome);
+ * after that another instance may take it over (docs/architecture.md#leases).
+ */
+const LEASE_MARGIN_MS = 30_000
 /** Bound on remembered event start times (latency metric only; never affects delivery). */
 const MAX_TRACKED_T0 = 10_000
 /** Bound on per-webhook scheduling memory (slow marks, last start); forgetting only costs some fairness. */
@@ -82,6 +87,7 @@ export class Outbox {
   private stopController = new AbortController()
   private subscribed = false
   private lastPrune = 0
+  private lastRecover = 0
   private lookup: Lookup
   private random: () => number
 
@@ -98,16 +104,27 @@ export class Outbox {
     })
   }
 
-  start(): void {
+  async start(): Promise<void> {
     if (!this.stopped) return
     this.stopped = false
     this.stopController = new AbortController()
-    const recovered = this.d.store.recoverInFlight(Date.now())
-    if (recovered) this.d.logger.warn('webhook deliveries left in flight by a previous process are due again', { count: recovered })
-    this.reloadIndex()
+    await this.recover()
+    await this.reloadIndex()
     if (!this.subscribed) this.d.bus.onCommitted('webhooks', this.enqueue)
     this.subscribed = true
     this.loop.start()
+  }
+
+  /** Deliveries whose lease expired (their instance stopped or crashed mid-attempt) are due again. */
+  private async recover(): Promise<void> {
+    const now = this.time.now()
+    this.lastRecover = now
+    const recovered = await this.d.store.recoverExpired(now)
+    if (recovered) this.d.logger.warn('webhook deliveries whose lease expired are due again', { count: recovered })
+  }
+
+  private leaseUntil(now: number): number {
+    return now + this.d.config.webhooks.timeoutMs + LEASE_MARGIN_MS
   }
 
   /**
@@ -119,6 +136,7 @@ export class Outbox {
     if (this.stopped) return
     this.stopped = true
     this.loop.stop()
+    await this.loop.idle()
     const all = Promise.allSettled([...this.inFlight.values()])
     let timer: ReturnType<typeof setTimeout> | undefined
     await Promise.race([all, new Promise((r) => (timer = setTimeout(r, graceMs)))])
@@ -129,10 +147,11 @@ export class Outbox {
 
   // ---- index ----
 
-  private reloadIndex(): void {
+  private async reloadIndex(): Promise<void> {
+    const rows = await this.d.store.allActive()
     this.index.clear()
     this.activeMemory.clear()
-    for (const w of this.d.store.allActive()) this.addToIndex(w)
+    for (const w of rows) this.addToIndex(w)
   }
 
   private addToIndex(w: WebhookRow): void {
@@ -144,15 +163,16 @@ export class Outbox {
   }
 
   /** Rebuilds the index entry of one memory (after create, update, enable, disable or delete). */
-  refresh(memory: string): void {
+  async refresh(memory: string): Promise<void> {
+    const rows = await this.d.store.activeByMemory(memory)
     for (const h of this.index.get(memory) ?? []) this.activeMemory.delete(h.id)
     this.index.delete(memory)
-    for (const w of this.d.store.activeByMemory(memory)) this.addToIndex(w)
+    for (const w of rows) this.addToIndex(w)
   }
 
   // ---- enqueue (bus hot path) ----
 
-  private enqueue = (e: PublishedEvent): void => {
+  private enqueue = (e: PublishedEvent): Promise<void> | undefined => {
     const hooks = this.index.get(e.memory)
     if (!hooks) return
     let rows: NewDelivery[] | undefined
@@ -170,19 +190,19 @@ export class Outbox {
       })
     }
     if (!rows) return
-    // A failing insert throws into the bus, which logs and counts it; the request is never failed.
-    this.d.store.insertDeliveries(rows, Date.now())
     for (const r of rows) {
       // Bounded: entries of deliveries never attempted (paused, deleted) age out oldest first.
       if (this.t0s.size >= MAX_TRACKED_T0) this.t0s.delete(this.t0s.keys().next().value!)
       this.t0s.set(r.id, e.t0)
     }
-    this.wake()
+    // Durable work: the request that caused the event answers once its delivery rows are written. A failing
+    // insert is logged and counted by the bus; the request is never failed.
+    return this.d.store.insertDeliveries(rows, Date.now()).then(this.wake)
   }
 
   /** Inserts one delivery outside the bus (the test endpoint) and attempts it right away. */
-  enqueueDirect(d: NewDelivery): DeliveryRow {
-    const row = this.d.store.insertDelivery(d, Date.now())
+  async enqueueDirect(d: NewDelivery): Promise<DeliveryRow> {
+    const row = await this.d.store.insertDelivery(d, Date.now())
     this.wake()
     return row
   }
@@ -200,20 +220,21 @@ export class Outbox {
   }
 
   /** Starts attempts for as many due deliveries as the fairness plan allows (the poll loop sleeps after it). */
-  private pump(): void {
+  private async pump(): Promise<void> {
     const { concurrency, perEndpointConcurrency, perMemoryConcurrency } = this.d.config.webhooks
     const limits = { global: concurrency, endpoint: perEndpointConcurrency, memory: perMemoryConcurrency }
-    this.maybePrune()
-    while (this.inFlight.size < concurrency) {
+    await this.maybePrune()
+    if (this.time.now() - this.lastRecover >= LEASE_MARGIN_MS) await this.recover()
+    while (!this.stopped && this.inFlight.size < concurrency) {
       const now = this.time.now()
       const busyMemories = new Set([...this.perMemory].filter(([, n]) => n >= perMemoryConcurrency).map(([m]) => m))
       // Candidates: the oldest due rows of every active webhook with a free slot, up to what it may start.
       const rows: DeliveryRow[] = []
-      for (const id of this.d.store.dueWebhooks(now)) {
+      for (const id of await this.d.store.dueWebhooks(now)) {
         const memory = this.activeMemory.get(id)
         if (memory === undefined || busyMemories.has(memory)) continue // disabled (paused) or its memory is full
         const room = endpointCap(id, this.slow, perEndpointConcurrency) - (this.perWebhook.get(id) ?? 0)
-        if (room > 0) rows.push(...this.d.store.dueOf(id, now, room))
+        if (room > 0) rows.push(...(await this.d.store.dueOf(id, now, room)))
       }
       const plan = planLaunches(rows, {
         total: this.inFlight.size,
@@ -225,7 +246,9 @@ export class Outbox {
       }, limits)
       let started = 0
       for (const row of plan) {
-        if (!this.d.store.claim(row.id, now)) continue
+        // The store counts every instance's attempts against the endpoint's limit (this one's are in perWebhook).
+        const lease = { owner: this.d.config.nodeId, untilMs: this.leaseUntil(now), perEndpoint: endpointCap(row.webhook_id, this.slow, perEndpointConcurrency) }
+        if (this.stopped || !(await this.d.store.claim(row.id, now, lease))) continue
         this.launch(row)
         started++
       }
@@ -243,11 +266,10 @@ export class Outbox {
       .catch((err) => {
         this.d.logger.error('webhook attempt failed unexpectedly', { delivery_id: row.id, webhook_id: row.webhook_id, err })
         // Never leave the row stuck in flight: back to the queue after a poll interval.
-        try {
-          if (!this.stopController.signal.aborted) this.d.store.release(row.id, Date.now() + this.d.config.webhooks.pollMs)
-        } catch {
-          // the store itself is failing; the next start recovers in-flight rows
-        }
+        if (!this.stopController.signal.aborted)
+          return this.d.store.release(row.id, Date.now() + this.d.config.webhooks.pollMs).catch(() => {
+            // the store itself is failing; the lease expires and the row is recovered
+          })
       })
       .finally(() => {
         this.inFlight.delete(row.id)
@@ -258,18 +280,18 @@ export class Outbox {
     this.inFlight.set(row.id, p)
   }
 
-  private maybePrune(): void {
+  private async maybePrune(): Promise<void> {
     const now = this.time.now()
     if (now - this.lastPrune < PRUNE_EVERY_MS) return
     this.lastPrune = now
-    const n = this.d.store.prune(now - DELIVERY_RETENTION_MS)
+    const n = await this.d.store.prune(now - DELIVERY_RETENTION_MS)
     if (n) this.d.logger.info('pruned finished webhook deliveries', { count: n })
   }
 
   private async attempt(row: DeliveryRow): Promise<void> {
     const t0 = this.t0s.get(row.id)
     this.t0s.delete(row.id)
-    const webhook = this.d.store.get(row.webhook_id)
+    const webhook = await this.d.store.get(row.webhook_id)
     if (!webhook) return // deleted while queued: its rows went with it
     const started = performance.now()
     const span = this.d.tracing.deliverySpan(row.traceparent, {
@@ -295,7 +317,7 @@ export class Outbox {
     const attemptInRun = row.run_attempts + 1
     const decision = decide(result, attemptInRun, webhook.max_retries, this.d.config.webhooks.retryScheduleMs, this.random)
     const now = Date.now()
-    const effect = this.d.store.recordAttempt({
+    const effect = await this.d.store.recordAttempt({
       deliveryId: row.id,
       webhookId: webhook.id,
       attemptId: Bun.randomUUIDv7(),
@@ -334,7 +356,7 @@ export class Outbox {
     }
     if (effect.disabledReason) {
       this.d.logger.warn('webhook disabled', { webhook_id: webhook.id, memory: webhook.memory, reason: effect.disabledReason })
-      this.refresh(webhook.memory)
+      await this.refresh(webhook.memory)
       // After the refresh: the disabled webhook is no longer indexed, so it never gets its own event.
       const cause = decision.kind === 'failed' && decision.disable ? 'gone' : 'consecutive_failures'
       this.d.onDisabled?.({ webhook, reason: effect.disabledReason, cause, consecutiveFailures: effect.consecutiveFailures })

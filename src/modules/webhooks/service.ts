@@ -22,7 +22,7 @@ export interface WebhookServiceDeps {
   outbox: Outbox
   logger: Logger
   /** Queue counts of a memory (the test delivery is a real QueueStatus snapshot). */
-  queueCounts: (memory: string) => QueueCounts
+  queueCounts: (memory: string) => Promise<QueueCounts>
   lookup?: Lookup
   now?: () => number
   /** webhook.disabled is published here (SSE and the memory's other webhooks). */
@@ -57,10 +57,9 @@ export class WebhookService {
       if (problem) throw unprocessable(`invalid secret: ${problem}`, [{ path: '/secret', message: problem }])
     }
     const url = await this.validUrl(body.url)
-    // Counted after the DNS await and inserted in the same synchronous step, so the cap holds under concurrency.
+    // The store counts and inserts in one step, so the cap holds under concurrency.
     const max = this.d.config.webhooks.maxPerMemory
-    if (this.d.store.countByMemory(memory) >= max) throw conflict(`memory '${memory}' already has the maximum of ${max} webhooks`)
-    const row = this.d.store.insert({
+    const row = await this.d.store.insert({
       id: Bun.randomUUIDv7(),
       memory,
       url,
@@ -70,46 +69,47 @@ export class WebhookService {
       max_retries: body.max_retries ?? DEFAULT_MAX_RETRIES,
       created_by: principal.sub,
       now: new Date(this.now()).toISOString(),
-    })
-    this.d.outbox.refresh(memory)
+    }, max)
+    if (!row) throw conflict(`memory '${memory}' already has the maximum of ${max} webhooks`)
+    await this.d.outbox.refresh(memory)
     this.d.logger.info('webhook created', { webhook_id: row.id, memory, events, by: principal.sub })
     return toWebhookWithSecret(row)
   }
 
-  list(principal: Principal, memory: string): Webhook[] {
+  async list(principal: Principal, memory: string): Promise<Webhook[]> {
     requireUnrestricted(principal)
-    return this.d.store.listByMemory(memory).map(toWebhook)
+    return (await this.d.store.listByMemory(memory)).map(toWebhook)
   }
 
-  get(principal: Principal, id: string): Webhook {
-    return toWebhook(this.find(principal, id))
+  async get(principal: Principal, id: string): Promise<Webhook> {
+    return toWebhook(await this.find(principal, id))
   }
 
   async update(principal: Principal, id: string, patch: PatchWebhook): Promise<Webhook> {
-    this.find(principal, id)
+    await this.find(principal, id)
     const events = patch.events === undefined ? undefined : validEvents(patch.events)
     const url = patch.url === undefined ? undefined : await this.validUrl(patch.url)
-    const current = this.find(principal, id) // again: it may have changed or gone during the DNS check
+    const current = await this.find(principal, id) // again: it may have changed or gone during the DNS check
     const nowIso = new Date(this.now()).toISOString()
-    let row = this.d.store.update(id, current, { url, events, description: patch.description, max_retries: patch.max_retries }, nowIso)
+    let row = await this.d.store.update(id, current, { url, events, description: patch.description, max_retries: patch.max_retries }, nowIso)
     if (!row) throw notFound(`no webhook ${id}`)
-    if (patch.is_active === true && (!row.is_active || row.consecutive_failures)) row = this.d.store.enable(id, nowIso) ?? row
-    if (patch.is_active === false) row = this.d.store.disable(id, `disabled by ${principal.sub}`, nowIso) ?? row
-    this.d.outbox.refresh(row.memory)
+    if (patch.is_active === true && (!row.is_active || row.consecutive_failures)) row = (await this.d.store.enable(id, nowIso)) ?? row
+    if (patch.is_active === false) row = (await this.d.store.disable(id, `disabled by ${principal.sub}`, nowIso)) ?? row
+    await this.d.outbox.refresh(row.memory)
     if (patch.is_active === true) this.d.outbox.wake() // deliveries paused while disabled resume now
     this.d.logger.info('webhook updated', { webhook_id: id, memory: row.memory, fields: Object.keys(patch), by: principal.sub })
     return toWebhook(row)
   }
 
-  delete(principal: Principal, id: string): void {
-    const row = this.find(principal, id)
-    this.d.store.delete(id)
-    this.d.outbox.refresh(row.memory)
+  async delete(principal: Principal, id: string): Promise<void> {
+    const row = await this.find(principal, id)
+    await this.d.store.delete(id)
+    await this.d.outbox.refresh(row.memory)
     this.d.logger.info('webhook deleted', { webhook_id: id, memory: row.memory, by: principal.sub })
   }
 
-  attempts(principal: Principal, id: string, limit: number): DeliveryAttempt[] {
-    this.find(principal, id)
+  async attempts(principal: Principal, id: string, limit: number): Promise<DeliveryAttempt[]> {
+    await this.find(principal, id)
     return this.d.store.attempts(id, limit)
   }
 
@@ -118,16 +118,16 @@ export class WebhookService {
    * current counts (harmless to apply, valid against the catalog), sent whatever the webhook's filter.
    * It is not published on the bus, so no other transport sees it.
    */
-  test(principal: Principal, id: string): Delivery {
-    const row = this.find(principal, id)
+  async test(principal: Principal, id: string): Promise<Delivery> {
+    const row = await this.find(principal, id)
     requireActive(row)
     const envelope = buildEnvelope(
-      { memory: row.memory, payload: queueStatusOf(this.d.queueCounts(row.memory)), actor: { kind: 'user', id: principal.sub }, entityType: 'queue' },
+      { memory: row.memory, payload: queueStatusOf(await this.d.queueCounts(row.memory)), actor: { kind: 'user', id: principal.sub }, entityType: 'queue' },
       Bun.randomUUIDv7(),
       new Date(this.now()).toISOString(),
       this.d.config.tenantId,
     )
-    const delivery = this.d.outbox.enqueueDirect({
+    const delivery = await this.d.outbox.enqueueDirect({
       id: Bun.randomUUIDv7(),
       webhook_id: row.id,
       memory: row.memory,
@@ -142,13 +142,13 @@ export class WebhookService {
   }
 
   /** Re-queues a delivery, whatever its state except in flight, for an immediate attempt with a fresh retry budget. */
-  retry(principal: Principal, id: string, deliveryId: string): Delivery {
-    const row = this.find(principal, id)
-    const delivery = this.d.store.delivery(deliveryId)
+  async retry(principal: Principal, id: string, deliveryId: string): Promise<Delivery> {
+    const row = await this.find(principal, id)
+    const delivery = await this.d.store.delivery(deliveryId)
     if (!delivery || delivery.webhook_id !== row.id) throw notFound(`no delivery ${deliveryId} for webhook ${id}`)
     requireActive(row)
     if (delivery.status === 'in_flight') throw conflict(`delivery ${deliveryId} is being attempted right now`)
-    const requeued = this.d.store.requeue(deliveryId, this.now())
+    const requeued = await this.d.store.requeue(deliveryId, this.now())
     if (!requeued) throw conflict(`delivery ${deliveryId} is being attempted right now`)
     this.d.outbox.wake()
     this.d.logger.info('webhook delivery re-queued', { webhook_id: id, delivery_id: deliveryId, by: principal.sub })
@@ -160,14 +160,14 @@ export class WebhookService {
    * immediate attempt with a fresh retry budget (docs/webhooks.md#recover-every-failed-delivery-since-a-time). Succeeded, waiting and in-flight
    * deliveries are left alone, so running it twice re-delivers nothing twice.
    */
-  recover(principal: Principal, id: string, body: RecoverWebhook): RecoverResult {
-    const row = this.find(principal, id)
+  async recover(principal: Principal, id: string, body: RecoverWebhook): Promise<RecoverResult> {
+    const row = await this.find(principal, id)
     requireActive(row)
     const now = this.now()
     const since = parseTime(body.since, '/since')
     const until = body.until === undefined ? now + 1 : parseTime(body.until, '/until')
     if (until <= since) throw unprocessable('until must be after since', [{ path: '/until', message: 'must be after since' }])
-    const ids = this.d.store.requeueFailed(id, since, until, now)
+    const ids = await this.d.store.requeueFailed(id, since, until, now)
     if (ids.length) this.d.outbox.wake()
     this.d.logger.info('webhook deliveries recovered', { webhook_id: id, recovered: ids.length, since: iso(since), by: principal.sub })
     return { webhook_id: id, since: iso(since), until: iso(until), recovered: ids.length, delivery_ids: ids.slice(0, RECOVER_LISTED_IDS) }
@@ -188,18 +188,18 @@ export class WebhookService {
     })
   }
 
-  rotateSecret(principal: Principal, id: string): { webhook_id: string; secret: string; previous_secret_expires_at: string } {
-    this.find(principal, id)
-    const row = this.d.store.rotate(id, generateSecret(), this.now())
+  async rotateSecret(principal: Principal, id: string): Promise<{ webhook_id: string; secret: string; previous_secret_expires_at: string }> {
+    await this.find(principal, id)
+    const row = await this.d.store.rotate(id, generateSecret(), this.now())
     if (!row) throw notFound(`no webhook ${id}`)
     this.d.logger.info('webhook secret rotated', { webhook_id: id, by: principal.sub })
     return { webhook_id: row.id, secret: row.secret, previous_secret_expires_at: new Date(row.previous_secret_expires_ms!).toISOString() }
   }
 
   /** A webhook of a memory the principal may manage; 404 otherwise (existence is not revealed). */
-  private find(principal: Principal, id: string): WebhookRow {
+  private async find(principal: Principal, id: string): Promise<WebhookRow> {
     requireUnrestricted(principal)
-    const row = this.d.store.get(id)
+    const row = await this.d.store.get(id)
     if (!row || !grantsMemory(principal, row.memory)) throw notFound(`no webhook ${id}`)
     return row
   }

@@ -75,13 +75,13 @@ export const aiRevision: JobHandler = async ({ note, notes, config, progress, si
   if (typeof content !== 'string' || !content.trim()) throw new Error('inference endpoint returned no revised content')
   if (content.length > CONTENT_MAX) throw new Error(`inference endpoint returned ${content.length} characters; a note holds at most ${CONTENT_MAX}`)
   // The request took a while: the note may have been deleted or edited meanwhile.
-  const now = notes.get(note.id)
+  const now = await notes.get(note.id)
   if (!now) throw new NoteGoneError('note no longer exists')
   if (now.content !== note.content) throw new TransientError('note content changed during the revision; revising the new content')
   progress(80, 'storing the revision')
-  notes.update(note.id, { content: content.trim(), has_ai_content: true }, new Date().toISOString())
+  await notes.update(note.id, { content: content.trim(), has_ai_content: true }, new Date().toISOString())
   // Like a content PATCH: the old vector no longer describes the note (other notes' linking skips it until re-embedded).
-  notes.clearEmbedding(note.id)
+  await notes.clearEmbedding(note.id)
   progress(100, 'revision stored')
   // New content: its embedding and links are recomputed.
   return { followUps: ['embedding'] }

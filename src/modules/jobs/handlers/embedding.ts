@@ -6,7 +6,7 @@ export const embedding: JobHandler = async ({ note, notes, progress }) => {
   progress(10, 'tokenising')
   const vector = embed(`${note.title ?? ''}\n${note.content}`)
   progress(70, 'vector computed')
-  notes.setEmbedding(note.id, vector)
+  await notes.setEmbedding(note.id, vector)
   progress(100, 'embedding stored')
   return { followUps: ['linking'] }
 }

@@ -19,15 +19,15 @@ export function tagsWithin(a: readonly string[], b: readonly string[]): boolean 
  *   job's messages are the same for every reader and name only notes that reader may read.
  */
 export const linking: JobHandler = async ({ note, notes, config, progress, restriction }) => {
-  const vector = notes.getEmbedding(note.id)
+  const vector = await notes.getEmbedding(note.id)
   // The embedding job is queued ahead of linking; if it has not landed yet, try again shortly.
   if (!vector) throw new TransientError('note has no embedding yet')
   progress(20, 'comparing with other notes')
-  const candidates = notes.embeddingsOf(note.memory, note.id).filter((c) => canSeeTags(restriction, c.tags))
+  const candidates = (await notes.embeddingsOf(note.memory, note.id)).filter((c) => canSeeTags(restriction, c.tags))
   const forward = bestMatches(vector, candidates.filter((c) => tagsWithin(note.tags, c.tags)), config.linkThreshold, config.maxLinks)
   const reverse = bestMatches(vector, candidates.filter((c) => tagsWithin(c.tags, note.tags)), config.linkThreshold, config.maxLinks)
   progress(80, `${forward.length} similar note(s) found`)
-  const changed = notes.replaceLinks(note.id, forward, reverse, candidates.map((c) => c.id))
+  const changed = await notes.replaceLinks(note.id, forward, reverse, candidates.map((c) => c.id))
   progress(100, 'links stored')
   return { otherNotesChanged: changed }
 }

@@ -13,7 +13,7 @@ export const titleGeneration: JobHandler = async ({ note, notes, progress }) => 
     progress(100, 'no title could be derived')
     return {}
   }
-  notes.update(note.id, { title }, new Date().toISOString())
+  await notes.update(note.id, { title }, new Date().toISOString())
   progress(100, 'title set')
   return {}
 }

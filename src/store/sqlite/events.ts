@@ -1,30 +1,13 @@
 import type { Database, Statement } from 'bun:sqlite'
-
-export interface EventRow {
-  seq: number
-  event_id: string
-  memory: string
-  event_type: string
-  entity_id: string | null
-  /** JSON array of the note's tags at emission; null when the event is not note-scoped. */
-  tags: string | null
-  envelope: string
-  created_ms: number
-}
-
-export interface Retention {
-  /** Events kept per memory. */
-  count: number
-  hours: number
-  /** Events kept in all (a backstop: memories are created by writing to them). Default: unbounded. */
-  maxTotal?: number
-}
+import { settle } from './settle.ts'
+import type { EventPosition, EventRow, EventStore, NewEventRow, Retention } from '../../events/store.ts'
 
 /**
- * The durable, ordered event log: every emission is appended (it doubles as the audit trail), SSE replays
- * from it, and retention keeps it bounded (per memory: its last N events, and nothing older than H hours).
+ * The event log on SQLite (port: events/store.ts). Positions are the rowid-backed `seq` (AUTOINCREMENT): one
+ * writer per database, so commit order is position order. Methods do their work synchronously and return a
+ * settled promise — no extra turn of the event loop on the hot path.
  */
-export class EventLog {
+export class SqliteEventStore implements EventStore {
   private insert: Statement
   private seqOfId: Statement
   private byMemoryAfter: Statement | undefined
@@ -34,7 +17,8 @@ export class EventLog {
   /** Memories appended to since the last prune (their count limit is checked then). */
   private touched = new Set<string>()
   private appendsSincePrune = 0
-  private appendTx: (rows: readonly Omit<EventRow, 'seq'>[]) => number[]
+  private appendTx: (rows: readonly NewEventRow[]) => number[]
+  private perSecondStmt: Statement | undefined
 
   constructor(
     private db: Database,
@@ -44,35 +28,36 @@ export class EventLog {
       'INSERT INTO events (event_id, memory, event_type, entity_id, tags, envelope, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq',
     )
     this.seqOfId = db.query('SELECT seq, memory, tags FROM events WHERE event_id = ?')
-    this.appendTx = db.transaction((rows: readonly Omit<EventRow, 'seq'>[]): number[] => {
+    this.appendTx = db.transaction((rows: readonly NewEventRow[]): number[] => {
       const seqs = rows.map((e) => (this.insert.get(e.event_id, e.memory, e.event_type, e.entity_id, e.tags, e.envelope, e.created_ms) as { seq: number }).seq)
       for (const e of rows) this.touched.add(e.memory)
       this.appendsSincePrune += rows.length
-      if (this.appendsSincePrune >= 500) this.prune()
+      if (this.appendsSincePrune >= 500) this.pruneNow()
       return seqs
     })
   }
 
   /** Appends events in one transaction (with the periodic prune); returns their seqs in order. */
-  appendBatch(rows: readonly Omit<EventRow, 'seq'>[]): number[] {
-    return this.appendTx(rows)
+  appendBatch(rows: readonly NewEventRow[]): Promise<number[]> {
+    return settle(() => this.appendTx(rows))
   }
 
-
-  /** Where a logged event id is (its seq, memory and note tags), or null when unknown or pruned. */
-  positionOf(eventId: string): { seq: number; memory: string; tags: string | null } | null {
-    return this.seqOfId.get(eventId) as { seq: number; memory: string; tags: string | null } | null
+  positionOf(eventId: string): Promise<EventPosition | null> {
+    return settle(() => this.seqOfId.get(eventId) as EventPosition | null)
   }
 
-  /** seq of a logged event id, or null when unknown or pruned. */
-  seqOf(eventId: string): number | null {
-    return this.positionOf(eventId)?.seq ?? null
+  lastSeq(): Promise<number> {
+    return settle(() => this.lastSeqNow())
   }
 
-  /** The newest seq in the log (0 when empty). */
-  lastSeq(): number {
+  private lastSeqNow(): number {
     this.lastSeqStmt ??= this.db.query('SELECT COALESCE(MAX(seq), 0) AS seq FROM events')
     return (this.lastSeqStmt.get() as { seq: number }).seq
+  }
+
+  perSecond(memory: string, fromMs: number): Promise<{ s: number; n: number }[]> {
+    this.perSecondStmt ??= this.db.query('SELECT created_ms / 1000 AS s, COUNT(*) AS n FROM events WHERE created_ms >= ? AND memory = ? GROUP BY s')
+    return settle(() => this.perSecondStmt!.all(fromMs, memory) as { s: number; n: number }[])
   }
 
 
@@ -80,21 +65,21 @@ export class EventLog {
    * Events of one memory with seq greater than `afterSeq`, oldest first (SSE replay pages; uses the
    * (memory, seq) index). Prepared once, on first use.
    */
-  afterInMemory(memory: string, afterSeq: number, limit = 500): EventRow[] {
+  afterInMemory(memory: string, afterSeq: number, limit = 500): Promise<EventRow[]> {
     this.byMemoryAfter ??= this.db.query('SELECT * FROM events WHERE memory = ? AND seq > ? ORDER BY seq LIMIT ?')
-    return this.byMemoryAfter.all(memory, afterSeq, limit) as EventRow[]
+    return settle(() => this.byMemoryAfter!.all(memory, afterSeq, limit) as EventRow[])
   }
 
   /** The oldest retained event of a memory (seq and creation time), or null when it has none. */
-  oldestInMemory(memory: string): { seq: number; created_ms: number } | null {
+  oldestInMemory(memory: string): Promise<{ seq: number; created_ms: number } | null> {
     this.oldestOfMemory ??= this.db.query('SELECT seq, created_ms FROM events WHERE memory = ? ORDER BY seq LIMIT 1')
-    return this.oldestOfMemory.get(memory) as { seq: number; created_ms: number } | null
+    return settle(() => this.oldestOfMemory!.get(memory) as { seq: number; created_ms: number } | null)
   }
 
   /** The highest seq retention removed from a memory's log (by its count limit or the age cut); 0 = none. */
-  prunedThrough(memory: string): number {
+  prunedThrough(memory: string): Promise<number> {
     this.watermarkOf ??= this.db.query("SELECT COALESCE(MAX(pruned_through), 0) AS seq FROM event_watermarks WHERE memory IN (?, '*')")
-    return (this.watermarkOf.get(memory) as { seq: number }).seq
+    return settle(() => (this.watermarkOf!.get(memory) as { seq: number }).seq)
   }
 
   /**
@@ -102,7 +87,11 @@ export class EventLog {
    * busy memory never pushes another memory's resume points out. The count cut runs for the memories appended to
    * since the last prune. Records how far each memory was pruned (see `prunedThrough`).
    */
-  prune(now = Date.now()): number {
+  prune(nowMs = Date.now()): Promise<number> {
+    return settle(() => this.pruneNow(nowMs))
+  }
+
+  private pruneNow(now = Date.now()): number {
     this.appendsSincePrune = 0
     const touched = this.touched
     this.touched = new Set()
@@ -110,7 +99,7 @@ export class EventLog {
     let removed = 0
     // seq order is creation order: the first row young enough bounds the old ones (no index on created_ms).
     const firstYoung = (this.db.query('SELECT seq FROM events WHERE created_ms >= ? ORDER BY seq LIMIT 1').get(cutoff) as { seq: number } | null)?.seq
-    const ageCut = (firstYoung ?? this.lastSeq() + 1) - 1
+    const ageCut = (firstYoung ?? this.lastSeqNow() + 1) - 1
     if (ageCut > 0) {
       const r = this.db.query('DELETE FROM events WHERE seq <= ?').run(ageCut)
       removed += r.changes
@@ -120,7 +109,7 @@ export class EventLog {
     // that many rows, without counting them.
     const maxTotal = this.retention.maxTotal
     if (maxTotal !== undefined) {
-      const totalCut = this.lastSeq() - maxTotal
+      const totalCut = this.lastSeqNow() - maxTotal
       const oldest = this.db.query('SELECT seq FROM events ORDER BY seq LIMIT 1').get() as { seq: number } | null
       if (oldest && totalCut >= oldest.seq) {
         removed += this.db.query('DELETE FROM events WHERE seq <= ?').run(totalCut).changes

@@ -1,5 +1,5 @@
 import type { Database } from 'bun:sqlite'
-import type { Logger } from '../telemetry/log.ts'
+import type { Logger } from '../../telemetry/log.ts'
 
 /**
  * WAL checkpoints off the event loop. SQLite's automatic checkpoint runs inside the commit that crosses 1,000 WAL

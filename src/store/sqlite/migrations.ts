@@ -232,4 +232,14 @@ export const MIGRATIONS: Migration[] = [
     id: '520_job_instructions',
     sql: `ALTER TABLE jobs ADD COLUMN instructions TEXT;`,
   },
+  {
+    // Leases (docs/architecture.md#leases): a running job and an in-flight delivery name their owner (an
+    // instance) and until when it holds them; only an expired lease is taken over.
+    id: '530_leases',
+    sql: `ALTER TABLE jobs ADD COLUMN owner TEXT;
+  ALTER TABLE jobs ADD COLUMN lease_until_ms INTEGER;
+  ALTER TABLE webhook_deliveries ADD COLUMN owner TEXT;
+  ALTER TABLE webhook_deliveries ADD COLUMN lease_until_ms INTEGER;
+  CREATE INDEX deliveries_in_flight ON webhook_deliveries (webhook_id) WHERE status = 'in_flight';`,
+  },
 ]
