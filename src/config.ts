@@ -11,6 +11,8 @@ export interface Config {
   host: string
   dataDir: string
   dbPath: string
+  /** MATRIC_DATABASE_URL: every store on this PostgreSQL database instead of the SQLite file (a secret: never logged). */
+  databaseUrl: string | undefined
   /** HS256 secret; undefined means "generate or load one from the data dir" (see auth/secret.ts). */
   jwtSecret: string | undefined
   jwksUrl: string | undefined
@@ -124,6 +126,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: r.str('HOST', '0.0.0.0'),
     dataDir,
     dbPath: r.str('MATRIC_DB_PATH', join(dataDir, 'matric.db')),
+    databaseUrl: r.postgresUrl('MATRIC_DATABASE_URL'),
     jwtSecret: r.secret('MATRIC_JWT_SECRET', 32),
     jwksUrl: r.url('MATRIC_JWKS_URL'),
     jwtAudience: r.list('MATRIC_JWT_AUDIENCE'),
@@ -134,7 +137,7 @@ export function loadConfig(env: Env = process.env): Config {
     allowedOrigins: r.origins('MATRIC_ALLOWED_ORIGINS'),
     logLevel: r.oneOf('MATRIC_LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
     maxBodyBytes: r.int('MATRIC_MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
-    nodeId: r.str('MATRIC_NODE_ID', `${hostname()}:${process.pid}`),
+    nodeId: r.nodeId('MATRIC_NODE_ID', `${hostname()}:${process.pid}`),
     worker: {
       leaseMs: r.int('MATRIC_JOB_LEASE_MS', 30_000, 1000, 3_600_000),
       concurrency: r.int('MATRIC_WORKER_CONCURRENCY', 4, 1, 64),
@@ -244,6 +247,17 @@ class Reader {
     return this.optional(name) ?? def
   }
 
+  /** An instance name: letters, digits, `_ . : @ -`, 1–128 characters, starting with a letter or digit. */
+  nodeId(name: string, def: string): string {
+    const raw = this.optional(name)
+    if (raw === undefined) return def
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/.test(raw)) {
+      this.problems.push(`${name}=${JSON.stringify(raw)}: expected 1-128 letters, digits, '_', '.', ':', '@' or '-', starting with a letter or digit`)
+      return def
+    }
+    return raw
+  }
+
   /** An identifier: letters, digits, `_ . -`, 1–64 characters, starting with a letter or digit. */
   name(name: string, def: string): string {
     const raw = this.optional(name)
@@ -317,6 +331,21 @@ class Reader {
       this.problems.push(`${name}=${JSON.stringify(raw)}: expected an http(s) URL`)
       return undefined
     }
+  }
+
+  /** A postgres:// (or postgresql://) URL; it may hold a password, so the value never appears in a message. */
+  postgresUrl(name: string): string | undefined {
+    const raw = this.optional(name)
+    if (raw === undefined) return undefined
+    let ok = false
+    try {
+      const u = new URL(raw)
+      ok = (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && u.hostname !== ''
+    } catch {
+      // not a URL
+    }
+    if (!ok) this.problems.push(`${name}: expected postgres://[user[:password]@]host[:port]/database (value not shown: it may hold a password)`)
+    return ok ? raw : undefined
   }
 
   /** A secret of at least `minLength` characters; the value itself never appears in a message. */

@@ -13,6 +13,7 @@ import type { JobTypeName } from './events/catalog.ts'
 import { NoteEvents } from './modules/notes/events.ts'
 import { NoteService } from './modules/notes/service.ts'
 import type { Stores } from './store/ports.ts'
+import { openPostgresStores } from './store/postgres/index.ts'
 import { openSqliteStores } from './store/sqlite/index.ts'
 import type { Server } from 'bun'
 import { createWebhooks, webhookKeys, type Webhooks } from './modules/webhooks/compose.ts'
@@ -108,7 +109,11 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
   const logger = opts.logger ?? createLogger(config.logLevel)
   const keys = webhookKeys({ config, logger })
   const retention = { count: config.events.retentionCount, hours: config.events.retentionHours, maxTotal: config.events.retentionMaxTotal }
-  const stores: Stores = await openSqliteStores(config.dbPath, { retention, box: keys.box, logger, exclusive: true })
+  // The one place the backend is chosen: PostgreSQL when MATRIC_DATABASE_URL is set, else the embedded file.
+  if (config.databaseUrl) logger.addSecrets(config.databaseUrl, decodeURIComponent(new URL(config.databaseUrl).password))
+  const stores: Stores = config.databaseUrl
+    ? await openPostgresStores(config.databaseUrl, { retention, box: keys.box, logger })
+    : await openSqliteStores(config.dbPath, { retention, box: keys.box, logger, exclusive: true })
   const metrics = new Metrics()
   const secret = resolveSecret(config.jwtSecret, config.dataDir)
   // Whatever a log line quotes, these values never appear in it.

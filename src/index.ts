@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   app.listen({ port: config.port, hostname: config.host })
   const port = app.server!.port
   // `auth_mode`, not `auth`: the log redacts fields named like credentials (`auth` among them).
-  logger.info('listening', { version: VERSION, host: config.host, port, db: config.dbPath, auth_mode: config.authMode })
+  logger.info('listening', { version: VERSION, host: config.host, port, store: config.databaseUrl ? 'postgres' : config.dbPath, node_id: config.nodeId, auth_mode: config.authMode })
   for (const w of startupWarnings(config)) logger.warn(w)
   await ctx.start()
 

@@ -106,6 +106,9 @@ describe('loadConfig rejects bad values with a message naming the variable', () 
     ['MATRIC_ALLOWED_ORIGINS', 'https://app.example.com/path', 'is not an origin'],
     ['MATRIC_AUTH_OFF_ALLOW_REMOTE', 'sure', 'expected true or false'],
     ['MATRIC_JWT_AUDIENCE', 'event-stream', 'reserved for stream tokens'],
+    ['MATRIC_DATABASE_URL', 'mysql://db.example/matric', 'expected postgres://'],
+    ['MATRIC_DATABASE_URL', 'db.example:5432/matric', 'expected postgres://'],
+    ['MATRIC_NODE_ID', 'node a', "expected 1-128 letters, digits"],
   ])('%s=%s', (name, value, expected) => {
     const problems = problemsOf({ [name]: value })
     expect(problems.length).toBe(1)
@@ -116,6 +119,15 @@ describe('loadConfig rejects bad values with a message naming the variable', () 
   test('the message names the bad value but never a secret', () => {
     expect(problemsOf({ PORT: 'abc' })[0]).toContain('"abc"')
     expect(problemsOf({ MATRIC_JWT_SECRET: 'hunter2' })[0]).not.toContain('hunter2')
+    expect(problemsOf({ MATRIC_DATABASE_URL: 'mysql://u:hunter2@db.example/m' })[0]).not.toContain('hunter2')
+  })
+
+  test('MATRIC_DATABASE_URL chooses PostgreSQL; unset, the SQLite file', () => {
+    expect(loadConfig({}).databaseUrl).toBeUndefined()
+    expect(loadConfig({ MATRIC_DATABASE_URL: 'postgres://u:p@db.example:5432/matric' }).databaseUrl).toBe('postgres://u:p@db.example:5432/matric')
+    expect(loadConfig({ MATRIC_DATABASE_URL: 'postgresql://db.example/matric' }).databaseUrl).toBe('postgresql://db.example/matric')
+    expect(loadConfig({ MATRIC_NODE_ID: 'node-a' }).nodeId).toBe('node-a')
+    expect(loadConfig({}).nodeId).toMatch(/^.+:\d+$/)
   })
 
   test('several problems are reported at once', () => {
