@@ -1,11 +1,10 @@
 import type { Database, Statement } from 'bun:sqlite'
-import { settle } from './settle.ts'
 import type { EventPosition, EventRow, EventStore, NewEventRow, Retention } from '../../events/store.ts'
 
 /**
  * The event log on SQLite (port: events/store.ts). Positions are the rowid-backed `seq` (AUTOINCREMENT): one
- * writer per database, so commit order is position order. Methods do their work synchronously and return a
- * settled promise — no extra turn of the event loop on the hot path.
+ * writer per database, so commit order is position order. Methods are async functions that never await: the work
+ * is done synchronously and the promise is settled when returned — no extra turn of the event loop on the hot path.
  */
 export class SqliteEventStore implements EventStore {
   private insert: Statement
@@ -38,16 +37,16 @@ export class SqliteEventStore implements EventStore {
   }
 
   /** Appends events in one transaction (with the periodic prune); returns their seqs in order. */
-  appendBatch(rows: readonly NewEventRow[]): Promise<number[]> {
-    return settle(() => this.appendTx(rows))
+  async appendBatch(rows: readonly NewEventRow[]): Promise<number[]> {
+    return this.appendTx(rows)
   }
 
-  positionOf(eventId: string): Promise<EventPosition | null> {
-    return settle(() => this.seqOfId.get(eventId) as EventPosition | null)
+  async positionOf(eventId: string): Promise<EventPosition | null> {
+    return this.seqOfId.get(eventId) as EventPosition | null
   }
 
-  lastSeq(): Promise<number> {
-    return settle(() => this.lastSeqNow())
+  async lastSeq(): Promise<number> {
+    return this.lastSeqNow()
   }
 
   private lastSeqNow(): number {
@@ -55,9 +54,9 @@ export class SqliteEventStore implements EventStore {
     return (this.lastSeqStmt.get() as { seq: number }).seq
   }
 
-  perSecond(memory: string, fromMs: number): Promise<{ s: number; n: number }[]> {
+  async perSecond(memory: string, fromMs: number): Promise<{ s: number; n: number }[]> {
     this.perSecondStmt ??= this.db.query('SELECT created_ms / 1000 AS s, COUNT(*) AS n FROM events WHERE created_ms >= ? AND memory = ? GROUP BY s')
-    return settle(() => this.perSecondStmt!.all(fromMs, memory) as { s: number; n: number }[])
+    return this.perSecondStmt!.all(fromMs, memory) as { s: number; n: number }[]
   }
 
 
@@ -65,21 +64,21 @@ export class SqliteEventStore implements EventStore {
    * Events of one memory with seq greater than `afterSeq`, oldest first (SSE replay pages; uses the
    * (memory, seq) index). Prepared once, on first use.
    */
-  afterInMemory(memory: string, afterSeq: number, limit = 500): Promise<EventRow[]> {
+  async afterInMemory(memory: string, afterSeq: number, limit = 500): Promise<EventRow[]> {
     this.byMemoryAfter ??= this.db.query('SELECT * FROM events WHERE memory = ? AND seq > ? ORDER BY seq LIMIT ?')
-    return settle(() => this.byMemoryAfter!.all(memory, afterSeq, limit) as EventRow[])
+    return this.byMemoryAfter!.all(memory, afterSeq, limit) as EventRow[]
   }
 
   /** The oldest retained event of a memory (seq and creation time), or null when it has none. */
-  oldestInMemory(memory: string): Promise<{ seq: number; created_ms: number } | null> {
+  async oldestInMemory(memory: string): Promise<{ seq: number; created_ms: number } | null> {
     this.oldestOfMemory ??= this.db.query('SELECT seq, created_ms FROM events WHERE memory = ? ORDER BY seq LIMIT 1')
-    return settle(() => this.oldestOfMemory!.get(memory) as { seq: number; created_ms: number } | null)
+    return this.oldestOfMemory!.get(memory) as { seq: number; created_ms: number } | null
   }
 
   /** The highest seq retention removed from a memory's log (by its count limit or the age cut); 0 = none. */
-  prunedThrough(memory: string): Promise<number> {
+  async prunedThrough(memory: string): Promise<number> {
     this.watermarkOf ??= this.db.query("SELECT COALESCE(MAX(pruned_through), 0) AS seq FROM event_watermarks WHERE memory IN (?, '*')")
-    return settle(() => (this.watermarkOf!.get(memory) as { seq: number }).seq)
+    return (this.watermarkOf!.get(memory) as { seq: number }).seq
   }
 
   /**
@@ -87,8 +86,8 @@ export class SqliteEventStore implements EventStore {
    * busy memory never pushes another memory's resume points out. The count cut runs for the memories appended to
    * since the last prune. Records how far each memory was pruned (see `prunedThrough`).
    */
-  prune(nowMs = Date.now()): Promise<number> {
-    return settle(() => this.pruneNow(nowMs))
+  async prune(nowMs = Date.now()): Promise<number> {
+    return this.pruneNow(nowMs)
   }
 
   private pruneNow(now = Date.now()): number {

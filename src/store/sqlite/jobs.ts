@@ -3,7 +3,6 @@ import { tagSetKey } from '../../auth/principal.ts'
 import type { JobTypeName } from '../../events/catalog.ts'
 import type { Job, JobStatus } from '../../modules/jobs/model.ts'
 import type { Counts, JobStore, JobTrace, Lease, NewJob } from '../../modules/jobs/store.ts'
-import { settle } from './settle.ts'
 
 /** Restricts job queries to jobs of notes carrying one of these tags (tag-restricted principals). */
 const TAG_FILTER = `EXISTS (SELECT 1 FROM notes n, json_each(n.tags) t
@@ -63,84 +62,75 @@ export class SqliteJobStore implements JobStore {
     this.nextDueStmt = db.query(`SELECT MIN(run_after) AS t FROM jobs WHERE status = 'pending' AND ${NOT_PAUSED}`)
   }
 
-  insert(j: NewJob): Promise<Job> {
+  async insert(j: NewJob): Promise<Job> {
     this.generation++
-    return settle(
-      () =>
-        toJob(
-          this.insertStmt.get(j.id, j.memory, j.note_id, j.job_type, j.priority, j.max_retries, j.now, j.correlation_id, j.queued_event_id, j.restriction ? JSON.stringify(j.restriction) : null, j.instructions) as JobRow,
-        )!,
-    )
+    const restriction = j.restriction ? JSON.stringify(j.restriction) : null
+    const row = this.insertStmt.get(j.id, j.memory, j.note_id, j.job_type, j.priority, j.max_retries, j.now, j.correlation_id, j.queued_event_id, restriction, j.instructions)
+    return toJob(row as JobRow)!
   }
 
-  get(id: string): Promise<Job | null> {
-    return settle(() => toJob(this.byId.get(id) as JobRow | null))
+  async get(id: string): Promise<Job | null> {
+    return toJob(this.byId.get(id) as JobRow | null)
   }
 
-  claim(nowIso: string, nowMs: number, lease: Lease): Promise<{ job: Job; trace: JobTrace } | null> {
-    return settle(() => {
-      const row = this.claimStmt.get(nowIso, lease.owner, lease.untilMs, nowMs) as JobRow | null
-      if (!row) return null
-      this.generation++
-      return {
-        job: toJob(row)!,
-        trace: {
-          correlationId: row.correlation_id ?? undefined,
-          queuedEventId: row.queued_event_id ?? undefined,
-          restriction: parseRestriction(row.restriction),
-          instructions: row.instructions ?? undefined,
-        },
-      }
-    })
-  }
-
-  heartbeat(ids: readonly string[], lease: Lease): Promise<string[]> {
-    return settle(() => this.db.transaction(() => ids.filter((id) => this.heartbeatStmt.run(lease.untilMs, id, lease.owner).changes === 1))())
-  }
-
-  recoverExpired(nowMs: number): Promise<string[]> {
-    return settle(() => {
-      const rows = this.db
-        .query(`UPDATE jobs SET status = 'pending', started_at = NULL, run_after = 0, owner = NULL, lease_until_ms = NULL
-                WHERE status = 'running' AND COALESCE(lease_until_ms, 0) < ? RETURNING memory`)
-        .all(nowMs) as { memory: string }[]
-      if (rows.length) this.generation++
-      return [...new Set(rows.map((r) => r.memory))]
-    })
-  }
-
-  nextDue(): Promise<number | null> {
-    return settle(() => (this.nextDueStmt.get() as { t: number | null }).t)
-  }
-
-  progress(id: string, owner: string, percent: number, message: string | null): Promise<void> {
-    return settle(() => void this.progressStmt.run(percent, message, id, owner))
-  }
-
-  complete(id: string, owner: string, nowIso: string, durationMs: number): Promise<Job | null> {
+  async claim(nowIso: string, nowMs: number, lease: Lease): Promise<{ job: Job; trace: JobTrace } | null> {
+    const row = this.claimStmt.get(nowIso, lease.owner, lease.untilMs, nowMs) as JobRow | null
+    if (!row) return null
     this.generation++
-    return settle(() => toJob(this.completeStmt.get(nowIso, durationMs, id, owner) as JobRow | null))
+    return {
+      job: toJob(row)!,
+      trace: {
+        correlationId: row.correlation_id ?? undefined,
+        queuedEventId: row.queued_event_id ?? undefined,
+        restriction: parseRestriction(row.restriction),
+        instructions: row.instructions ?? undefined,
+      },
+    }
   }
 
-  retry(id: string, owner: string, error: string, runAfterMs: number): Promise<Job | null> {
+  async heartbeat(ids: readonly string[], lease: Lease): Promise<string[]> {
+    return this.db.transaction(() => ids.filter((id) => this.heartbeatStmt.run(lease.untilMs, id, lease.owner).changes === 1))()
+  }
+
+  async recoverExpired(nowMs: number): Promise<string[]> {
+    const rows = this.db
+      .query(`UPDATE jobs SET status = 'pending', started_at = NULL, run_after = 0, owner = NULL, lease_until_ms = NULL
+              WHERE status = 'running' AND COALESCE(lease_until_ms, 0) < ? RETURNING memory`)
+      .all(nowMs) as { memory: string }[]
+    if (rows.length) this.generation++
+    return [...new Set(rows.map((r) => r.memory))]
+  }
+
+  async nextDue(): Promise<number | null> {
+    return (this.nextDueStmt.get() as { t: number | null }).t
+  }
+
+  async progress(id: string, owner: string, percent: number, message: string | null): Promise<void> {
+    this.progressStmt.run(percent, message, id, owner)
+  }
+
+  async complete(id: string, owner: string, nowIso: string, durationMs: number): Promise<Job | null> {
     this.generation++
-    return settle(() => toJob(this.retryStmt.get(error, runAfterMs, id, owner) as JobRow | null))
+    return toJob(this.completeStmt.get(nowIso, durationMs, id, owner) as JobRow | null)
   }
 
-  finish(id: string, owner: string | null, status: 'failed' | 'cancelled', error: string, nowIso: string, durationMs: number | null): Promise<Job | null> {
+  async retry(id: string, owner: string, error: string, runAfterMs: number): Promise<Job | null> {
     this.generation++
-    return settle(() => toJob(this.failStmt.get(status, error, nowIso, durationMs, id, owner) as JobRow | null))
+    return toJob(this.retryStmt.get(error, runAfterMs, id, owner) as JobRow | null)
   }
 
-  cancelPendingForNote(noteId: string, nowIso: string): Promise<number> {
+  async finish(id: string, owner: string | null, status: 'failed' | 'cancelled', error: string, nowIso: string, durationMs: number | null): Promise<Job | null> {
     this.generation++
-    return settle(
-      () => this.db.query(`UPDATE jobs SET status = 'cancelled', error = 'note deleted', completed_at = ? WHERE note_id = ? AND status = 'pending'`).run(nowIso, noteId).changes,
-    )
+    return toJob(this.failStmt.get(status, error, nowIso, durationMs, id, owner) as JobRow | null)
   }
 
-  hasOpen(noteId: string, jobType: JobTypeName): Promise<boolean> {
-    return settle(() => !!this.db.query(`SELECT 1 FROM jobs WHERE note_id = ? AND job_type = ? AND status = 'pending' LIMIT 1`).get(noteId, jobType))
+  async cancelPendingForNote(noteId: string, nowIso: string): Promise<number> {
+    this.generation++
+    return this.db.query(`UPDATE jobs SET status = 'cancelled', error = 'note deleted', completed_at = ? WHERE note_id = ? AND status = 'pending'`).run(nowIso, noteId).changes
+  }
+
+  async hasOpen(noteId: string, jobType: JobTypeName): Promise<boolean> {
+    return !!this.db.query(`SELECT 1 FROM jobs WHERE note_id = ? AND job_type = ? AND status = 'pending' LIMIT 1`).get(noteId, jobType)
   }
 
   /**
@@ -148,8 +138,8 @@ export class SqliteJobStore implements JobStore {
    * answers, stats, opening SSE frames and QueueStatus corrections then cost one query per change, not per ask
    * (a client repeating `refresh` cannot make the server count again and again).
    */
-  counts(memory: string, restriction: readonly string[] | null = null): Promise<Counts> {
-    return settle(() => this.cachedCounts(memory, restriction))
+  async counts(memory: string, restriction: readonly string[] | null = null): Promise<Counts> {
+    return this.cachedCounts(memory, restriction)
   }
 
   private cachedCounts(memory: string, restriction: readonly string[] | null): Counts {
@@ -180,8 +170,8 @@ export class SqliteJobStore implements JobStore {
   }
 
   /** Jobs of a memory (within a tag restriction) that completed or failed since `sinceIso`. */
-  finishedSince(memory: string, restriction: readonly string[] | null, sinceIso: string): Promise<{ completed: number; failed: number }> {
-    return settle(() => this.finishedSinceNow(memory, restriction, sinceIso))
+  async finishedSince(memory: string, restriction: readonly string[] | null, sinceIso: string): Promise<{ completed: number; failed: number }> {
+    return this.finishedSinceNow(memory, restriction, sinceIso)
   }
 
   private finishedSinceNow(memory: string, restriction: readonly string[] | null, sinceIso: string): { completed: number; failed: number } {
@@ -193,8 +183,8 @@ export class SqliteJobStore implements JobStore {
   }
 
   /** A page of jobs, newest first, and how many match in all. */
-  list(o: { memory: string; restriction: readonly string[] | null; status?: string; noteId?: string; limit: number; offset?: number }): Promise<{ jobs: Job[]; total: number }> {
-    return settle(() => this.listNow(o))
+  async list(o: { memory: string; restriction: readonly string[] | null; status?: string; noteId?: string; limit: number; offset?: number }): Promise<{ jobs: Job[]; total: number }> {
+    return this.listNow(o)
   }
 
   private listNow(o: { memory: string; restriction: readonly string[] | null; status?: string; noteId?: string; limit: number; offset?: number }): { jobs: Job[]; total: number } {

@@ -1,6 +1,5 @@
 import type { Database, Statement } from 'bun:sqlite'
 import type { LinkRow, ListOptions, NoteState, NoteStore, ScanOptions, SearchRow } from '../../modules/notes/store.ts'
-import { settle } from './settle.ts'
 
 interface NoteRow {
   id: string
@@ -35,15 +34,13 @@ export class SqliteNoteStore implements NoteStore {
     )
   }
 
-  insert(n: { id: string; memory: string; title: string | null; content: string; tags: string[]; now: string }): Promise<NoteState> {
-    return settle(() => {
-      this.insertStmt.run(n.id, n.memory, n.title, n.content, JSON.stringify(n.tags), n.now, n.now)
-      return this.getNow(n.id)!
-    })
+  async insert(n: { id: string; memory: string; title: string | null; content: string; tags: string[]; now: string }): Promise<NoteState> {
+    this.insertStmt.run(n.id, n.memory, n.title, n.content, JSON.stringify(n.tags), n.now, n.now)
+    return this.getNow(n.id)!
   }
 
-  get(id: string): Promise<NoteState | null> {
-    return settle(() => this.getNow(id))
+  async get(id: string): Promise<NoteState | null> {
+    return this.getNow(id)
   }
 
   private getNow(id: string): NoteState | null {
@@ -51,30 +48,26 @@ export class SqliteNoteStore implements NoteStore {
     return r ? toState(r) : null
   }
 
-  links(id: string): Promise<LinkRow[]> {
-    return settle(() =>
-      (this.linksOf.all(id) as { note_id: string; score: number; tags: string }[]).map((l) => ({ note_id: l.note_id, score: l.score, tags: JSON.parse(l.tags) as string[] })),
-    )
+  async links(id: string): Promise<LinkRow[]> {
+    return (this.linksOf.all(id) as { note_id: string; score: number; tags: string }[]).map((l) => ({ note_id: l.note_id, score: l.score, tags: JSON.parse(l.tags) as string[] }))
   }
 
-  scan(o: ScanOptions): Promise<SearchRow[]> {
-    return settle(() => {
-      const where = ['n.memory = ?']
-      const args: (string | number)[] = []
-      // Each term is looked for in lower-cased title + content (stems are prefixes of their inflections).
-      const hitExpr = o.terms.length ? o.terms.map(() => "(instr(lower(COALESCE(n.title, '') || ' ' || n.content), ?) > 0)").join(' + ') : '0'
-      args.push(...o.terms, o.memory)
-      if (o.restriction) (where.push(TAG_ANY), args.push(JSON.stringify(o.restriction)))
-      if (o.tags?.length) (where.push(TAG_ANY), args.push(JSON.stringify(o.tags)))
-      const rows = this.db
-        .query(`SELECT n.id, n.title, n.content, n.tags, n.embedding, n.updated_at, ${hitExpr} AS hits FROM notes n WHERE ${where.join(' AND ')}`)
-        .all(...args) as { id: string; title: string | null; content: string; tags: string; embedding: Uint8Array | null; updated_at: string; hits: number }[]
-      return rows.map((r) => ({ ...r, tags: JSON.parse(r.tags) as string[], embedding: r.embedding ? toVector(r.embedding) : null }))
-    })
+  async scan(o: ScanOptions): Promise<SearchRow[]> {
+    const where = ['n.memory = ?']
+    const args: (string | number)[] = []
+    // Each term is looked for in lower-cased title + content (stems are prefixes of their inflections).
+    const hitExpr = o.terms.length ? o.terms.map(() => "(instr(lower(COALESCE(n.title, '') || ' ' || n.content), ?) > 0)").join(' + ') : '0'
+    args.push(...o.terms, o.memory)
+    if (o.restriction) (where.push(TAG_ANY), args.push(JSON.stringify(o.restriction)))
+    if (o.tags?.length) (where.push(TAG_ANY), args.push(JSON.stringify(o.tags)))
+    const rows = this.db
+      .query(`SELECT n.id, n.title, n.content, n.tags, n.embedding, n.updated_at, ${hitExpr} AS hits FROM notes n WHERE ${where.join(' AND ')}`)
+      .all(...args) as { id: string; title: string | null; content: string; tags: string; embedding: Uint8Array | null; updated_at: string; hits: number }[]
+    return rows.map((r) => ({ ...r, tags: JSON.parse(r.tags) as string[], embedding: r.embedding ? toVector(r.embedding) : null }))
   }
 
-  list(o: ListOptions): Promise<NoteState[]> {
-    return settle(() => this.listNow(o))
+  async list(o: ListOptions): Promise<NoteState[]> {
+    return this.listNow(o)
   }
 
   private listNow(o: ListOptions): NoteState[] {
@@ -94,8 +87,8 @@ export class SqliteNoteStore implements NoteStore {
     return (this.db.query(sql).all(...args) as NoteRow[]).map(toState)
   }
 
-  update(id: string, fields: { title?: string | null; content?: string; tags?: string[]; has_ai_content?: boolean }, now: string): Promise<void> {
-    return settle(() => this.updateNow(id, fields, now))
+  async update(id: string, fields: { title?: string | null; content?: string; tags?: string[]; has_ai_content?: boolean }, now: string): Promise<void> {
+    return this.updateNow(id, fields, now)
   }
 
   private updateNow(id: string, fields: { title?: string | null; content?: string; tags?: string[]; has_ai_content?: boolean }, now: string): void {
@@ -110,8 +103,8 @@ export class SqliteNoteStore implements NoteStore {
   }
 
   /** Deletes a note; returns the ids of notes it was linked with (their link sets change). */
-  delete(id: string): Promise<string[]> {
-    return settle(() => this.deleteNow(id))
+  async delete(id: string): Promise<string[]> {
+    return this.deleteNow(id)
   }
 
   private deleteNow(id: string): string[] {
@@ -120,24 +113,22 @@ export class SqliteNoteStore implements NoteStore {
     return linked.map((r) => r.id)
   }
 
-  setEmbedding(id: string, vector: Float32Array): Promise<void> {
-    return settle(() => void this.db.query('UPDATE notes SET embedding = ? WHERE id = ?').run(new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength), id))
+  async setEmbedding(id: string, vector: Float32Array): Promise<void> {
+    this.db.query('UPDATE notes SET embedding = ? WHERE id = ?').run(new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength), id)
   }
 
-  clearEmbedding(id: string): Promise<void> {
-    return settle(() => void this.db.query('UPDATE notes SET embedding = NULL WHERE id = ?').run(id))
+  async clearEmbedding(id: string): Promise<void> {
+    this.db.query('UPDATE notes SET embedding = NULL WHERE id = ?').run(id)
   }
 
-  getEmbedding(id: string): Promise<Float32Array | null> {
-    return settle(() => {
-      const r = this.db.query('SELECT embedding FROM notes WHERE id = ?').get(id) as { embedding: Uint8Array | null } | null
-      return r?.embedding ? toVector(r.embedding) : null
-    })
+  async getEmbedding(id: string): Promise<Float32Array | null> {
+    const r = this.db.query('SELECT embedding FROM notes WHERE id = ?').get(id) as { embedding: Uint8Array | null } | null
+    return r?.embedding ? toVector(r.embedding) : null
   }
 
   /** Every other note of the memory that has an embedding, with its tags. */
-  embeddingsOf(memory: string, exceptId: string): Promise<{ id: string; tags: string[]; vector: Float32Array }[]> {
-    return settle(() => this.embeddingsNow(memory, exceptId))
+  async embeddingsOf(memory: string, exceptId: string): Promise<{ id: string; tags: string[]; vector: Float32Array }[]> {
+    return this.embeddingsNow(memory, exceptId)
   }
 
   private embeddingsNow(memory: string, exceptId: string): { id: string; tags: string[]; vector: Float32Array }[] {
@@ -152,8 +143,8 @@ export class SqliteNoteStore implements NoteStore {
    * (`reverse`: note → id). Only notes listed in `touchable` may have their links to `id` removed: a job never
    * changes notes outside its view. Returns the other notes whose link set changed.
    */
-  replaceLinks(id: string, forward: { note_id: string; score: number }[], reverse: { note_id: string; score: number }[], touchable: readonly string[]): Promise<string[]> {
-    return settle(() => this.replaceLinksNow(id, forward, reverse, touchable))
+  async replaceLinks(id: string, forward: { note_id: string; score: number }[], reverse: { note_id: string; score: number }[], touchable: readonly string[]): Promise<string[]> {
+    return this.replaceLinksNow(id, forward, reverse, touchable)
   }
 
   private replaceLinksNow(id: string, forward: { note_id: string; score: number }[], reverse: { note_id: string; score: number }[], touchable: readonly string[]): string[] {
@@ -184,7 +175,7 @@ function toState(r: NoteRow): NoteState {
     has_ai_content: r.has_ai_content === 1,
     has_links: r.has_links === 1,
     created_at: r.created_at,
-    updated_at: r.updated_at,
+    updated_at: r.updated_at
   }
 }
 

@@ -5,7 +5,6 @@ import type { StreamTokenRow, StreamTokenStore } from '../../modules/realtime/to
 import type { Principal } from '../../auth/principal.ts'
 import type { StoreProbe } from '../ports.ts'
 import { writeHealth, type WriteHealth } from './db.ts'
-import { settle } from './settle.ts'
 
 /** Paused job scopes on SQLite (port: modules/jobs/store.ts). */
 export class SqlitePauseStore implements PauseStore {
@@ -19,50 +18,44 @@ export class SqlitePauseStore implements PauseStore {
     this.all = db.query('SELECT scope FROM job_pauses ORDER BY scope')
   }
 
-  add(scope: string, pausedAt: string, pausedBy: string): Promise<boolean> {
-    return settle(() => this.insert.run(scope, pausedAt, pausedBy).changes > 0)
+  async add(scope: string, pausedAt: string, pausedBy: string): Promise<boolean> {
+    return this.insert.run(scope, pausedAt, pausedBy).changes > 0
   }
 
-  remove(scope: string): Promise<boolean> {
-    return settle(() => this.del.run(scope).changes > 0)
+  async remove(scope: string): Promise<boolean> {
+    return this.del.run(scope).changes > 0
   }
 
-  scopes(): Promise<string[]> {
-    return settle(() => (this.all.all() as { scope: string }[]).map((r) => r.scope))
+  async scopes(): Promise<string[]> {
+    return (this.all.all() as { scope: string }[]).map((r) => r.scope)
   }
 
-  memoriesWithData(): Promise<string[]> {
-    return settle(() =>
-      (this.db.query('SELECT memory FROM notes UNION SELECT memory FROM jobs UNION SELECT memory FROM webhooks ORDER BY memory').all() as { memory: string }[]).map((r) => r.memory),
-    )
+  async memoriesWithData(): Promise<string[]> {
+    const rows = this.db.query('SELECT memory FROM notes UNION SELECT memory FROM jobs UNION SELECT memory FROM webhooks ORDER BY memory').all()
+    return (rows as { memory: string }[]).map((r) => r.memory)
   }
 }
 
-/** Minted stream tokens on SQLite (port: modules/realtime/tokens.ts). */
+/** Minted stream tokens on SQLite (port: modules/realtime/token-store.ts). */
 export class SqliteStreamTokenStore implements StreamTokenStore {
   constructor(private db: Database) {}
 
-  insert(jti: string, sub: string, memories: Principal['memories'], expiresAtS: number): Promise<void> {
-    return settle(
-      () =>
-        void this.db
-          .query('INSERT INTO stream_tokens (jti, sub, memories, expires_at, created_at) VALUES (?, ?, ?, ?, ?)')
-          .run(jti, sub, JSON.stringify(memories), expiresAtS, new Date().toISOString()),
-    )
+  async insert(jti: string, sub: string, memories: Principal['memories'], expiresAtS: number): Promise<void> {
+    this.db
+      .query('INSERT INTO stream_tokens (jti, sub, memories, expires_at, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(jti, sub, JSON.stringify(memories), expiresAtS, new Date().toISOString())
   }
 
-  get(jti: string): Promise<StreamTokenRow | null> {
-    return settle(() => this.db.query('SELECT * FROM stream_tokens WHERE jti = ?').get(jti) as StreamTokenRow | null)
+  async get(jti: string): Promise<StreamTokenRow | null> {
+    return this.db.query('SELECT * FROM stream_tokens WHERE jti = ?').get(jti) as StreamTokenRow | null
   }
 
-  markRevoked(jti: string): Promise<void> {
-    return settle(() => void this.db.query('UPDATE stream_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL').run(new Date().toISOString(), jti))
+  async markRevoked(jti: string): Promise<void> {
+    this.db.query('UPDATE stream_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL').run(new Date().toISOString(), jti)
   }
 
-  prune(nowS: number, keep: readonly string[]): Promise<number> {
-    return settle(
-      () => this.db.query('DELETE FROM stream_tokens WHERE expires_at < ? AND jti NOT IN (SELECT value FROM json_each(?))').run(nowS, JSON.stringify(keep)).changes,
-    )
+  async prune(nowS: number, keep: readonly string[]): Promise<number> {
+    return this.db.query('DELETE FROM stream_tokens WHERE expires_at < ? AND jti NOT IN (SELECT value FROM json_each(?))').run(nowS, JSON.stringify(keep)).changes
   }
 }
 
@@ -70,16 +63,16 @@ export class SqliteStreamTokenStore implements StreamTokenStore {
 export class SqliteRevocationStore implements RevocationStore {
   constructor(private db: Database) {}
 
-  add(jti: string, expiresAtS: number): Promise<void> {
-    return settle(() => void this.db.query('INSERT OR REPLACE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)').run(jti, expiresAtS))
+  async add(jti: string, expiresAtS: number): Promise<void> {
+    this.db.query('INSERT OR REPLACE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)').run(jti, expiresAtS)
   }
 
-  all(): Promise<string[]> {
-    return settle(() => (this.db.query('SELECT jti FROM revoked_tokens').all() as { jti: string }[]).map((r) => r.jti))
+  async all(): Promise<string[]> {
+    return (this.db.query('SELECT jti FROM revoked_tokens').all() as { jti: string }[]).map((r) => r.jti)
   }
 
-  prune(beforeS: number): Promise<string[]> {
-    return settle(() => (this.db.query('DELETE FROM revoked_tokens WHERE expires_at < ? RETURNING jti').all(beforeS) as { jti: string }[]).map((r) => r.jti))
+  async prune(beforeS: number): Promise<string[]> {
+    return (this.db.query('DELETE FROM revoked_tokens WHERE expires_at < ? RETURNING jti').all(beforeS) as { jti: string }[]).map((r) => r.jti)
   }
 }
 
@@ -94,26 +87,24 @@ export class SqliteProbe implements StoreProbe {
     this.health = writeHealth(db)
   }
 
-  read(): Promise<void> {
-    return settle(() => {
-      this.db.query('SELECT max(seq) AS seq FROM events').get()
-      // Inside someone's open transaction the write probe would fail for the wrong reason; reading is enough then.
-      if (this.db.inTransaction) return
-      this.db.exec('BEGIN IMMEDIATE')
-      try {
-        // Deletes nothing, but needs a writable store (read-only files and mounts fail here).
-        this.db.exec('DELETE FROM events WHERE 0')
-      } finally {
-        this.db.exec('ROLLBACK')
-      }
-    })
+  async read(): Promise<void> {
+    this.db.query('SELECT max(seq) AS seq FROM events').get()
+    // Inside someone's open transaction the write probe would fail for the wrong reason; reading is enough then.
+    if (this.db.inTransaction) return
+    this.db.exec('BEGIN IMMEDIATE')
+    try {
+      // Deletes nothing, but needs a writable store (read-only files and mounts fail here).
+      this.db.exec('DELETE FROM events WHERE 0')
+    } finally {
+      this.db.exec('ROLLBACK')
+    }
   }
 
   recentFailure(): { code: string; message: string; atMs: number } | undefined {
     return this.health.recent() ?? undefined
   }
 
-  write(nowIso: string): Promise<void> {
-    return settle(() => void this.db.query('INSERT INTO health_probe (id, probed_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at').run(nowIso))
+  async write(nowIso: string): Promise<void> {
+    this.db.query('INSERT INTO health_probe (id, probed_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at').run(nowIso)
   }
 }

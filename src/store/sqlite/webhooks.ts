@@ -17,7 +17,6 @@ import {
   type WebhookRow,
   type WebhookStore,
 } from '../../modules/webhooks/store.ts'
-import { settle } from './settle.ts'
 
 /** Webhooks, their delivery outbox and attempt log on SQLite (port: modules/webhooks/store.ts). */
 export class SqliteWebhookStore implements WebhookStore {
@@ -116,11 +115,7 @@ export class SqliteWebhookStore implements WebhookStore {
 
   // ---- webhooks ----
 
-  insert(w: NewWebhook, maxPerMemory: number): Promise<WebhookRow | null> {
-    return settle(() => this.insertNow(w, maxPerMemory))
-  }
-
-  private insertNow(w: NewWebhook, maxPerMemory: number): WebhookRow | null {
+  async insert(w: NewWebhook, maxPerMemory: number): Promise<WebhookRow | null> {
     const sealed = this.box.seal(w.secret, w.id)
     return this.db.transaction(() => {
       if (this.countByMemoryNow(w.memory) >= maxPerMemory) return null
@@ -130,35 +125,23 @@ export class SqliteWebhookStore implements WebhookStore {
     })()
   }
 
-  get(id: string): Promise<WebhookRow | null> {
-    return settle(() => this.getNow(id))
+  async get(id: string): Promise<WebhookRow | null> {
+    return this.getNow(id)
   }
 
   private getNow(id: string): WebhookRow | null {
     return this.open(this.st('get').get(id) as WebhookRow | null)
   }
 
-  listByMemory(memory: string): Promise<WebhookRow[]> {
-    return settle(() => this.listByMemoryNow(memory))
-  }
-
-  private listByMemoryNow(memory: string): WebhookRow[] {
+  async listByMemory(memory: string): Promise<WebhookRow[]> {
     return this.openAll(this.st('byMemory').all(memory) as WebhookRow[])
   }
 
-  activeByMemory(memory: string): Promise<WebhookRow[]> {
-    return settle(() => this.activeByMemoryNow(memory))
-  }
-
-  private activeByMemoryNow(memory: string): WebhookRow[] {
+  async activeByMemory(memory: string): Promise<WebhookRow[]> {
     return this.openAll(this.st('activeByMemory').all(memory) as WebhookRow[])
   }
 
-  allActive(): Promise<WebhookRow[]> {
-    return settle(() => this.allActiveNow())
-  }
-
-  private allActiveNow(): WebhookRow[] {
+  async allActive(): Promise<WebhookRow[]> {
     return this.openAll(this.st('allActive').all() as WebhookRow[])
   }
 
@@ -168,11 +151,7 @@ export class SqliteWebhookStore implements WebhookStore {
    * Returns how many rows changed, and how many of them held plaintext; throws SecretKeyError, changing
    * nothing, when a secret cannot be opened.
    */
-  sealAll(): Promise<{ rows: number; plaintext: number }> {
-    return settle(() => this.sealAllNow())
-  }
-
-  private sealAllNow(): { rows: number; plaintext: number } {
+  async sealAll(): Promise<{ rows: number; plaintext: number }> {
     return this.db.transaction(() => {
       let rows = 0
       let plaintext = 0
@@ -193,28 +172,20 @@ export class SqliteWebhookStore implements WebhookStore {
    * Rewrites the database file and empties the WAL, so that values replaced in place (plaintext secrets,
    * secrets under a retired key) do not survive in free pages or old WAL frames. Outside any transaction.
    */
-  compact(): Promise<void> {
-    return settle(() => this.compactNow())
-  }
-
-  private compactNow(): void {
+  async compact(): Promise<void> {
     this.db.exec('VACUUM')
     this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
   }
 
-  countByMemory(memory: string): Promise<number> {
-    return settle(() => this.countByMemoryNow(memory))
+  async countByMemory(memory: string): Promise<number> {
+    return this.countByMemoryNow(memory)
   }
 
   private countByMemoryNow(memory: string): number {
     return (this.st('countByMemory').get(memory) as { n: number }).n
   }
 
-  update(id: string, current: WebhookRow, p: WebhookPatch, now: string): Promise<WebhookRow | null> {
-    return settle(() => this.updateNow(id, current, p, now))
-  }
-
-  private updateNow(id: string, current: WebhookRow, p: WebhookPatch, now: string): WebhookRow | null {
+  async update(id: string, current: WebhookRow, p: WebhookPatch, now: string): Promise<WebhookRow | null> {
     return this.open(this.st('update').get(
       p.url ?? current.url,
       p.events ? JSON.stringify(p.events) : current.events,
@@ -225,37 +196,25 @@ export class SqliteWebhookStore implements WebhookStore {
     ) as WebhookRow | null)
   }
 
-  enable(id: string, now: string): Promise<WebhookRow | null> {
-    return settle(() => this.enableNow(id, now))
-  }
-
-  private enableNow(id: string, now: string): WebhookRow | null {
+  async enable(id: string, now: string): Promise<WebhookRow | null> {
     return this.open(this.st('enable').get(now, id) as WebhookRow | null)
   }
 
   /** Disables an active webhook; null when it was already disabled (or is gone). */
-  disable(id: string, reason: string, now: string): Promise<WebhookRow | null> {
-    return settle(() => this.disableNow(id, reason, now))
+  async disable(id: string, reason: string, now: string): Promise<WebhookRow | null> {
+    return this.disableNow(id, reason, now)
   }
 
   private disableNow(id: string, reason: string, now: string): WebhookRow | null {
     return this.open(this.st('disable').get(reason, now, id) as WebhookRow | null)
   }
 
-  rotate(id: string, secret: string, nowMs: number): Promise<WebhookRow | null> {
-    return settle(() => this.rotateNow(id, secret, nowMs))
-  }
-
-  private rotateNow(id: string, secret: string, nowMs: number): WebhookRow | null {
+  async rotate(id: string, secret: string, nowMs: number): Promise<WebhookRow | null> {
     return this.open(this.st('rotate').get(nowMs + ROTATION_OVERLAP_MS, this.box.seal(secret, id), iso(nowMs), id) as WebhookRow | null)
   }
 
   /** Deletes a webhook with its deliveries and attempt log. */
-  delete(id: string): Promise<boolean> {
-    return settle(() => this.deleteNow(id))
-  }
-
-  private deleteNow(id: string): boolean {
+  async delete(id: string): Promise<boolean> {
     return this.db.transaction(() => {
       this.db.query('DELETE FROM webhook_attempts WHERE webhook_id = ?').run(id)
       return this.st('delete').run(id).changes > 0
@@ -265,11 +224,7 @@ export class SqliteWebhookStore implements WebhookStore {
   // ---- outbox ----
 
   /** Inserts deliveries in one transaction (the bus hot path: one event, its matching webhooks). */
-  insertDeliveries(list: readonly NewDelivery[], nowMs: number): Promise<void> {
-    return settle(() => this.insertDeliveriesNow(list, nowMs))
-  }
-
-  private insertDeliveriesNow(list: readonly NewDelivery[], nowMs: number): void {
+  async insertDeliveries(list: readonly NewDelivery[], nowMs: number): Promise<void> {
     const ins = this.st('insertDelivery')
     const run = () => {
       for (const d of list) ins.run(d.id, d.webhook_id, d.memory, d.event_id, d.event_type, d.legacy_type, d.body, d.traceparent, nowMs, nowMs, nowMs)
@@ -278,87 +233,51 @@ export class SqliteWebhookStore implements WebhookStore {
     else this.db.transaction(run)()
   }
 
-  insertDelivery(d: NewDelivery, nowMs: number): Promise<DeliveryRow> {
-    return settle(() => this.insertDeliveryNow(d, nowMs))
-  }
-
-  private insertDeliveryNow(d: NewDelivery, nowMs: number): DeliveryRow {
+  async insertDelivery(d: NewDelivery, nowMs: number): Promise<DeliveryRow> {
     return this.st('insertDelivery').get(d.id, d.webhook_id, d.memory, d.event_id, d.event_type, d.legacy_type, d.body, d.traceparent, nowMs, nowMs, nowMs) as DeliveryRow
   }
 
-  delivery(id: string): Promise<DeliveryRow | null> {
-    return settle(() => this.deliveryNow(id))
-  }
-
-  private deliveryNow(id: string): DeliveryRow | null {
+  async delivery(id: string): Promise<DeliveryRow | null> {
     return this.st('delivery').get(id) as DeliveryRow | null
   }
 
   /** Webhooks (active or not) that have deliveries due at `nowMs`. */
-  dueWebhooks(nowMs: number): Promise<string[]> {
-    return settle(() => this.dueWebhooksNow(nowMs))
-  }
-
-  private dueWebhooksNow(nowMs: number): string[] {
+  async dueWebhooks(nowMs: number): Promise<string[]> {
     return (this.st('dueWebhooks').all(nowMs) as { webhook_id: string }[]).map((r) => r.webhook_id)
   }
 
   /** The oldest `limit` deliveries of one webhook that are due at `nowMs`. */
-  dueOf(webhookId: string, nowMs: number, limit: number): Promise<DeliveryRow[]> {
-    return settle(() => this.dueOfNow(webhookId, nowMs, limit))
-  }
-
-  private dueOfNow(webhookId: string, nowMs: number, limit: number): DeliveryRow[] {
+  async dueOf(webhookId: string, nowMs: number, limit: number): Promise<DeliveryRow[]> {
     return this.st('dueOf').all(webhookId, nowMs, limit) as DeliveryRow[]
   }
 
   /** Moves a waiting delivery to in_flight; false when something else moved it first. */
-  claim(id: string, nowMs: number, lease: DeliveryLease): Promise<boolean> {
-    return settle(() => this.claimNow(id, nowMs, lease))
-  }
-
-  private claimNow(id: string, nowMs: number, lease: DeliveryLease): boolean {
+  async claim(id: string, nowMs: number, lease: DeliveryLease): Promise<boolean> {
     return this.st('claim').run(nowMs, lease.owner, lease.untilMs, id, lease.perEndpoint).changes === 1
   }
 
   /** ms epoch of the earliest waiting delivery of an active webhook, or null. */
-  nextDue(): Promise<number | null> {
-    return settle(() => this.nextDueNow())
-  }
-
-  private nextDueNow(): number | null {
+  async nextDue(): Promise<number | null> {
     return (this.st('nextDue').get() as { t: number | null }).t
   }
 
   /** Deliveries waiting for an attempt (pending or retrying). */
-  queueDepth(): Promise<number> {
-    return settle(() => this.queueDepthNow())
-  }
-
-  private queueDepthNow(): number {
+  async queueDepth(): Promise<number> {
     return (this.st('depth').get() as { n: number }).n
   }
 
   /** A crash leaves rows in_flight: they become due again (the attempt may or may not have reached the receiver). */
-  recoverExpired(nowMs: number): Promise<number> {
-    return settle(() => this.st('recover').run(nowMs).changes)
+  async recoverExpired(nowMs: number): Promise<number> {
+    return this.st('recover').run(nowMs).changes
   }
 
   /** Puts an in-flight delivery back in the queue without counting an attempt (an attempt that broke unexpectedly). */
-  release(id: string, nextAttemptMs: number): Promise<void> {
-    return settle(() => this.releaseNow(id, nextAttemptMs))
-  }
-
-  private releaseNow(id: string, nextAttemptMs: number): void {
+  async release(id: string, nextAttemptMs: number): Promise<void> {
     this.st('release').run(nextAttemptMs, Date.now(), id)
   }
 
   /** Re-queues a delivery (any status but in_flight) for an immediate attempt with a fresh retry budget. */
-  requeue(id: string, nowMs: number): Promise<DeliveryRow | null> {
-    return settle(() => this.requeueNow(id, nowMs))
-  }
-
-  private requeueNow(id: string, nowMs: number): DeliveryRow | null {
+  async requeue(id: string, nowMs: number): Promise<DeliveryRow | null> {
     return this.st('requeue').get(nowMs, nowMs, id) as DeliveryRow | null
   }
 
@@ -367,20 +286,12 @@ export class SqliteWebhookStore implements WebhookStore {
    * attempt with a fresh retry budget, in one statement (no delivery is picked twice, none in flight).
    * Returns the re-queued delivery ids.
    */
-  requeueFailed(webhookId: string, sinceMs: number, untilMs: number, nowMs: number): Promise<string[]> {
-    return settle(() => this.requeueFailedNow(webhookId, sinceMs, untilMs, nowMs))
-  }
-
-  private requeueFailedNow(webhookId: string, sinceMs: number, untilMs: number, nowMs: number): string[] {
+  async requeueFailed(webhookId: string, sinceMs: number, untilMs: number, nowMs: number): Promise<string[]> {
     return (this.st('requeueFailed').all(nowMs, nowMs, webhookId, sinceMs, untilMs) as { id: string }[]).map((r) => r.id)
   }
 
   /** Records an attempt: delivery state, attempt log entry and the webhook's failure count, atomically. */
-  recordAttempt(r: AttemptRecord): Promise<AttemptEffect | null> {
-    return settle(() => this.recordAttemptNow(r))
-  }
-
-  private recordAttemptNow(r: AttemptRecord): AttemptEffect | null {
+  async recordAttempt(r: AttemptRecord): Promise<AttemptEffect | null> {
     return this.db.transaction((): AttemptEffect | null => {
       const status: DeliveryStatus = r.outcome === 'success' ? 'succeeded' : r.outcome === 'retry' ? 'retrying' : 'failed'
       const finished = r.outcome === 'retry' ? null : r.nowMs
@@ -418,24 +329,16 @@ export class SqliteWebhookStore implements WebhookStore {
   }
 
   /** Attempt log of a webhook, newest first. */
-  attempts(webhookId: string, limit: number): Promise<DeliveryAttempt[]> {
-    return settle(() => this.attemptsNow(webhookId, limit))
-  }
-
-  private attemptsNow(webhookId: string, limit: number): DeliveryAttempt[] {
+  async attempts(webhookId: string, limit: number): Promise<DeliveryAttempt[]> {
     return (this.st('attempts').all(webhookId, limit) as AttemptRow[]).map(toAttempt)
   }
 
+  async health(memory: string, sinceIso: string): Promise<WebhookHealthRow[]> {
+    return this.st('health').all(sinceIso, memory) as WebhookHealthRow[]
+  }
+
   /** Deletes finished deliveries (and their attempts) older than `beforeMs`. */
-  prune(beforeMs: number): Promise<number> {
-    return settle(() => this.pruneNow(beforeMs))
-  }
-
-  health(memory: string, sinceIso: string): Promise<WebhookHealthRow[]> {
-    return settle(() => this.st('health').all(sinceIso, memory) as WebhookHealthRow[])
-  }
-
-  private pruneNow(beforeMs: number): number {
+  async prune(beforeMs: number): Promise<number> {
     return this.db.transaction(() => {
       this.db
         .query('DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE finished_ms IS NOT NULL AND finished_ms < ?)')
