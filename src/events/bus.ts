@@ -79,6 +79,11 @@ export class EventBus {
   private flushing: Promise<void> | undefined
   /** Durable work of once-per-cluster subscribers still settling (see `committed`). */
   private durable = new Set<Promise<unknown>>()
+  /** Events published, and events whose batch has been appended and handed on, since start (in order). */
+  private publishedCount = 0
+  private handedOnCount = 0
+  /** `committed()` callers waiting for the events published before them. */
+  private commitWaiters: { upTo: number; resolve: () => void }[] = []
 
   constructor(d: EventBusDeps) {
     this.log = d.log
@@ -145,6 +150,7 @@ export class EventBus {
     this.metrics.eventPublished(event.eventType)
     if (this.logger.enabled('debug')) this.logger.debug('event published', { event_id: envelope.event_id, event_type: envelope.event_type, memory: draft.memory, payload: draft.payload })
     this.queue.push({ event, row, span })
+    this.publishedCount++
     this.scheduled ??= setImmediate(this.kick)
     return event
   }
@@ -180,30 +186,40 @@ export class EventBus {
 
   /** One batch per append (a transaction each), until the queue is empty. Never rejects. */
   private async drain(): Promise<void> {
-    try {
-      while (this.queue.length) {
-        const batch = this.queue
-        this.queue = []
-        try {
-          const seqs = await this.log.appendBatch(batch.map((q) => q.row))
-          for (let i = 0; i < batch.length; i++) batch[i]!.event.seq = seqs[i]!
-        } catch (err) {
-          // Delivered anyway, live only (seq 0): losing the log must not lose the live event.
-          this.metrics.busError('log')
-          for (const q of batch) q.span?.fail('log')
-          this.logger.error('event log write failed', { events: batch.length, first_event_id: batch[0]!.event.envelope.event_id, err })
-        }
+    while (this.queue.length) {
+      const batch = this.queue
+      this.queue = []
+      try {
+        await this.append(batch)
         const events = batch.map((q) => q.event)
         for (const { event, span } of batch) {
           if (span) this.spans.set(event, span)
           for (const s of this.committedSubs) this.call(s, event, span, true)
         }
         this.broker.publish(events)
+      } catch (err) {
+        this.logger.error('event delivery failed', { events: batch.length, err })
+      } finally {
+        // Whatever happened to the batch, the requests waiting on it are answered (a failure is logged and counted).
+        this.handedOnCount += batch.length
+        this.releaseCommitWaiters()
       }
-    } catch (err) {
-      this.logger.error('event delivery failed', { err })
     }
   }
+
+  /** Logs a batch and gives each event its position; a failed write leaves them at seq 0 (delivered live only). */
+  private async append(batch: readonly { event: PublishedEvent; row: NewEventRow; span: PublishSpan | undefined }[]): Promise<void> {
+    try {
+      const seqs = await this.log.appendBatch(batch.map((q) => q.row))
+      for (let i = 0; i < batch.length; i++) batch[i]!.event.seq = seqs[i]!
+    } catch (err) {
+      // Losing the log must not lose the live event.
+      this.metrics.busError('log')
+      for (const q of batch) q.span?.fail('log')
+      this.logger.error('event log write failed', { events: batch.length, first_event_id: batch[0]!.event.envelope.event_id, err })
+    }
+  }
+
 
   /**
    * Runs `fn` synchronously at a moment when every event published so far has been delivered: now when nothing
@@ -224,12 +240,23 @@ export class EventBus {
   }
 
   /**
-   * Resolves once every event published so far is logged and delivered. A request that emitted events
-   * awaits it before answering, so a 2xx means its events are durable (writers share the commit).
+   * Resolves once every event published before the call is logged and handed to the transports, and the durable
+   * work of the once-per-cluster subscribers (delivery rows) has settled. A request that emitted events awaits it
+   * before answering, so a 2xx means its events are durable (writers share the commit).
    */
   async committed(): Promise<void> {
-    await new Promise<void>((resolve) => this.whenIdle(resolve))
+    const upTo = this.publishedCount
+    // Only what was published before this call: with a store a network away, waiting for the bus to be idle
+    // could wait for ever under a steady load.
+    if (this.handedOnCount < upTo) await new Promise<void>((resolve) => this.commitWaiters.push({ upTo, resolve }))
     if (this.durable.size) await Promise.all(this.durable)
+  }
+
+  private releaseCommitWaiters(): void {
+    if (!this.commitWaiters.length) return
+    const still: typeof this.commitWaiters = []
+    for (const w of this.commitWaiters) (w.upTo <= this.handedOnCount ? w.resolve() : still.push(w))
+    this.commitWaiters = still
   }
 
   /** Events published but not yet delivered, plus durable subscriber work still settling. */

@@ -90,6 +90,28 @@ describe('EventBus group commit', () => {
     expect(bus.pending).toBe(0)
   })
 
+  test('committed() waits only for what was published before it, not for the bus to fall idle', async () => {
+    const seen: string[] = []
+    bus.onDelivered('t', (e) => void seen.push(e.envelope.entity_id!))
+    queued('a')
+    const mine = bus.committed() // the request that published 'a'
+    void bus.flush()
+    // A steady load: while 'a' is appended, later events keep arriving, and their append is held.
+    let open!: () => void
+    log.gate = new Promise<void>((resolve) => (open = resolve))
+    queued('b')
+    let resolved = false
+    void mine.then(() => (resolved = true))
+    await within(mine, "the first request's commit")
+    expect(resolved).toBe(true)
+    expect(seen).toEqual(['a'])
+    expect(bus.pending).toBeGreaterThan(0) // 'b' is still waiting for the store
+    const later = bus.committed()
+    open()
+    await within(later, "the second request's commit")
+    expect(seen).toEqual(['a', 'b'])
+  })
+
   test('a failing log write still delivers live (seq 0) and counts the error; a failing subscriber does not stop the others', async () => {
     const seen: number[] = []
     bus.onDelivered('broken', () => {
