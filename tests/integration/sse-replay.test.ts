@@ -122,7 +122,7 @@ describe('Last-Event-ID replay', () => {
       const beforeStop = [await publish(run1, t1, queued('r1-b')), await publish(run1, t1, queued('r1-c'))]
       await run1.stop()
 
-      const run2 = await startServer({ dataDir, keepDataDir: true })
+      const run2 = await startServer({ dataDir }) // drops the store (the PostgreSQL database) on stop
       try {
         const t2 = await run2.token()
         const afterStart = await publish(run2, t2, queued('r2-a'))

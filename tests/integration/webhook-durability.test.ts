@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { signToken } from '../../src/auth/sign.ts'
 import { spawnServer, type ServerProcess } from '../helpers/process.ts'
 import { freePort, startReceiver, type Receiver } from '../helpers/receiver.ts'
-import { TEST_SECRET } from '../helpers/server.ts'
+import { backendEnv, dropBackend, TEST_SECRET } from '../helpers/server.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 type Json = Record<string, any>
@@ -23,10 +23,12 @@ afterAll(async () => {
   for (const p of procs) if (p.proc.exitCode === null && !p.proc.killed) await p.kill('SIGKILL')
   for (const r of receivers) await r.stop()
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  for (const d of dirs) await dropBackend(d)
 })
 
 async function start(dataDir: string): Promise<ServerProcess> {
   const p = await spawnServer({
+    ...(await backendEnv(dataDir)),
     MATRIC_DATA_DIR: dataDir,
     MATRIC_JWT_SECRET: TEST_SECRET,
     MATRIC_WEBHOOK_ALLOW_PRIVATE: 'true',
