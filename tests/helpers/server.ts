@@ -1,3 +1,4 @@
+import { SQL } from 'bun'
 import type { Database } from 'bun:sqlite'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -60,6 +61,11 @@ export interface TestServer {
    * that runs on both backends reads through the ports (`ctx.stores`) instead.
    */
   db: Database
+  /**
+   * Rows of a query on the server's store, on either backend (both schemas name tables and columns alike): `?`
+   * placeholders, run on the SQLite connection or on a connection of the server's PostgreSQL database.
+   */
+  query<T = Record<string, unknown>>(text: string, ...params: unknown[]): Promise<T[]>
   app: ReturnType<typeof createApp>
   config: Config
   port: number
@@ -120,12 +126,20 @@ async function start(opts: StartOptions, dataDir: string, release: () => Promise
   await ctx.start()
   const url = `http://127.0.0.1:${port}`
   const key = ctx.secret.key
+  let pg: SQL | undefined
+  const query = async <T,>(text: string, ...params: unknown[]): Promise<T[]> => {
+    if (ctx.stores.kind === 'sqlite') return (ctx.stores as SqliteStores).db.query(text).all(...(params as never[])) as T[]
+    pg ??= new SQL(config.databaseUrl!, { max: 1 })
+    let n = 0
+    return [...(await pg.unsafe<T[]>(text.replace(/\?/g, () => `$${++n}`), params))]
+  }
   const server: TestServer = {
     ctx,
     get db(): Database {
       if (ctx.stores.kind !== 'sqlite') throw new Error('TestServer.db is the SQLite connection: on PostgreSQL read through ctx.stores, or keep the test SQLite-only')
       return (ctx.stores as SqliteStores).db
     },
+    query,
     app,
     config,
     port,
@@ -138,6 +152,7 @@ async function start(opts: StartOptions, dataDir: string, release: () => Promise
       await ctx.worker.stop(2000)
       await ctx.close()
       await app.stop(true)
+      await pg?.close()
       await release()
     },
   }
