@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { signToken } from '../../src/auth/sign.ts'
 import { spawnServer, type ServerProcess } from '../helpers/process.ts'
 import { freePort, startReceiver, type Receiver } from '../helpers/receiver.ts'
-import { backendEnv, dropBackend, TEST_SECRET } from '../helpers/server.ts'
+import { backendEnv, dropBackend, onPostgres, TEST_SECRET } from '../helpers/server.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 type Json = Record<string, any>
@@ -86,7 +86,10 @@ describe('durability', () => {
     await second.kill('SIGTERM')
   })
 
-  test('SIGKILL with attempts in flight: they are attempted again after the restart, with the same delivery id', async () => {
+  // SQLite only: the embedded store belongs to one process, so a restart voids the killed process's delivery leases
+  // at once. On PostgreSQL (shared by instances) they last the attempt deadline + 30 s (outbox.ts LEASE_MARGIN_MS),
+  // longer than this test may take; lease expiry there is covered by tests/contract/webhook-store.ts.
+  test.skipIf(onPostgres)('SIGKILL with attempts in flight: they are attempted again after the restart, with the same delivery id', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'matric-webhook-inflight-'))
     dirs.push(dataDir)
     const r = await startReceiver()
