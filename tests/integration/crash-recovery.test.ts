@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { signToken } from '../../src/auth/sign.ts'
 import { revisedOf, startInference, type InferenceDouble } from '../doubles/inference.ts'
 import { spawnServer, type ServerProcess } from '../helpers/process.ts'
-import { TEST_SECRET } from '../helpers/server.ts'
+import { backendEnv, dropBackend, onPostgres, TEST_SECRET } from '../helpers/server.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 interface Job {
@@ -29,10 +29,15 @@ afterAll(async () => {
   for (const p of procs) if (p.proc.exitCode === null && !p.proc.killed) await p.kill('SIGKILL')
   await llm.stop()
   rmSync(dataDir, { recursive: true, force: true })
+  await dropBackend(dataDir)
 })
 
 async function start(): Promise<ServerProcess> {
   const p = await spawnServer({
+    ...(await backendEnv(dataDir)),
+    // The SQLite store belongs to one process, so a restart voids the leases the killed one held; on PostgreSQL
+    // (shared by instances) the job returns when its lease expires: a short lease keeps the wait short.
+    ...(onPostgres ? { MATRIC_JOB_LEASE_MS: '1000' } : {}),
     MATRIC_DATA_DIR: dataDir,
     MATRIC_JWT_SECRET: TEST_SECRET,
     MATRIC_INFERENCE_URL: llm.url,

@@ -81,6 +81,22 @@ describe('notes CRUD', () => {
     expect(cleared.tags).toEqual([])
   })
 
+  test('U+0000 (NUL) in content, title or a tag is refused (422, naming the field) on both backends; the note stays as it was', async () => {
+    const refused = async (res: Response, field: string) => {
+      const body = (await res.json()) as { error: string; message: string }
+      expect({ status: res.status, error: body.error, message: body.message }).toEqual({ status: 422, error: 'unprocessable_entity', message: `${field} must not contain U+0000 (NUL)` })
+    }
+    await refused(await s.request('/api/v1/notes', { token: tok, body: { content: 'before\u0000after' } }), 'content')
+    await refused(await s.request('/api/v1/notes', { token: tok, body: { content: 'fine', title: 'a\u0000b' } }), 'title')
+    await refused(await s.request('/api/v1/notes', { token: tok, body: { content: 'fine', tags: ['ok', 'b\u0000d'] } }), 'tags')
+    const n = await json<Note>(await s.request('/api/v1/notes', { token: tok, body: { content: 'kept as is' } }), 201)
+    await refused(await s.request(`/api/v1/notes/${n.id}`, { token: tok, method: 'PATCH', body: { content: '\u0000' } }), 'content')
+    await refused(await s.request(`/api/v1/notes/${n.id}/tags`, { token: tok, method: 'PUT', body: { tags: ['\u0000x'] } }), 'tags')
+    await refused(await s.request(`/api/v1/notes?tag=${encodeURIComponent('a\u0000')}`, { token: tok }), 'tag')
+    const after = await json<Note>(await s.request(`/api/v1/notes/${n.id}`, { token: tok }), 200)
+    expect({ content: after.content, tags: after.tags }).toEqual({ content: 'kept as is', tags: [] })
+  })
+
   test('deleting a note leaves none of its jobs pending', async () => {
     const n = await json<Note>(await s.request('/api/v1/notes', { token: tok, body: { content: 'short-lived' } }), 201)
     expect((await s.request(`/api/v1/notes/${n.id}`, { token: tok, method: 'DELETE' })).status).toBe(204)

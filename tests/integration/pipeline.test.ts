@@ -31,10 +31,20 @@ let s: TestServer
 let tok: string
 const events: PublishedEvent[] = []
 
+/**
+ * Nothing pending or running, and no job run still finishing: a run records its job completed before it queues the
+ * follow-up job, so the counts alone can read 0 in between (on a store that answers over the network). Counts read
+ * 0 again after every run in flight has ended = nothing left to queue the next job.
+ */
 async function drained(): Promise<void> {
-  await waitFor(async () => {
+  const idle = async () => {
     const st = (await (await s.request('/api/v1/jobs/stats', { token: tok })).json()) as { pending: number; running: number }
     return st.pending + st.running === 0
+  }
+  await waitFor(async () => {
+    if (!(await idle())) return false
+    await s.ctx.worker.settled()
+    return idle()
   }, 'the job queue to drain (pending + running = 0)', 15_000)
 }
 

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { signToken } from '../../src/auth/sign.ts'
 import { spawnServer, type ServerProcess } from '../helpers/process.ts'
 import { freePort, startReceiver, type Receiver } from '../helpers/receiver.ts'
-import { TEST_SECRET } from '../helpers/server.ts'
+import { backendEnv, dropBackend, onPostgres, TEST_SECRET } from '../helpers/server.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 type Json = Record<string, any>
@@ -23,10 +23,12 @@ afterAll(async () => {
   for (const p of procs) if (p.proc.exitCode === null && !p.proc.killed) await p.kill('SIGKILL')
   for (const r of receivers) await r.stop()
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  for (const d of dirs) await dropBackend(d)
 })
 
 async function start(dataDir: string): Promise<ServerProcess> {
   const p = await spawnServer({
+    ...(await backendEnv(dataDir)),
     MATRIC_DATA_DIR: dataDir,
     MATRIC_JWT_SECRET: TEST_SECRET,
     MATRIC_WEBHOOK_ALLOW_PRIVATE: 'true',
@@ -84,7 +86,10 @@ describe('durability', () => {
     await second.kill('SIGTERM')
   })
 
-  test('SIGKILL with attempts in flight: they are attempted again after the restart, with the same delivery id', async () => {
+  // SQLite only: the embedded store belongs to one process, so a restart voids the killed process's delivery leases
+  // at once. On PostgreSQL (shared by instances) they last the attempt deadline + 30 s (outbox.ts LEASE_MARGIN_MS),
+  // longer than this test may take; lease expiry there is covered by tests/contract/webhook-store.ts.
+  test.skipIf(onPostgres)('SIGKILL with attempts in flight: they are attempted again after the restart, with the same delivery id', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'matric-webhook-inflight-'))
     dirs.push(dataDir)
     const r = await startReceiver()

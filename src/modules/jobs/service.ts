@@ -94,6 +94,11 @@ export class JobService {
    * filtering.
    */
   async emit(kind: JobEventKind, job: Job, extra?: { duration_ms?: number; error?: string }, actor?: Actor, trace: Trace & { eventId?: string } = {}): Promise<string> {
+    return this.emitWithTags(kind, job, await this.tagsOf(job), extra, actor, trace)
+  }
+
+  /** `emit` with the note's tags already read: publishes in this turn (the worker pairs JobCompleted with NoteUpdated). */
+  emitWithTags(kind: JobEventKind, job: Job, tags: string[] | null, extra?: { duration_ms?: number; error?: string }, actor?: Actor, trace: Trace & { eventId?: string } = {}): string {
     const base = { job_id: job.id, job_type: JOB_TYPES[job.job_type], ...(job.note_id ? { note_id: job.note_id } : {}) }
     const payload =
       kind === 'JobCompleted'
@@ -101,7 +106,7 @@ export class JobService {
         : kind === 'JobFailed'
           ? { type: kind, ...base, error: extra?.error ?? 'failed' }
           : { type: kind, ...base }
-    const e = this.d.bus.publish({ memory: job.memory, payload, entityType: 'job', entityId: job.id, tags: await this.tagsOf(job), actor, ...trace })
+    const e = this.d.bus.publish({ memory: job.memory, payload, entityType: 'job', entityId: job.id, tags, actor, ...trace })
     // A trailing QueueStatus follows every burst of job events (at most one per memory per interval), so counters
     // converge to the server's counts at idle even where a client reorders: HotM applies a QueueStatus up to 50 ms
     // late, after job events that arrived meanwhile.

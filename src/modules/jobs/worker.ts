@@ -171,10 +171,13 @@ export class Worker {
       const duration = Math.round(performance.now() - started)
       const done = await this.d.jobs.complete(job.id, owner, new Date().toISOString(), duration)
       if (!done) return // the lease was lost: the instance that took the job over records its outcome
-      const completedId = await this.d.service.emit('JobCompleted', done, { duration_ms: duration }, undefined, byStart)
+      // A job that completes with a note changes the note's state, so its NoteUpdated follows JobCompleted at once
+      // (docs/events.md): the note is read first and both are published in one turn, so they share a commit and
+      // nothing (a QueueStatus, another job's events) comes between them, however long the store takes to answer.
+      const after = await this.d.notes.get(note.id)
+      const completedId = this.d.service.emitWithTags('JobCompleted', done, after?.tags ?? null, { duration_ms: duration }, undefined, byStart)
       const byCompletion = { correlationId, causationId: completedId }
-      // A job that completes with a note changes the note's state, so a NoteUpdated follows (docs/websocket.md).
-      await this.d.noteEvents.updated(note.id, undefined, byCompletion)
+      if (after) this.d.noteEvents.updatedFrom(after, undefined, byCompletion)
       for (const other of result.otherNotesChanged ?? []) await this.d.noteEvents.updated(other, undefined, byCompletion)
       for (const next of result.followUps ?? []) await this.d.service.enqueueOnce(job.memory, next, note.id, { trace: byCompletion, restriction: trace.restriction })
     } catch (err) {

@@ -32,7 +32,11 @@ export class NoteEvents {
   /** Emits NoteUpdated with the note's state now (returns its event id); a note deleted meanwhile emits nothing. */
   async updated(noteId: string, actor?: Actor, trace?: Trace): Promise<string | undefined> {
     const n = await this.notes.get(noteId)
-    if (!n) return undefined
+    return n ? this.updatedFrom(n, actor, trace) : undefined
+  }
+
+  /** Emits NoteUpdated with a state already read (in this turn: nothing the caller publishes next can come between). */
+  updatedFrom(n: NoteState, actor?: Actor, trace?: Trace): string {
     return this.bus.publish({ memory: n.memory, payload: noteUpdatedPayload(n), entityType: 'note', entityId: n.id, tags: n.tags, actor, ...trace }).envelope.event_id
   }
 

@@ -1,4 +1,5 @@
 import { t, type Static } from 'elysia'
+import { unprocessable } from '../../http/errors.ts'
 
 /** The most characters a note's content may hold (also the cap on an AI revision). */
 export const CONTENT_MAX = 500_000
@@ -81,6 +82,17 @@ export const ListNotesQuery = t.Object({
 })
 
 export const NoteParams = t.Object({ id: t.String({ format: 'uuid' }) })
+
+/**
+ * Refuses U+0000 (NUL) in a note's text fields: PostgreSQL text cannot hold it, so one backend would fail the
+ * write with a 500; both refuse it the same way, with a 422 naming the field.
+ */
+export function refuseNul(fields: { content?: string; title?: string | null; tags?: readonly string[]; tag?: string }): void {
+  for (const [name, v] of Object.entries(fields)) {
+    const values = Array.isArray(v) ? v : [v]
+    if (values.some((x) => typeof x === 'string' && x.includes('\u0000'))) throw unprocessable(`${name} must not contain U+0000 (NUL)`)
+  }
+}
 
 /** Trims, drops duplicates, keeps order. */
 export function normaliseTags(tags: readonly string[]): string[] {

@@ -5,7 +5,7 @@ import { badRequest, forbidden, notFound } from '../../http/errors.ts'
 import type { JobService } from '../jobs/service.ts'
 import type { JobStore } from '../jobs/store.ts'
 import type { NoteEvents } from './events.ts'
-import { normaliseTags, type CreateNote, type Note, type PatchNote } from './model.ts'
+import { normaliseTags, refuseNul, type CreateNote, type Note, type PatchNote } from './model.ts'
 import { toNote, type NoteState, type NoteStore } from './store.ts'
 
 /** The caller as the notes service sees it: memory, tag restriction, and who acts (for event actors). */
@@ -51,6 +51,7 @@ export class NoteService {
   constructor(private d: NoteServiceDeps) {}
 
   async create(c: Caller, input: CreateNote): Promise<Note> {
+    refuseNul(input)
     const tags = normaliseTags(input.tags ?? [])
     this.assertTagsAllowed(c, tags)
     const n = await this.d.notes.insert({
@@ -75,6 +76,7 @@ export class NoteService {
   }
 
   async list(c: Caller, q: { tag?: string; limit?: number; cursor?: string }): Promise<{ notes: Note[]; next_cursor: string | null }> {
+    refuseNul({ tag: q.tag })
     const limit = q.limit ?? 50
     const rows = await this.d.notes.list({
       memory: c.memory,
@@ -92,6 +94,7 @@ export class NoteService {
   }
 
   async update(c: Caller, id: string, patch: PatchNote): Promise<Note> {
+    refuseNul(patch)
     const before = await this.visible(c, id)
     const tags = patch.tags === undefined ? undefined : normaliseTags(patch.tags)
     if (tags) this.assertTagsAllowed(c, tags)
