@@ -280,6 +280,28 @@ export function jobStoreContract(openStores: OpenStores): void {
       expect(await s.jobs.counts(m, ['blue'])).toEqual({ ...zero, pending: 1, completed: 1, failed: 1 })
     })
 
+    test('completeWith completes and queues the follow-ups in one step, skipping one already waiting; a stale owner queues nothing', async () => {
+      const s = await open()
+      const m = uniqueMemory()
+      const noteId = uid()
+      const j = await s.jobs.insert(newJob(m, { note_id: noteId, job_type: 'embedding' }))
+      const waiting = await s.jobs.insert(newJob(m, { note_id: noteId, job_type: 'title_generation' }))
+      const claimed = await s.jobs.claim(isoAt(T0), T0, { owner: 'a', untilMs: T0 + 60_000 })
+      expect(claimed?.job.id).toBe(j.id)
+      const linking = newJob(m, { note_id: noteId, job_type: 'linking', now: isoAt(T0 + 50) })
+      const title = newJob(m, { note_id: noteId, job_type: 'title_generation', now: isoAt(T0 + 50) })
+      expect(await s.jobs.completeWith(j.id, 'b', isoAt(T0 + 50), 50, [linking, title])).toBeNull()
+      expect(await s.jobs.get(linking.id)).toBeNull() // nothing queued under a lost lease
+      const r = (await s.jobs.completeWith(j.id, 'a', isoAt(T0 + 50), 50, [linking, title]))!
+      expect(r.job).toMatchObject({ id: j.id, status: 'completed', completed_at: isoAt(T0 + 50) })
+      // title_generation already waits for the note: only linking is new.
+      expect(r.queued.map((q) => [q.id, q.job_type, q.status, q.created_at])).toEqual([[linking.id, 'linking', 'pending', isoAt(T0 + 50)]])
+      expect(await s.jobs.get(title.id)).toBeNull()
+      expect((await s.jobs.get(waiting.id))!.status).toBe('pending')
+      // Never a moment with nothing open for the note: the counts saw the completion and the new job together.
+      expect(await s.jobs.counts(m)).toMatchObject({ pending: 2, running: 0, completed: 1 })
+    })
+
     test('hasOpen and cancelPendingForNote concern pending jobs only', async () => {
       const s = await open()
       const m = uniqueMemory()

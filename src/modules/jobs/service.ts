@@ -6,7 +6,7 @@ import { canSeeTags } from '../../auth/principal.ts'
 import { notFound, unprocessable } from '../../http/errors.ts'
 import type { NoteStore } from '../notes/store.ts'
 import type { Job, JobStats } from './model.ts'
-import type { JobStore } from './store.ts'
+import type { JobStore, NewJob } from './store.ts'
 
 /** Default priority per job type (higher runs first): titles appear quickly, AI revision waits its turn. */
 export const DEFAULT_PRIORITY: Record<JobTypeName, number> = {
@@ -36,6 +36,14 @@ export interface EnqueueOptions {
   restriction?: readonly string[] | null
   /** ai_revision: what the caller asked for. */
   instructions?: string
+  /** Its `created_at` (default: now); a follow-up is created at its predecessor's completion. */
+  at?: string
+}
+
+/** A job not yet queued: its row, and how to announce it once the store has it. */
+export interface JobDraft {
+  row: NewJob
+  announce(job: Job, causationId?: string): Promise<void>
 }
 
 /** Queue operations that emit the matching events; the worker and the REST controller share it. */
@@ -62,10 +70,22 @@ export class JobService {
    * under it.
    */
   async enqueue(memory: string, jobType: JobTypeName, noteId: string | null, o: EnqueueOptions = {}): Promise<Job> {
+    const draft = this.draft(memory, jobType, noteId, o)
+    const job = await this.d.jobs.insert(draft.row)
+    await draft.announce(job)
+    return job
+  }
+
+  /**
+   * A job to queue and how to announce it: the row for the store, and `announce`, which publishes its JobQueued
+   * (caused by `trace.causationId` unless told otherwise) and wakes the worker. The worker hands the rows of a
+   * job's follow-ups to the store with the job's completion (JobStore.completeWith), then announces them.
+   */
+  draft(memory: string, jobType: JobTypeName, noteId: string | null, o: EnqueueOptions = {}): JobDraft {
     const { priority, actor, trace = {}, restriction = null } = o
     const correlationId = trace.correlationId ?? Bun.randomUUIDv7()
     const queuedEventId = Bun.randomUUIDv7()
-    const job = await this.d.jobs.insert({
+    const row: NewJob = {
       id: Bun.randomUUIDv7(), // time-ordered: ties on created_at sort in creation order
       correlation_id: correlationId,
       queued_event_id: queuedEventId,
@@ -76,11 +96,15 @@ export class JobService {
       job_type: jobType,
       priority: priority ?? DEFAULT_PRIORITY[jobType],
       max_retries: this.d.maxRetries,
-      now: new Date().toISOString(),
-    })
-    await this.emit('JobQueued', job, undefined, actor, { correlationId, causationId: trace.causationId, eventId: queuedEventId })
-    this.d.wake()
-    return job
+      now: o.at ?? new Date().toISOString(),
+    }
+    return {
+      row,
+      announce: async (job, causationId = trace.causationId) => {
+        await this.emit('JobQueued', job, undefined, actor, { correlationId, causationId, eventId: queuedEventId })
+        this.d.wake()
+      },
+    }
   }
 
   /** Enqueues unless the same job is already waiting for that note (repeated edits coalesce). */

@@ -69,6 +69,12 @@ export interface JobStore {
   nextDue(): Promise<number | null>
   progress(id: string, owner: string, percent: number, message: string | null): Promise<void>
   complete(id: string, owner: string, nowIso: string, durationMs: number): Promise<Job | null>
+  /**
+   * Completes a running job under `owner` and queues `next` in the same transaction — each unless a pending job of
+   * its type already waits for its note — so the queue never reads empty between a job and the next one of its
+   * pipeline. Returns the completed job and the jobs queued, or null when the lease was lost (nothing queued).
+   */
+  completeWith(id: string, owner: string, nowIso: string, durationMs: number, next: readonly NewJob[]): Promise<{ job: Job; queued: Job[] } | null>
   retry(id: string, owner: string, error: string, runAfterMs: number): Promise<Job | null>
   /** Fails or cancels a job that is pending, or running under `owner`. */
   finish(id: string, owner: string | null, status: 'failed' | 'cancelled', error: string, nowIso: string, durationMs: number | null): Promise<Job | null>

@@ -169,8 +169,13 @@ export class Worker {
       await reported
       if (ac.signal.aborted) return
       const duration = Math.round(performance.now() - started)
-      const done = await this.d.jobs.complete(job.id, owner, new Date().toISOString(), duration)
-      if (!done) return // the lease was lost: the instance that took the job over records its outcome
+      // The next jobs of the pipeline are queued with the completion (one transaction): the queue never reads
+      // empty in between. Their JobQueued follow the JobCompleted below.
+      const at = new Date().toISOString()
+      const drafts = (result.followUps ?? []).map((type) => this.d.service.draft(job.memory, type, note.id, { trace: { correlationId }, restriction: trace.restriction, at }))
+      const completion = await this.d.jobs.completeWith(job.id, owner, at, duration, drafts.map((d) => d.row))
+      if (!completion) return // the lease was lost: the instance that took the job over records its outcome
+      const done = completion.job
       // A job that completes with a note changes the note's state, so its NoteUpdated follows JobCompleted at once
       // (docs/events.md): the note is read first and both are published in one turn, so they share a commit and
       // nothing (a QueueStatus, another job's events) comes between them, however long the store takes to answer.
@@ -179,7 +184,7 @@ export class Worker {
       const byCompletion = { correlationId, causationId: completedId }
       if (after) this.d.noteEvents.updatedFrom(after, undefined, byCompletion)
       for (const other of result.otherNotesChanged ?? []) await this.d.noteEvents.updated(other, undefined, byCompletion)
-      for (const next of result.followUps ?? []) await this.d.service.enqueueOnce(job.memory, next, note.id, { trace: byCompletion, restriction: trace.restriction })
+      for (const queued of completion.queued) await drafts.find((d) => d.row.id === queued.id)!.announce(queued, completedId)
     } catch (err) {
       await reported
       if (ac.signal.aborted) return

@@ -113,6 +113,31 @@ export class PgJobStore implements JobStore {
     return toJobOrNull(r)
   }
 
+  async completeWith(id: string, owner: string, nowIso: string, durationMs: number, next: readonly NewJob[]): Promise<{ job: Job; queued: Job[] } | null> {
+    return this.sql.begin(async (tx) => {
+      const [r] = await tx.unsafe<JobRow[]>(
+        `UPDATE jobs SET status = 'completed', progress_percent = 100, completed_at = $1, duration_ms = $2, error = NULL, lease_until_ms = NULL
+         WHERE id = $3 AND status = 'running' AND owner = $4 RETURNING ${JOB_COLUMNS}`,
+        [nowIso, durationMs, id, owner],
+      )
+      if (!r) return null
+      const queued: Job[] = []
+      for (const j of next) {
+        // Unless the same job already waits for the note (repeated edits coalesce).
+        const [q] = await tx.unsafe<JobRow[]>(
+          `INSERT INTO jobs (id, memory, note_id, job_type, status, priority, max_retries, created_at, correlation_id, queued_event_id, restriction, instructions)
+           SELECT $1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11
+           WHERE $3::text IS NULL OR NOT EXISTS (SELECT 1 FROM jobs WHERE note_id = $3 AND job_type = $4 AND status = 'pending')
+           RETURNING ${JOB_COLUMNS}`,
+          [j.id, j.memory, j.note_id, j.job_type, j.priority, j.max_retries, j.now, j.correlation_id, j.queued_event_id,
+           j.restriction ? JSON.stringify(j.restriction) : null, j.instructions],
+        )
+        if (q) queued.push(toJob(q))
+      }
+      return { job: toJob(r), queued }
+    })
+  }
+
   async retry(id: string, owner: string, error: string, runAfterMs: number): Promise<Job | null> {
     const [r] = await this.sql.unsafe<JobRow[]>(
       `UPDATE jobs SET status = 'pending', retry_count = retry_count + 1, error = $1, run_after = $2, started_at = NULL, owner = NULL, lease_until_ms = NULL

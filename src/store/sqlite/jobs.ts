@@ -64,6 +64,10 @@ export class SqliteJobStore implements JobStore {
 
   async insert(j: NewJob): Promise<Job> {
     this.generation++
+    return this.insertNow(j)
+  }
+
+  private insertNow(j: NewJob): Job {
     const restriction = j.restriction ? JSON.stringify(j.restriction) : null
     const row = this.insertStmt.get(j.id, j.memory, j.note_id, j.job_type, j.priority, j.max_retries, j.now, j.correlation_id, j.queued_event_id, restriction, j.instructions)
     return toJob(row as JobRow)!
@@ -114,6 +118,16 @@ export class SqliteJobStore implements JobStore {
     return toJob(this.completeStmt.get(nowIso, durationMs, id, owner) as JobRow | null)
   }
 
+  async completeWith(id: string, owner: string, nowIso: string, durationMs: number, next: readonly NewJob[]): Promise<{ job: Job; queued: Job[] } | null> {
+    this.generation++
+    return this.db.transaction(() => {
+      const job = toJob(this.completeStmt.get(nowIso, durationMs, id, owner) as JobRow | null)
+      if (!job) return null
+      const queued = next.filter((j) => !j.note_id || !this.hasOpenNow(j.note_id, j.job_type)).map((j) => this.insertNow(j))
+      return { job, queued }
+    })()
+  }
+
   async retry(id: string, owner: string, error: string, runAfterMs: number): Promise<Job | null> {
     this.generation++
     return toJob(this.retryStmt.get(error, runAfterMs, id, owner) as JobRow | null)
@@ -130,6 +144,10 @@ export class SqliteJobStore implements JobStore {
   }
 
   async hasOpen(noteId: string, jobType: JobTypeName): Promise<boolean> {
+    return this.hasOpenNow(noteId, jobType)
+  }
+
+  private hasOpenNow(noteId: string, jobType: JobTypeName): boolean {
     return !!this.db.query(`SELECT 1 FROM jobs WHERE note_id = ? AND job_type = ? AND status = 'pending' LIMIT 1`).get(noteId, jobType)
   }
 
