@@ -70,6 +70,8 @@ interface IndexedWebhook {
 export class Outbox {
   /** Active webhooks by memory: the hot path does no query when nothing matches. */
   private index = new Map<string, IndexedWebhook[]>()
+  private announce: (memory: string) => void = () => {}
+  private indexing: Promise<void> = Promise.resolve()
   /** Active webhook id → its memory (the claim loop skips inactive webhooks, whose rows are paused). */
   private activeMemory = new Map<string, string>()
   private inFlight = new Map<string, Promise<void>>()
@@ -162,8 +164,26 @@ export class Outbox {
     this.activeMemory.set(w.id, w.memory)
   }
 
-  /** Rebuilds the index entry of one memory (after create, update, enable, disable or delete). */
+  /** How a change of a memory's webhooks reaches the other instances' indexes (the broker's signal). */
+  announceWith(fn: (memory: string) => void): void {
+    this.announce = fn
+  }
+
+  /** Rebuilds the index entry of one memory (after create, update, enable, disable or delete) here and on every instance. */
   async refresh(memory: string): Promise<void> {
+    await this.heard(memory)
+    this.announce(memory)
+  }
+
+  /** A change another instance made (its memory), or null: some may have been missed, reload the whole index. */
+  heard(memory: string | null): Promise<void> {
+    // One rebuild at a time: an older read finishing last must not put back what a newer one removed.
+    const next = this.indexing.then(() => (memory === null ? this.reloadIndex() : this.rebuild(memory)))
+    this.indexing = next.catch(() => {})
+    return next
+  }
+
+  private async rebuild(memory: string): Promise<void> {
     const rows = await this.d.store.activeByMemory(memory)
     for (const h of this.index.get(memory) ?? []) this.activeMemory.delete(h.id)
     this.index.delete(memory)
