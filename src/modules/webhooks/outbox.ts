@@ -287,7 +287,7 @@ export class Outbox {
         this.d.logger.error('webhook attempt failed unexpectedly', { delivery_id: row.id, webhook_id: row.webhook_id, err })
         // Never leave the row stuck in flight: back to the queue after a poll interval.
         if (!this.stopController.signal.aborted)
-          return this.d.store.release(row.id, Date.now() + this.d.config.webhooks.pollMs).catch(() => {
+          return this.d.store.release(row.id, this.d.config.nodeId, Date.now() + this.d.config.webhooks.pollMs).catch(() => {
             // the store itself is failing; the lease expires and the row is recovered
           })
       })
@@ -339,6 +339,7 @@ export class Outbox {
     const now = Date.now()
     const effect = await this.d.store.recordAttempt({
       deliveryId: row.id,
+      owner: this.d.config.nodeId, // the claim's owner (the lease guard)
       webhookId: webhook.id,
       attemptId: Bun.randomUUIDv7(),
       attempt: row.attempts + 1,
