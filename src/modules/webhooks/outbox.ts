@@ -19,11 +19,6 @@ export const RESPONSE_EXCERPT_BYTES = 4096
 /** Finished deliveries (and their attempt log) are kept this long. */
 export const DELIVERY_RETENTION_MS = 7 * 24 * 3600_000
 const PRUNE_EVERY_MS = 3600_000
-/**
- * A claimed delivery stays this instance's for the attempt's deadline plus this margin (recording the outcome);
- * after that another instance may take it over (docs/architecture.md#leases).
- */
-const LEASE_MARGIN_MS = 30_000
 /** Bound on remembered event start times (latency metric only; never affects delivery). */
 const MAX_TRACKED_T0 = 10_000
 /** Bound on per-webhook scheduling memory (slow marks, last start); forgetting only costs some fairness. */
@@ -126,7 +121,7 @@ export class Outbox {
   }
 
   private leaseUntil(now: number): number {
-    return now + this.d.config.webhooks.timeoutMs + LEASE_MARGIN_MS
+    return now + this.d.config.webhooks.timeoutMs + this.d.config.webhooks.leaseMarginMs
   }
 
   /**
@@ -244,7 +239,7 @@ export class Outbox {
     const { concurrency, perEndpointConcurrency, perMemoryConcurrency } = this.d.config.webhooks
     const limits = { global: concurrency, endpoint: perEndpointConcurrency, memory: perMemoryConcurrency }
     await this.maybePrune()
-    if (this.time.now() - this.lastRecover >= LEASE_MARGIN_MS) await this.recover()
+    if (this.time.now() - this.lastRecover >= this.d.config.webhooks.leaseMarginMs) await this.recover()
     while (!this.stopped && this.inFlight.size < concurrency) {
       const now = this.time.now()
       const busyMemories = new Set([...this.perMemory].filter(([, n]) => n >= perMemoryConcurrency).map(([m]) => m))
