@@ -127,6 +127,10 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     ...Object.values(config.telemetry.traces.headers),
   )
   const tracing = new Tracing(config.telemetry, { logger, serviceVersion: VERSION })
+  if (config.databaseUrl && (!config.jwtSecret || !config.webhooks.secretKey)) {
+    // Each instance would make its own in its data dir: tokens and sealed webhook secrets of one would not open on another.
+    logger.warn('MATRIC_DATABASE_URL without MATRIC_JWT_SECRET and MATRIC_WEBHOOK_SECRET_KEY: several instances on this database need the same values (docs/cluster.md)')
+  }
   const revocations = await Revocations.load(stores.revocations)
   const verifier = createVerifier({
     secret: secret.key,

@@ -10,6 +10,8 @@ import { signToken } from '../../src/auth/sign.ts'
 import { spawnServer, type ServerProcess } from '../helpers/process.ts'
 import { TEST_SECRET } from '../helpers/server.ts'
 
+const CLUSTER_WEBHOOK_KEY = 'cluster-tests-webhook-key-0123456789abcdef'
+
 export const adminToken = () => signToken(new TextEncoder().encode(TEST_SECRET), { sub: 'tester', scope: 'admin', memory: '*', ttlS: 3600 })
 
 export interface Cluster {
@@ -31,7 +33,9 @@ export async function startCluster(databaseUrl: string, n: number, env: Record<s
     const p = await spawnServer({
       MATRIC_DATABASE_URL: databaseUrl,
       MATRIC_DATA_DIR: dir,
+      // Shared by every instance, as in production: each data dir would otherwise make keys of its own.
       MATRIC_JWT_SECRET: TEST_SECRET,
+      MATRIC_WEBHOOK_SECRET_KEY: CLUSTER_WEBHOOK_KEY,
       MATRIC_NODE_ID: `node-${++count}`,
       MATRIC_WORKER_POLL_MS: '50',
       MATRIC_JOB_RETRY_BASE_MS: '20',
