@@ -2,6 +2,7 @@
  * docs/cluster.md: an event committed on one instance reaches the WebSocket and SSE clients of every instance, in
  * log order, none lost, none twice; an SSE stream resumed on another instance continues without a gap.
  */
+import { SQL } from 'bun'
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { describePg } from '../helpers/pg.ts'
 import { SseClient, type SseFrame } from '../helpers/sse-client.ts'
@@ -66,6 +67,28 @@ describePg('cluster: cross-instance delivery', (db) => {
     }
     for (const c of ws) expect(wsEvents(c).map((f) => f.event_id)).toEqual(orders[0]!)
   }, 60_000)
+
+  test('listener connections cut (wake-ups lost): every instance catches up by position, nothing lost or twice', async () => {
+    const admin = new SQL(db.url(), { max: 1 })
+    try {
+      // The LISTEN sessions of every instance (Bun's dedicated listener connection) die; Bun reconnects them.
+      const cut = await admin<{ n: number }[]>`
+        SELECT COUNT(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`
+      expect(cut[0]!.n).toBeGreaterThanOrEqual(3)
+    } finally {
+      await admin.close()
+    }
+    const ids: string[] = []
+    for (let i = 0; i < 20; i++) ids.push(await publish(0, `cut-${i}`))
+    for (const s of sse.slice(0, 3)) {
+      const got = await s.until(() => {
+        const o = s.events.filter((f) => f.event === 'job.completed' && jobIdOfSse(f).startsWith('cut-')).map((f) => f.id!)
+        return o.length >= ids.length && o
+      }, 'the events committed while listeners were down', 15_000)
+      expect(got).toEqual(ids)
+    }
+    await waitFor(() => cluster.nodes.every((n) => n.lines.some((l) => l.includes('cluster listener reconnected'))), 'every instance to re-LISTEN', 15_000)
+  }, 40_000)
 
   test("SSE resumed on B with Last-Event-ID right after A's last id: no gap, no duplicate", async () => {
     const a = cluster.nodes[0]!
