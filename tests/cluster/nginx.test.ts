@@ -4,7 +4,7 @@
  * order, whichever instance took each request. Needs PostgreSQL and nginx (both mandatory under CI=true).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { nginxAvailable, startNginx, type RunningNginx } from '../e2e/lib/nginx.ts'
 import { PAGES_DIR } from '../e2e/lib/harness.ts'
@@ -17,15 +17,34 @@ import { adminToken, startCluster, type Cluster } from './lib.ts'
 
 const EXAMPLE = join(import.meta.dir, '..', '..', 'deploy', 'nginx', 'cluster-upstream.conf')
 
-/** The example's upstream block with its three `server` addresses pointed at the test's instances. */
-export function clusterUpstream(ports: readonly number[], source = readFileSync(EXAMPLE, 'utf8')): string {
+const COMPOSE_CONF = join(import.meta.dir, '..', '..', 'deploy', 'nginx', 'nginx-cluster.conf')
+const REFERENCE = join(import.meta.dir, '..', '..', 'deploy', 'nginx', 'matric.conf')
+
+/** The example's upstream block with its three `server` addresses replaced (`host:port` each). */
+export function clusterUpstream(addresses: readonly string[], source = readFileSync(EXAMPLE, 'utf8')): string {
   const block = source.match(/^upstream matric \{[^}]*\}/m)?.[0]
   if (!block) throw new Error(`${EXAMPLE}: no upstream matric block`)
   let i = 0
-  const out = block.replace(/^(\s*)server\s+[^\s;]+:\d+/gm, (_m, indent: string) => `${indent}server 127.0.0.1:${ports[i++] ?? 0}`)
-  if (i !== ports.length) throw new Error(`${EXAMPLE}: ${i} server lines for ${ports.length} instances`)
+  const out = block.replace(/^(\s*)server\s+[^\s;]+:\d+/gm, (_m, indent: string) => `${indent}server ${addresses[i++] ?? '?'}`)
+  if (i !== addresses.length) throw new Error(`${EXAMPLE}: ${i} server lines for ${addresses.length} instances`)
   return out
 }
+
+/** deploy/nginx/nginx-cluster.conf (mounted by deploy/compose.yaml): the reference config with the cluster upstream. */
+export function composeNginxConf(): string {
+  const reference = readFileSync(REFERENCE, 'utf8')
+  const header =
+    '# GENERATED from matric.conf and cluster-upstream.conf for deploy/compose.yaml (tests/cluster/nginx.test.ts checks it;\n' +
+    '# regenerate: MATRIC_WRITE_NGINX_CLUSTER=1 bun test tests/cluster/nginx.test.ts). Edit those two files, not this one.\n'
+  return header + reference.replace(/^upstream matric \{[^}]*\}/m, clusterUpstream(['matric-a:3000', 'matric-b:3000', 'matric-c:3000']))
+}
+
+describe('deploy/nginx/nginx-cluster.conf', () => {
+  test('is matric.conf with the cluster upstream (no drift)', () => {
+    if (process.env.MATRIC_WRITE_NGINX_CLUSTER === '1') writeFileSync(COMPOSE_CONF, composeNginxConf())
+    expect(readFileSync(COMPOSE_CONF, 'utf8')).toBe(composeNginxConf())
+  })
+})
 
 if (!nginxAvailable() && process.env.CI === 'true') {
   describe('cluster behind nginx', () => test('nginx is installed (required in CI)', () => expect(nginxAvailable()).toBe(true)))
@@ -41,7 +60,7 @@ if (!nginxAvailable() && process.env.CI === 'true') {
 
     beforeAll(async () => {
       cluster = await startCluster(db.url(), 3)
-      nginx = await startNginx({ upstreamPort: 0, staticRoot: PAGES_DIR, upstreamBlock: clusterUpstream(cluster.nodes.map((n) => n.port)) })
+      nginx = await startNginx({ upstreamPort: 0, staticRoot: PAGES_DIR, upstreamBlock: clusterUpstream(cluster.nodes.map((n) => `127.0.0.1:${n.port}`)) })
       tok = await adminToken()
     }, 60_000)
     afterAll(async () => {
