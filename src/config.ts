@@ -77,6 +77,12 @@ export interface Config {
     /** Attempts in flight per memory (default: half of `concurrency`), so one memory never holds every slot. */
     perMemoryConcurrency: number
     pollMs: number
+    /**
+     * A claimed delivery stays this instance's for the attempt's deadline plus this margin (recording the outcome);
+     * after that another instance may take it over (docs/architecture.md#leases). Also how often expired leases are
+     * looked for.
+     */
+    leaseMarginMs: number
     createPerMinute: number
     maxPerMemory: number
     disableAfterFailures: number
@@ -179,6 +185,7 @@ export function loadConfig(env: Env = process.env): Config {
       perEndpointConcurrency: r.int('MATRIC_WEBHOOK_ENDPOINT_CONCURRENCY', 4, 1, 256),
       perMemoryConcurrency: r.int('MATRIC_WEBHOOK_MEMORY_CONCURRENCY', Math.max(1, Math.floor(webhookConcurrency / 2)), 1, 1024),
       pollMs: r.int('MATRIC_WEBHOOK_POLL_MS', 500, 10, 60_000),
+      leaseMarginMs: r.int('MATRIC_WEBHOOK_LEASE_MARGIN_MS', 30_000, 100, 3_600_000),
       createPerMinute: r.int('MATRIC_WEBHOOK_CREATE_PER_MINUTE', 30, 1, 100_000),
       maxPerMemory: r.int('MATRIC_WEBHOOK_MAX_PER_MEMORY', 100, 1, 100_000),
       disableAfterFailures: r.int('MATRIC_WEBHOOK_DISABLE_AFTER', 10, 1, 1000),

@@ -4,6 +4,9 @@ import { Revocations } from './auth/revocations.ts'
 import { resolveSecret, type ResolvedSecret } from './auth/secret.ts'
 import { createVerifier, type Verifier } from './auth/verify.ts'
 import { EventBus } from './events/bus.ts'
+import { LocalBroker, type Broker } from './events/broker.ts'
+import { PgBroker } from './store/postgres/broker.ts'
+import { SQL } from 'bun'
 import { QueueStatusScheduler } from './events/queue-status.ts'
 import { JobService } from './modules/jobs/service.ts'
 import { JobPauses } from './modules/jobs/pause.ts'
@@ -124,6 +127,10 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     ...Object.values(config.telemetry.traces.headers),
   )
   const tracing = new Tracing(config.telemetry, { logger, serviceVersion: VERSION })
+  if (config.databaseUrl && (!config.jwtSecret || !config.webhooks.secretKey)) {
+    // Each instance would make its own in its data dir: tokens and sealed webhook secrets of one would not open on another.
+    logger.warn('MATRIC_DATABASE_URL without MATRIC_JWT_SECRET and MATRIC_WEBHOOK_SECRET_KEY: several instances on this database need the same values (docs/cluster.md)')
+  }
   const revocations = await Revocations.load(stores.revocations)
   const verifier = createVerifier({
     secret: secret.key,
@@ -134,7 +141,20 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     onJwksUnavailable: (err) => logger.warn('JWKS unavailable: RS256/ES256 tokens are refused with 503 until it answers', { err }),
   })
   const { notes, jobs } = stores
-  const bus = new EventBus({ log: stores.events, startSeq: await stores.events.lastSeq(), metrics, logger, tracing, tenantId: config.tenantId })
+  const startSeq = await stores.events.lastSeq()
+  // On PostgreSQL every instance of the database is one service: batches and signals cross instances
+  // (docs/cluster.md). The broker has a pool of its own: its LISTEN connection, and NOTIFYs that never queue
+  // behind the store's queries.
+  const pgBroker = config.databaseUrl
+    ? new PgBroker({ sql: new SQL(config.databaseUrl, { max: 2 }), log: stores.events, nodeId: config.nodeId, startSeq, logger })
+    : undefined
+  const broker: Broker = pgBroker ?? new LocalBroker()
+  const bus = new EventBus({ log: stores.events, startSeq, metrics, logger, tracing, tenantId: config.tenantId, broker })
+  revocations.announceWith((jti) => broker.signal('revoked', jti))
+  broker.onSignal('revoked', (jti) => {
+    if (jti !== null) revocations.heard(jti)
+    else revocations.reload().catch((err: unknown) => logger.error('reloading revocations failed', { err }))
+  })
   // Tag groups with listeners on this node get QueueStatus counts of the same instant as the memory's.
   const restrictionSources: ((memory: string) => Iterable<readonly string[]>)[] = []
   const queueStatus = new QueueStatusScheduler(
@@ -150,7 +170,16 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
   worker = new Worker({ config, jobs, notes, service: jobService, noteEvents, logger, handlers: opts.handlers, clock: opts.clock })
   const noteService = new NoteService({ notes, jobs, jobService, events: noteEvents })
   const openMemories: (() => Iterable<string>)[] = []
-  const jobPauses = new JobPauses(stores.pauses, bus, () => worker?.wake(), () => openMemories.flatMap((f) => [...f()]))
+  const jobPauses = new JobPauses(
+    stores.pauses,
+    bus,
+    () => {
+      worker?.wake()
+      broker.signal('jobs', 'resumed')
+    },
+    () => openMemories.flatMap((f) => [...f()]),
+  )
+  broker.onSignal('jobs', () => worker?.wake())
 
   // Long-lived parts with lifecycles, built here and only here (controllers are side-effect free).
   let webhooks: Webhooks
@@ -172,9 +201,14 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
   } catch (e) {
     // e.g. webhook secrets sealed with an unknown key (a ConfigError): nothing is left open.
     await metrics.shutdown()
+    await broker.close()
     await stores.close()
     throw e
   }
+  webhooks.outbox.announceWith((memory) => broker.signal('webhooks', memory))
+  broker.onSignal('webhooks', (memory) => {
+    webhooks.outbox.heard(memory).catch((err: unknown) => logger.error('refreshing the webhook index failed', { memory, err }))
+  })
   const sse = new SseHub({
     bus,
     log: stores.events,
@@ -253,6 +287,7 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
       }
       await bus.flush() // anything a shutdown hook published (nothing reaches the transports now; it is logged)
       await bus.committed() // and the durable work it set off (delivery rows)
+      await broker.close()
       // After the modules' hooks (their last spans are ended), before the store goes away.
       await tracing.shutdown()
       await metrics.shutdown()
@@ -269,5 +304,12 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
   metrics.gauge('matric_ws_connections_active', 'Open WebSocket connections', () => live.wsConnections())
   metrics.gauge('matric_sse_connections_active', 'Open SSE streams', () => live.sseConnections())
   metrics.gauge('matric_webhook_queue_depth', 'Webhook deliveries waiting (pending or retrying)', () => live.webhookQueueDepth())
+  // LISTEN before serving: from here on no wake-up is missed (and the first LISTEN catches up anyway).
+  try {
+    await pgBroker?.start()
+  } catch (e) {
+    await ctx.close()
+    throw e
+  }
   return ctx
 }

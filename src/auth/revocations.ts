@@ -15,6 +15,8 @@ export interface RevocationStore {
 export class Revocations {
   private cache = new Set<string>()
   private listeners = new Set<(jti: string) => void>()
+  /** Tells the other instances of a cluster (set by the composition root; nothing in one process). */
+  private announce: (jti: string) => void = () => {}
 
   private constructor(private store: RevocationStore) {}
 
@@ -34,6 +36,18 @@ export class Revocations {
   async revoke(jti: string, expiresAtS: number): Promise<void> {
     this.heard(jti)
     await this.store.add(jti, expiresAtS)
+    // After the write: an instance that missed the signal finds the row when it reloads.
+    this.announce(jti)
+  }
+
+  /** How a revocation made here reaches the other instances (the broker's signal). */
+  announceWith(fn: (jti: string) => void): void {
+    this.announce = fn
+  }
+
+  /** Reads every kept revocation again (signals may have been missed); the new ones close their streams. */
+  async reload(): Promise<void> {
+    for (const jti of await this.store.all()) if (!this.cache.has(jti)) this.heard(jti)
   }
 
   /** A revocation made elsewhere (another instance) or here: remembered, and open streams told. */

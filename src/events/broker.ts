@@ -13,8 +13,21 @@ export interface Broker {
   publish(batch: readonly PublishedEvent[]): void
   /** The node's delivery handler; called for every batch, in commit order. */
   onBatch(deliver: (batch: readonly PublishedEvent[]) => void): void
+  /**
+   * Tells every other instance of a state change it keeps in memory (a revoked token id, a memory whose webhooks
+   * changed, a jobs resume). The caller has already applied it here.
+   */
+  signal(kind: SignalKind, value: string): void
+  /**
+   * Handles signals of other instances. `null` = some may have been missed (the listener reconnected): reload
+   * everything of that kind from the store.
+   */
+  onSignal(kind: SignalKind, fn: (value: string | null) => void): void
   close(): void | Promise<void>
 }
+
+/** The state changes other instances hear of (see docs/cluster.md). */
+export type SignalKind = 'revoked' | 'webhooks' | 'jobs'
 
 /** A single process: delivery is a synchronous call, right after the commit. */
 export class LocalBroker implements Broker {
@@ -27,6 +40,11 @@ export class LocalBroker implements Broker {
   onBatch(deliver: (batch: readonly PublishedEvent[]) => void): void {
     this.deliver = deliver
   }
+
+  /** Nobody else to tell. */
+  signal(): void {}
+
+  onSignal(): void {}
 
   close(): void {
     this.deliver = undefined

@@ -48,6 +48,12 @@ export interface EventStore {
   positionOf(eventId: string): Promise<EventPosition | null>
   /** The newest position in the log (0 when empty). */
   lastSeq(): Promise<number>
+  /**
+   * Events of every memory after `afterSeq`, oldest first, at most `limit`: how a node of a cluster catches up on
+   * what other instances committed (src/store/postgres/broker.ts). Positions are dense, so a page that starts
+   * anywhere but `afterSeq + 1` means retention removed the positions in between.
+   */
+  readAfter(afterSeq: number, limit: number): Promise<EventRow[]>
   /** Events of one memory after `afterSeq`, oldest first, at most `limit` (replay pages). */
   afterInMemory(memory: string, afterSeq: number, limit?: number): Promise<EventRow[]>
   /** The oldest retained event of a memory (position and creation time), or null when it has none. */

@@ -116,6 +116,48 @@ export function eventStoreContract(openStores: OpenStores): void {
       expect(seen).toEqual(sorted)
     })
 
+    test('readAfter: every memory, in position order, paged by afterSeq and limit', async () => {
+      const s = await open()
+      const [m1, m2] = [uniqueMemory(), uniqueMemory()]
+      const start = await s.events.lastSeq()
+      const written = [row(m1), row(m2), row(m1, 1_700_000_000_000, { tags: null, entity_id: null })]
+      const seqs = await s.events.appendBatch(written)
+      expect(await s.events.readAfter(start, 10)).toEqual(written.map((r, i) => ({ ...r, seq: seqs[i]! })))
+      expect((await s.events.readAfter(start, 2)).map((r) => r.seq)).toEqual([start + 1, start + 2])
+      expect((await s.events.readAfter(start + 2, 2)).map((r) => r.memory)).toEqual([m1])
+      expect(await s.events.readAfter(start + 3, 10)).toEqual([])
+    })
+
+    test('readAfter on another instance while two append: a committed prefix, no position skipped or repeated', async () => {
+      const a = await open()
+      const b = await open()
+      const reader = await open()
+      const m = uniqueMemory()
+      const start = await a.events.lastSeq()
+      let done = false
+      const seen: number[] = []
+      // What a cluster node's catch-up does: read the whole log after the last position it delivered.
+      const tail = (async () => {
+        let cursor = start
+        for (;;) {
+          const finished = done
+          const page = await reader.events.readAfter(cursor, 7)
+          for (const r of page) {
+            expect(r.seq).toBe(cursor + 1)
+            cursor = r.seq
+            seen.push(r.seq)
+          }
+          if (finished && page.length === 0) return
+          await Promise.resolve()
+        }
+      })()
+      const appends = Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).events.appendBatch(rows(m, 3)))
+      const positions = (await Promise.all(appends)).flat().sort((x, y) => x - y)
+      done = true
+      await tail
+      expect(seen).toEqual(positions)
+    })
+
     test('perSecond counts one memory per unix second from fromMs', async () => {
       const s = await open()
       const m = uniqueMemory()

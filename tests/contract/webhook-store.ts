@@ -37,6 +37,7 @@ const newDelivery = (w: WebhookRow, o: Partial<NewDelivery> = {}): NewDelivery =
 const attempt = (deliveryId: string, webhookId: string, o: Partial<AttemptRecord> = {}): AttemptRecord => ({
   deliveryId,
   webhookId,
+  owner: 'o',
   attemptId: uid(),
   attempt: 1,
   outcome: 'success',
@@ -222,15 +223,39 @@ export function webhookStoreContract(openStores: OpenStores): void {
       expect(await s.webhooks.recoverExpired(T0 + 500)).toBeGreaterThanOrEqual(1)
       expect(await s.webhooks.delivery(early.id)).toMatchObject({ status: 'pending', next_attempt_ms: T0 + 500, attempts: 0 })
       expect((await s.webhooks.delivery(late.id))!.status).toBe('in_flight')
-      await s.webhooks.release(freed.id, T0 + 700)
+      await s.webhooks.release(freed.id, 'c', T0 + 700)
       expect(await s.webhooks.delivery(freed.id)).toMatchObject({ status: 'pending', next_attempt_ms: T0 + 700, attempts: 0 })
       // A recovered delivery with attempts behind it goes back to retrying.
       expect(await s.webhooks.claim(early.id, T0 + 500, lease('a2', T0 + 600))).toBe(true)
-      await s.webhooks.recordAttempt(attempt(early.id, w.id, { outcome: 'retry', nextAttemptMs: T0 + 550, statusCode: 503, error: 'HTTP 503', nowMs: T0 + 520 }))
+      await s.webhooks.recordAttempt(attempt(early.id, w.id, { owner: 'a2', outcome: 'retry', nextAttemptMs: T0 + 550, statusCode: 503, error: 'HTTP 503', nowMs: T0 + 520 }))
       expect(await s.webhooks.claim(early.id, T0 + 550, lease('a3', T0 + 600))).toBe(true)
       await s.webhooks.recoverExpired(T0 + 601)
       expect(await s.webhooks.delivery(early.id)).toMatchObject({ status: 'retrying', attempts: 1, next_attempt_ms: T0 + 601 })
       expect((await s.webhooks.delivery(late.id))!.status).toBe('in_flight')
+    })
+
+    test('owner guard: after a lease takeover the stale owner can neither settle nor release the new owner\'s attempt', async () => {
+      const [a, b] = await Promise.all([open(), open()])
+      const w = await webhook(a)
+      const d = await a.webhooks.insertDelivery(newDelivery(w), T0)
+      expect(await a.webhooks.claim(d.id, T0, lease('stale', T0 + 100))).toBe(true)
+      // The stale owner's lease ends; another instance recovers and claims the delivery.
+      expect(await b.webhooks.recoverExpired(T0 + 200)).toBeGreaterThanOrEqual(1)
+      expect(await b.webhooks.claim(d.id, T0 + 200, lease('new', T0 + 10_000))).toBe(true)
+      // The stale owner's late answer changes nothing: no attempt logged, still in flight under the new lease.
+      expect(await a.webhooks.recordAttempt(attempt(d.id, w.id, { owner: 'stale', nowMs: T0 + 300 }))).toBeNull()
+      await a.webhooks.release(d.id, 'stale', T0 + 300)
+      expect(await a.webhooks.delivery(d.id)).toMatchObject({ status: 'in_flight', attempts: 0 })
+      expect(await a.webhooks.attempts(w.id, 10)).toEqual([])
+      // The new owner settles it once.
+      expect(await b.webhooks.recordAttempt(attempt(d.id, w.id, { owner: 'new', nowMs: T0 + 400 }))).toEqual({ consecutiveFailures: 0, disabledReason: null })
+      expect(await a.webhooks.delivery(d.id)).toMatchObject({ status: 'succeeded', attempts: 1 })
+      expect((await a.webhooks.attempts(w.id, 10)).length).toBe(1)
+      // And a release by the rightful owner still works.
+      const e = await a.webhooks.insertDelivery(newDelivery(w), T0)
+      expect(await a.webhooks.claim(e.id, T0, lease('new', T0 + 10_000))).toBe(true)
+      await a.webhooks.release(e.id, 'new', T0 + 50)
+      expect(await a.webhooks.delivery(e.id)).toMatchObject({ status: 'pending', attempts: 0, next_attempt_ms: T0 + 50 })
     })
 
     test('recordAttempt: success, retry and failure settle the delivery, log the attempt and count failures', async () => {

@@ -19,11 +19,6 @@ export const RESPONSE_EXCERPT_BYTES = 4096
 /** Finished deliveries (and their attempt log) are kept this long. */
 export const DELIVERY_RETENTION_MS = 7 * 24 * 3600_000
 const PRUNE_EVERY_MS = 3600_000
-/**
- * A claimed delivery stays this instance's for the attempt's deadline plus this margin (recording the outcome);
- * after that another instance may take it over (docs/architecture.md#leases).
- */
-const LEASE_MARGIN_MS = 30_000
 /** Bound on remembered event start times (latency metric only; never affects delivery). */
 const MAX_TRACKED_T0 = 10_000
 /** Bound on per-webhook scheduling memory (slow marks, last start); forgetting only costs some fairness. */
@@ -70,6 +65,8 @@ interface IndexedWebhook {
 export class Outbox {
   /** Active webhooks by memory: the hot path does no query when nothing matches. */
   private index = new Map<string, IndexedWebhook[]>()
+  private announce: (memory: string) => void = () => {}
+  private indexing: Promise<void> = Promise.resolve()
   /** Active webhook id → its memory (the claim loop skips inactive webhooks, whose rows are paused). */
   private activeMemory = new Map<string, string>()
   private inFlight = new Map<string, Promise<void>>()
@@ -124,7 +121,7 @@ export class Outbox {
   }
 
   private leaseUntil(now: number): number {
-    return now + this.d.config.webhooks.timeoutMs + LEASE_MARGIN_MS
+    return now + this.d.config.webhooks.timeoutMs + this.d.config.webhooks.leaseMarginMs
   }
 
   /**
@@ -162,8 +159,26 @@ export class Outbox {
     this.activeMemory.set(w.id, w.memory)
   }
 
-  /** Rebuilds the index entry of one memory (after create, update, enable, disable or delete). */
+  /** How a change of a memory's webhooks reaches the other instances' indexes (the broker's signal). */
+  announceWith(fn: (memory: string) => void): void {
+    this.announce = fn
+  }
+
+  /** Rebuilds the index entry of one memory (after create, update, enable, disable or delete) here and on every instance. */
   async refresh(memory: string): Promise<void> {
+    await this.heard(memory)
+    this.announce(memory)
+  }
+
+  /** A change another instance made (its memory), or null: some may have been missed, reload the whole index. */
+  heard(memory: string | null): Promise<void> {
+    // One rebuild at a time: an older read finishing last must not put back what a newer one removed.
+    const next = this.indexing.then(() => (memory === null ? this.reloadIndex() : this.rebuild(memory)))
+    this.indexing = next.catch(() => {})
+    return next
+  }
+
+  private async rebuild(memory: string): Promise<void> {
     const rows = await this.d.store.activeByMemory(memory)
     for (const h of this.index.get(memory) ?? []) this.activeMemory.delete(h.id)
     this.index.delete(memory)
@@ -224,7 +239,7 @@ export class Outbox {
     const { concurrency, perEndpointConcurrency, perMemoryConcurrency } = this.d.config.webhooks
     const limits = { global: concurrency, endpoint: perEndpointConcurrency, memory: perMemoryConcurrency }
     await this.maybePrune()
-    if (this.time.now() - this.lastRecover >= LEASE_MARGIN_MS) await this.recover()
+    if (this.time.now() - this.lastRecover >= this.d.config.webhooks.leaseMarginMs) await this.recover()
     while (!this.stopped && this.inFlight.size < concurrency) {
       const now = this.time.now()
       const busyMemories = new Set([...this.perMemory].filter(([, n]) => n >= perMemoryConcurrency).map(([m]) => m))
@@ -267,7 +282,7 @@ export class Outbox {
         this.d.logger.error('webhook attempt failed unexpectedly', { delivery_id: row.id, webhook_id: row.webhook_id, err })
         // Never leave the row stuck in flight: back to the queue after a poll interval.
         if (!this.stopController.signal.aborted)
-          return this.d.store.release(row.id, Date.now() + this.d.config.webhooks.pollMs).catch(() => {
+          return this.d.store.release(row.id, this.d.config.nodeId, Date.now() + this.d.config.webhooks.pollMs).catch(() => {
             // the store itself is failing; the lease expires and the row is recovered
           })
       })
@@ -319,6 +334,7 @@ export class Outbox {
     const now = Date.now()
     const effect = await this.d.store.recordAttempt({
       deliveryId: row.id,
+      owner: this.d.config.nodeId, // the claim's owner (the lease guard)
       webhookId: webhook.id,
       attemptId: Bun.randomUUIDv7(),
       attempt: row.attempts + 1,

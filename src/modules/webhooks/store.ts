@@ -81,6 +81,8 @@ export type NewDelivery = Pick<DeliveryRow, 'id' | 'webhook_id' | 'memory' | 'ev
 /** What an attempt did to its delivery and webhook, written in one transaction. */
 export interface AttemptRecord {
   deliveryId: string
+  /** Who claimed the delivery: only its current lease holder may settle it (a stale owner after a takeover may not). */
+  owner: string
   webhookId: string
   attemptId: string
   attempt: number
@@ -195,7 +197,9 @@ export interface DeliveryLease {
  * Contract (tests/contract/webhook-store.ts):
  * - `claim` moves a waiting delivery to in_flight under a lease, for one caller only, and never beyond the
  *   webhook's in-flight limit counted over every owner (cluster-wide).
- * - `recordAttempt` settles only a delivery still in flight; `recoverExpired` makes due again only deliveries
+ * - `recordAttempt` and `release` act only on a delivery still in flight under the caller's lease (owner guard: after
+ *   a lease expired and another instance claimed the delivery, the old owner's late answer changes nothing);
+ *   `recoverExpired` makes due again only deliveries
  *   whose lease ended (an attempt that may or may not have reached the receiver: at-least-once).
  */
 export interface WebhookStore {
@@ -239,8 +243,11 @@ export interface WebhookStore {
   queueDepth(): Promise<number>
   /** In-flight deliveries whose lease ended before `nowMs` become due at `nowMs`; returns how many. */
   recoverExpired(nowMs: number): Promise<number>
-  /** Puts an in-flight delivery back in the queue without counting an attempt (an attempt that broke unexpectedly). */
-  release(id: string, nextAttemptMs: number): Promise<void>
+  /**
+   * Puts an in-flight delivery back in the queue without counting an attempt (an attempt that broke unexpectedly);
+   * only when `owner` still holds its lease.
+   */
+  release(id: string, owner: string, nextAttemptMs: number): Promise<void>
   /** Re-queues a delivery (any status but in_flight) for an immediate attempt with a fresh retry budget. */
   requeue(id: string, nowMs: number): Promise<DeliveryRow | null>
   /**

@@ -73,6 +73,11 @@ export class PgEventStore implements EventStore {
     return num(r!.last_seq)
   }
 
+  async readAfter(afterSeq: number, limit: number): Promise<EventRow[]> {
+    const rows = await this.sql<Row[]>`SELECT * FROM events WHERE seq > ${afterSeq} ORDER BY seq LIMIT ${limit}`
+    return rows.map(toRow)
+  }
+
   async afterInMemory(memory: string, afterSeq: number, limit = 500): Promise<EventRow[]> {
     const rows = await this.sql<Row[]>`SELECT * FROM events WHERE memory = ${memory} AND seq > ${afterSeq} ORDER BY seq LIMIT ${limit}`
     return rows.map(toRow)

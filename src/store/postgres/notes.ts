@@ -131,6 +131,11 @@ export class PgNoteStore implements NoteStore {
     // aborts one of them, which simply runs again.
     return retrying(() =>
       this.sql.begin(async (tx) => {
+        // Every link row written here joins \`id\` to one of these notes, so two transactions that would touch the
+        // same row both take both notes' locks first, in one order: they queue instead of deadlocking (three
+        // instances linking at once deadlocked past the retries; tests/cluster/webhooks-failover.test.ts).
+        const involved = [...new Set([id, ...touchable, ...forward.map((l) => l.note_id), ...reverse.map((l) => l.note_id)])].sort()
+        await tx`SELECT pg_advisory_xact_lock(hashtext('note_links:' || n)) FROM unnest(${tx.array(involved, 'TEXT')}::text[]) AS n ORDER BY n`
         const before = (await tx<{ id: string }[]>`
           SELECT note_id AS id FROM note_links WHERE linked_note_id = ${id} AND note_id = ANY(${tx.array([...touchable], 'TEXT')}) ORDER BY note_id`).map(
           (r) => r.id,

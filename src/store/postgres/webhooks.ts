@@ -283,11 +283,11 @@ export class PgWebhookStore implements WebhookStore {
     ).count
   }
 
-  async release(id: string, nextAttemptMs: number): Promise<void> {
+  async release(id: string, owner: string, nextAttemptMs: number): Promise<void> {
     await this.sql.unsafe(
       `UPDATE webhook_deliveries SET status = ${WAITING_AGAIN}, next_attempt_ms = $1, updated_ms = $2, owner = NULL, lease_until_ms = NULL
-       WHERE id = $3 AND status = 'in_flight'`,
-      [nextAttemptMs, Date.now(), id],
+       WHERE id = $3 AND status = 'in_flight' AND owner = $4`,
+      [nextAttemptMs, Date.now(), id, owner],
     )
   }
 
@@ -317,8 +317,9 @@ export class PgWebhookStore implements WebhookStore {
         UPDATE webhook_deliveries SET status = ${status}, attempts = attempts + 1, run_attempts = run_attempts + 1,
           next_attempt_ms = COALESCE(${r.nextAttemptMs}::bigint, next_attempt_ms), last_status_code = ${r.statusCode}, last_error = ${r.error},
           updated_ms = ${r.nowMs}, finished_ms = ${finished}::bigint, owner = NULL, lease_until_ms = NULL
-        WHERE id = ${r.deliveryId} AND status = 'in_flight'`
-      if (settled.count !== 1) return null // deleted (with its webhook) while the attempt ran, or recovered meanwhile
+        WHERE id = ${r.deliveryId} AND status = 'in_flight' AND owner = ${r.owner}`
+      // Deleted (with its webhook) while the attempt ran, or its lease expired and another owner holds it now.
+      if (settled.count !== 1) return null
       await tx`
         INSERT INTO webhook_attempts (id, delivery_id, webhook_id, event_id, event_type, attempt, status_code, error, duration_ms, response_excerpt, success, created_at)
         SELECT ${r.attemptId}, id, webhook_id, event_id, event_type, ${r.attempt}, ${r.statusCode}, ${r.error}, ${r.durationMs}, ${r.responseExcerpt},

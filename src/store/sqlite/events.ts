@@ -11,6 +11,7 @@ export class SqliteEventStore implements EventStore {
   private seqOfId: Statement
   private byMemoryAfter: Statement | undefined
   private lastSeqStmt: Statement | undefined
+  private allAfter: Statement | undefined
   private oldestOfMemory: Statement | undefined
   private watermarkOf: Statement | undefined
   /** Memories appended to since the last prune (their count limit is checked then). */
@@ -59,6 +60,11 @@ export class SqliteEventStore implements EventStore {
     return this.perSecondStmt!.all(fromMs, memory) as { s: number; n: number }[]
   }
 
+  /** Events of every memory after `afterSeq`, oldest first (the primary key's order). */
+  async readAfter(afterSeq: number, limit: number): Promise<EventRow[]> {
+    this.allAfter ??= this.db.query('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?')
+    return this.allAfter.all(afterSeq, limit) as EventRow[]
+  }
 
   /**
    * Events of one memory with seq greater than `afterSeq`, oldest first (SSE replay pages; uses the

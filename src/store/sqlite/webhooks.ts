@@ -67,9 +67,10 @@ export class SqliteWebhookStore implements WebhookStore {
       settle: q(`UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, run_attempts = run_attempts + 1,
                  next_attempt_ms = COALESCE(?, next_attempt_ms), last_status_code = ?, last_error = ?, updated_ms = ?, finished_ms = ?,
                  owner = NULL, lease_until_ms = NULL
-                 WHERE id = ? AND status = 'in_flight'`),
+                 WHERE id = ? AND status = 'in_flight' AND owner = ?`),
       release: q(`UPDATE webhook_deliveries SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retrying' END,
-                  next_attempt_ms = ?, updated_ms = ?, owner = NULL, lease_until_ms = NULL WHERE id = ? AND status = 'in_flight'`),
+                  next_attempt_ms = ?, updated_ms = ?, owner = NULL, lease_until_ms = NULL
+                  WHERE id = ? AND status = 'in_flight' AND owner = ?`),
       requeue: q(`UPDATE webhook_deliveries SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retrying' END,
                   run_attempts = 0, next_attempt_ms = ?, updated_ms = ?, finished_ms = NULL
                   WHERE id = ? AND status <> 'in_flight' RETURNING *`),
@@ -272,8 +273,8 @@ export class SqliteWebhookStore implements WebhookStore {
   }
 
   /** Puts an in-flight delivery back in the queue without counting an attempt (an attempt that broke unexpectedly). */
-  async release(id: string, nextAttemptMs: number): Promise<void> {
-    this.st('release').run(nextAttemptMs, Date.now(), id)
+  async release(id: string, owner: string, nextAttemptMs: number): Promise<void> {
+    this.st('release').run(nextAttemptMs, Date.now(), id, owner)
   }
 
   /** Re-queues a delivery (any status but in_flight) for an immediate attempt with a fresh retry budget. */
@@ -295,8 +296,9 @@ export class SqliteWebhookStore implements WebhookStore {
     return this.db.transaction((): AttemptEffect | null => {
       const status: DeliveryStatus = r.outcome === 'success' ? 'succeeded' : r.outcome === 'retry' ? 'retrying' : 'failed'
       const finished = r.outcome === 'retry' ? null : r.nowMs
-      const changed = this.st('settle').run(status, r.nextAttemptMs, r.statusCode, r.error, r.nowMs, finished, r.deliveryId).changes
-      if (changed !== 1) return null // deleted (with its webhook) while the attempt ran
+      const changed = this.st('settle').run(status, r.nextAttemptMs, r.statusCode, r.error, r.nowMs, finished, r.deliveryId, r.owner).changes
+      // Deleted (with its webhook) while the attempt ran, or its lease expired and another owner holds it now.
+      if (changed !== 1) return null
       this.st('insertAttempt').run(
         r.attemptId,
         r.attempt,

@@ -19,6 +19,8 @@ export interface NginxOptions {
   upstreamPort: number
   /** Directory served as the web root (a HotM build, or the test pages). */
   staticRoot: string
+  /** Replaces the reference's whole `upstream matric { … }` block (several instances: tests/cluster/nginx.test.ts). */
+  upstreamBlock?: string
 }
 
 export interface RunningNginx {
@@ -40,8 +42,13 @@ function substituteOnce(conf: string, re: RegExp, replacement: string, what: str
 }
 
 /** The reference config with the test's upstream, port and root. */
-export function renderReferenceConfig(opts: { upstreamPort: number; listenPort: number; staticRoot: string }, source = readFileSync(REFERENCE_CONF, 'utf8')): string {
-  let conf = substituteOnce(source, /^(\s*)server\s+[^\s;]+:\d+;/, `server 127.0.0.1:${opts.upstreamPort};`, 'upstream server')
+export function renderReferenceConfig(
+  opts: { upstreamPort: number; listenPort: number; staticRoot: string; upstreamBlock?: string },
+  source = readFileSync(REFERENCE_CONF, 'utf8'),
+): string {
+  let conf = opts.upstreamBlock
+    ? substituteOnce(source, /^()upstream matric \{[^}]*\}/, opts.upstreamBlock.trim(), 'upstream block')
+    : substituteOnce(source, /^(\s*)server\s+[^\s;]+:\d+;/, `server 127.0.0.1:${opts.upstreamPort};`, 'upstream server')
   conf = substituteOnce(conf, /^(\s*)listen\s+[^;]+;/, `listen 127.0.0.1:${opts.listenPort};`, '`listen`')
   conf = substituteOnce(conf, /^(\s*)root\s+[^;]+;/, `root ${JSON.stringify(opts.staticRoot)};`, '`root`')
   return conf
@@ -85,7 +92,7 @@ export async function startNginx(opts: NginxOptions): Promise<RunningNginx> {
     const prefix = mkdtempSync(join(tmpdir(), 'matric-nginx-'))
     mkdirSync(join(prefix, 'tmp'))
     const port = await freePort()
-    writeFileSync(join(prefix, 'matric.conf'), renderReferenceConfig({ upstreamPort: opts.upstreamPort, listenPort: port, staticRoot: opts.staticRoot }))
+    writeFileSync(join(prefix, 'matric.conf'), renderReferenceConfig({ upstreamPort: opts.upstreamPort, listenPort: port, staticRoot: opts.staticRoot, upstreamBlock: opts.upstreamBlock }))
     writeFileSync(join(prefix, 'nginx.conf'), mainConfig(prefix))
     const proc = Bun.spawn([NGINX_BIN, '-p', prefix, '-e', join(prefix, 'error.log'), '-c', join(prefix, 'nginx.conf'), '-g', 'daemon off;'], {
       stdout: 'ignore',
