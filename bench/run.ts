@@ -14,7 +14,7 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { loadAverage } from './lib/proc.ts'
 import { resultsTable, verdicts, verdictTable } from './lib/report.ts'
-import { emptyResult, RESULT_PREFIX, type FailMode, type RunResult, type Scenario, type Spec, type TargetKind } from './lib/spec.ts'
+import { emptyResult, RESULT_PREFIX, TARGET_LABEL, type FailMode, type RunResult, type Scenario, type Spec, type TargetKind } from './lib/spec.ts'
 import { ROOT, srcFingerprint, startTarget, type StartOptions } from './lib/targets.ts'
 import type { ClientKind } from './lib/ws-fleet.ts'
 
@@ -23,7 +23,9 @@ const HELP = `usage: bun bench/run.ts [options]
   --full                  target-sized runs: fan-out 5,000 events; 1,000 × 100/s for 20 s; 5,000 idle;
                           1,000 SSE × 50/s for 20 s; 5,000 webhook events; a 300 s soak
   --only a,b              scenarios: fanout, rate, idle, sse, webhook, pipeline, soak
-  --targets a,b           servers: ours, bun, node (default all that apply)
+  --targets a,b           servers: ours, bun, node, ours-pg (default all that apply)
+  --postgres              also run fan-out, rate and SSE against our server on PostgreSQL (ours-pg: a fresh
+                          database on MATRIC_TEST_DATABASE_URL's server, else 127.0.0.1:5432), in the same run
   --fanout-clients N      (500)      --fanout-events N (2000)    --window N (32 publishes in flight)
   --rate-clients N        (1000)     --rate N (100 events/s)     --seconds N (5)
   --idle N                (2000)
@@ -60,7 +62,7 @@ function parseFlags(argv: string[]): Flags {
 const KNOWN = new Set([
   'full', 'only', 'targets', 'fanout-clients', 'fanout-events', 'window', 'rate-clients', 'rate', 'seconds', 'idle', 'sse-clients',
   'sse-rate', 'sse-seconds', 'webhook-events', 'webhook-fail', 'pipeline-notes', 'pipeline-clients', 'soak-seconds', 'bytes',
-  'profile', 'out', 'help', 'client', 'repeat', 'smol',
+  'profile', 'out', 'help', 'client', 'repeat', 'smol', 'postgres',
 ])
 
 function num(f: Flags, name: string, def: number): number {
@@ -146,6 +148,9 @@ function plan(f: Flags): Step[] {
   ]
   const only = typeof f.get('only') === 'string' ? new Set((f.get('only') as string).split(',')) : null
   const targets = typeof f.get('targets') === 'string' ? new Set((f.get('targets') as string).split(',')) : null
+  // --postgres: the same fan-out, rate and SSE runs against our server on PostgreSQL, right after ours.
+  if (f.has('postgres'))
+    for (const s of steps) if (['fanout', 'rate', 'sse'].includes(s.key)) s.targets.splice(s.targets.indexOf('ours') + 1, 0, 'ours-pg')
   return steps
     .filter((s) => !only || only.has(s.key))
     .map((s) => ({ ...s, targets: s.targets.filter((t) => !targets || targets.has(t)) }))
@@ -182,7 +187,7 @@ async function runOne(step: Step, kind: TargetKind, client: ClientKind, profileD
   let running
   const code = srcFingerprint()
   try {
-    running = await startTarget(kind, { ...step.start, profileDir: kind === 'ours' ? profileDir : undefined, smol })
+    running = await startTarget(kind, { ...step.start, profileDir: kind === 'bun' || kind === 'node' ? undefined : profileDir, smol })
   } catch (e) {
     const r = emptyResult({ scenario: step.scenario, target: { kind, pid: 0, http: '', wsUrl: '' }, client, repeat })
     r.error = (e as Error).message
@@ -193,7 +198,7 @@ async function runOne(step: Step, kind: TargetKind, client: ClientKind, profileD
   try {
     if (step.scenario.kind === 'sse-rate' && !running.target.sseUrl) {
       result = emptyResult(spec)
-      result.error = kind === 'ours' ? 'SSE endpoint GET /api/v1/events not present in this build' : 'no SSE baseline for this server'
+      result.error = kind === 'ours' || kind === 'ours-pg' ? 'SSE endpoint GET /api/v1/events not present in this build' : 'no SSE baseline for this server'
     } else {
       const proc = Bun.spawn([process.execPath, join(ROOT, 'bench', 'loadgen.ts'), JSON.stringify(spec)], {
         cwd: ROOT,
@@ -218,6 +223,8 @@ async function runOne(step: Step, kind: TargetKind, client: ClientKind, profileD
     await running.stop()
   }
   result.code = code
+  // The load generator knows the server as `ours`; the row is the PostgreSQL variant.
+  if (kind === 'ours-pg') (result.target = kind), (result.label = TARGET_LABEL[kind])
   if (result.error) process.stderr.write(`  error: ${result.error}\n${running.output().split('\n').slice(-10).join('\n')}\n`)
   process.stderr.write(`  done in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`)
   return result

@@ -3,7 +3,8 @@ import type { ClientKind } from './ws-fleet.ts'
 
 /** What the runner tells the load generator (one JSON argument) and what it answers (one RESULT line). */
 
-export type TargetKind = 'ours' | 'bun' | 'node'
+/** `ours-pg`: our server with every store on a throwaway PostgreSQL database (`--postgres`). */
+export type TargetKind = 'ours' | 'ours-pg' | 'bun' | 'node'
 
 /**
  * The webhook receiver: `none` answers 200; `first` answers 500 to every delivery's first attempt (exactly
@@ -14,6 +15,7 @@ export type FailMode = 'none' | 'first' | 'random' | 'alternate'
 
 export const TARGET_LABEL: Record<TargetKind, string> = {
   ours: 'matric-realtime',
+  'ours-pg': 'matric-realtime on PostgreSQL',
   bun: 'raw Bun.serve pub/sub',
   node: 'Node ws send loop',
 }

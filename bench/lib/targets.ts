@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { signToken } from '../../src/auth/sign.ts'
+import { createTestDatabase } from '../../tests/helpers/pg-admin.ts'
 import type { Target, TargetKind } from './spec.ts'
 
 /** Starting and stopping the servers under test, each as its own child process. */
@@ -157,7 +158,22 @@ async function probeSse(http: string, token: string): Promise<boolean> {
 }
 
 /** A baseline server (raw Bun or Node ws): prints a JSON `listening` line with its port. */
-async function startBaseline(kind: Exclude<TargetKind, 'ours'>): Promise<Running> {
+/**
+ * Our server with every store on a fresh PostgreSQL database (MATRIC_TEST_DATABASE_URL's server, else the local
+ * one), dropped when it stops. The target speaks as `ours` to the load generator.
+ */
+async function startOursOnPostgres(opts: StartOptions): Promise<Running> {
+  const db = await createTestDatabase('matric_bench_')
+  try {
+    const running = await startOurs({ ...opts, env: { ...opts.env, MATRIC_DATABASE_URL: db.url } })
+    return { ...running, stop: async () => (await running.stop(), await db.drop()) }
+  } catch (e) {
+    await db.drop()
+    throw e
+  }
+}
+
+async function startBaseline(kind: Exclude<TargetKind, 'ours' | 'ours-pg'>): Promise<Running> {
   const cmd =
     kind === 'bun'
       ? [process.execPath, join(ROOT, 'bench', 'baselines', 'bun-pubsub.ts')]
@@ -187,5 +203,5 @@ async function startBaseline(kind: Exclude<TargetKind, 'ours'>): Promise<Running
 }
 
 export function startTarget(kind: TargetKind, opts: StartOptions = {}): Promise<Running> {
-  return kind === 'ours' ? startOurs(opts) : startBaseline(kind)
+  return kind === 'ours' ? startOurs(opts) : kind === 'ours-pg' ? startOursOnPostgres(opts) : startBaseline(kind)
 }

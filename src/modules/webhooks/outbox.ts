@@ -85,6 +85,8 @@ export class Outbox {
   private subscribed = false
   private lastPrune = 0
   private lastRecover = 0
+  /** The delivery-row inserts in flight, chained (see `enqueue`). */
+  private inserts: Promise<void> = Promise.resolve()
   private lookup: Lookup
   private random: () => number
 
@@ -211,8 +213,12 @@ export class Outbox {
       this.t0s.set(r.id, e.t0)
     }
     // Durable work: the request that caused the event answers once its delivery rows are written. A failing
-    // insert is logged and counted by the bus; the request is never failed.
-    return this.d.store.insertDeliveries(rows, Date.now()).then(this.wake)
+    // insert is logged and counted by the bus; the request is never failed. Inserts run one after another, in
+    // event order: a webhook's deliveries are attempted in the order of their rows, and a store a network away
+    // would otherwise let two concurrent inserts swap.
+    const inserted = this.inserts.then(() => this.d.store.insertDeliveries(rows!, Date.now()))
+    this.inserts = inserted.catch(() => {})
+    return inserted.then(this.wake)
   }
 
   /** Inserts one delivery outside the bus (the test endpoint) and attempts it right away. */
