@@ -7,14 +7,8 @@ import { expect, test } from 'bun:test'
 import { MIGRATIONS } from '../../src/store/postgres/migrations.ts'
 import { openPostgresStores } from '../../src/store/postgres/index.ts'
 import { describePg } from '../helpers/pg.ts'
-import { eventStoreContract } from './event-store.ts'
 import { DEFAULT_RETENTION, TEST_BOX, type OpenStores } from './harness.ts'
-import { jobStoreContract, pauseStoreContract } from './job-store.ts'
-import { noteStoreContract } from './note-store.ts'
-import { probeContract } from './probe.ts'
-import { revocationStoreContract } from './revocation-store.ts'
-import { streamTokenStoreContract } from './stream-token-store.ts'
-import { webhookStoreContract } from './webhook-store.ts'
+import { storeContracts } from './all.ts'
 
 describePg('PostgreSQL stores', (db) => {
   const open: OpenStores = (o = {}) => openPostgresStores(db.url(), { retention: o.retention ?? DEFAULT_RETENTION, box: o.box ?? TEST_BOX })
@@ -35,12 +29,5 @@ describePg('PostgreSQL stores', (db) => {
     }
   })
 
-  eventStoreContract(open)
-  noteStoreContract(open)
-  jobStoreContract(open)
-  pauseStoreContract(open)
-  webhookStoreContract(open)
-  streamTokenStoreContract(open)
-  revocationStoreContract(open)
-  probeContract(open)
+  storeContracts(open)
 })

@@ -7,14 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openSqliteStores } from '../../src/store/sqlite/index.ts'
-import { eventStoreContract } from './event-store.ts'
 import { DEFAULT_RETENTION, TEST_BOX, type OpenStores } from './harness.ts'
-import { jobStoreContract, pauseStoreContract } from './job-store.ts'
-import { noteStoreContract } from './note-store.ts'
-import { probeContract } from './probe.ts'
-import { revocationStoreContract } from './revocation-store.ts'
-import { streamTokenStoreContract } from './stream-token-store.ts'
-import { webhookStoreContract } from './webhook-store.ts'
+import { storeContracts } from './all.ts'
 
 describe('SQLite stores', () => {
   const dir = mkdtempSync(join(tmpdir(), 'matric-contract-'))
@@ -31,12 +25,5 @@ describe('SQLite stores', () => {
     }
   })
 
-  eventStoreContract(open)
-  noteStoreContract(open)
-  jobStoreContract(open)
-  pauseStoreContract(open)
-  webhookStoreContract(open)
-  streamTokenStoreContract(open)
-  revocationStoreContract(open)
-  probeContract(open)
+  storeContracts(open)
 })
