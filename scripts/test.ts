@@ -23,9 +23,7 @@ export const POSTGRES_FILES = [
   'tests/integration/webhook-outbox.test.ts',
   'tests/integration/crash-recovery.test.ts',
   'tests/integration/startup.test.ts',
-  // Not webhook-durability.test.ts: after a SIGKILL, a delivery whose attempt was in flight keeps its lease for the
-  // attempt deadline + 30 s on PostgreSQL (outbox.ts LEASE_MARGIN_MS; the SQLite store voids it at start), longer
-  // than its waits. Lease expiry on PostgreSQL is covered by tests/contract/webhook-store.ts.
+  'tests/integration/webhook-durability.test.ts',
 ]
 
 interface Result {
