@@ -79,6 +79,8 @@ export class EventBus {
   private flushing: Promise<void> | undefined
   /** Durable work of once-per-cluster subscribers still settling (see `committed`). */
   private durable = new Set<Promise<unknown>>()
+  /** State changes whose event is still to be published (see `hold`). */
+  private holds = 0
   /** Events published, and events whose batch has been appended and handed on, since start (in order). */
   private publishedCount = 0
   private handedOnCount = 0
@@ -166,9 +168,7 @@ export class EventBus {
     if (!this.queue.length) return Promise.resolve()
     const p = this.drain().finally(() => {
       this.flushing = undefined
-      const idle = this.idle
-      this.idle = []
-      for (const fn of idle) this.callIdle(fn)
+      this.maybeIdle()
     })
     this.flushing = p
     return p
@@ -227,8 +227,35 @@ export class EventBus {
    * there (an SSE stream's opening queue counts) sees exactly the state its client's events add up to.
    */
   whenIdle(fn: () => void): void {
-    if (!this.queue.length && this.flushing === undefined) this.callIdle(fn)
+    if (this.isIdle()) this.callIdle(fn)
     else this.idle.push(fn)
+  }
+
+  /**
+   * Marks a change of state whose event is not published yet (a job row written, its JobQueued to follow); idle
+   * callbacks wait until it is released. With the stores awaited, a count taken between the write and the publish
+   * would include a change whose event the client is sent afterwards (counted twice). Returns the release.
+   */
+  hold(): () => void {
+    this.holds++
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.holds--
+      this.maybeIdle()
+    }
+  }
+
+  private isIdle(): boolean {
+    return !this.queue.length && this.flushing === undefined && this.holds === 0
+  }
+
+  private maybeIdle(): void {
+    if (!this.idle.length || !this.isIdle()) return
+    const idle = this.idle
+    this.idle = []
+    for (const fn of idle) this.callIdle(fn)
   }
 
   private callIdle(fn: () => void): void {

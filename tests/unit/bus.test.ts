@@ -112,6 +112,22 @@ describe('EventBus group commit', () => {
     expect(seen).toEqual(['a', 'b'])
   })
 
+  test('whenIdle waits for a held change of state until its event is delivered (a count never sees one without the other)', async () => {
+    const order: string[] = []
+    bus.onDelivered('t', (e) => void order.push(`event ${e.envelope.entity_id}`))
+    const release = bus.hold() // e.g. a job row written, its JobQueued about to be published
+    bus.whenIdle(() => order.push('idle'))
+    expect(order).toEqual([]) // nothing is pending on the bus, but a change is under way
+    queued('j1')
+    release()
+    expect(order).toEqual([]) // released, but its event is not delivered yet
+    await within(bus.committed(), 'the commit')
+    expect(order).toEqual(['event j1', 'idle'])
+    release() // a second release changes nothing
+    bus.whenIdle(() => order.push('idle again'))
+    expect(order.at(-1)).toBe('idle again')
+  })
+
   test('a failing log write still delivers live (seq 0) and counts the error; a failing subscriber does not stop the others', async () => {
     const seen: number[] = []
     bus.onDelivered('broken', () => {

@@ -71,9 +71,19 @@ export class JobService {
    */
   async enqueue(memory: string, jobType: JobTypeName, noteId: string | null, o: EnqueueOptions = {}): Promise<Job> {
     const draft = this.draft(memory, jobType, noteId, o)
-    const job = await this.d.jobs.insert(draft.row)
-    await draft.announce(job)
-    return job
+    const release = this.hold()
+    try {
+      const job = await this.d.jobs.insert(draft.row)
+      await draft.announce(job)
+      return job
+    } finally {
+      release()
+    }
+  }
+
+  /** A job transition is under way: counts read at an idle moment wait for its event (EventBus.hold). */
+  hold(): () => void {
+    return this.d.bus.hold()
   }
 
   /**

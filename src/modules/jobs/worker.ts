@@ -118,9 +118,16 @@ export class Worker {
   private async claimAll(): Promise<void> {
     while (!this.stopped && this.active.size < this.d.config.worker.concurrency) {
       const now = this.clock.now()
-      const claimed = await this.d.jobs.claim(new Date(now).toISOString(), now, this.lease)
+      // From the claim until its JobStarted is published (run), counts taken at an idle moment wait.
+      const release = this.d.service.hold()
+      let claimed
+      try {
+        claimed = await this.d.jobs.claim(new Date(now).toISOString(), now, this.lease)
+      } finally {
+        if (!claimed) release()
+      }
       if (!claimed) break
-      const p = this.run(claimed.job, claimed.trace).finally(() => {
+      const p = this.run(claimed.job, claimed.trace, release).finally(() => {
         this.running.delete(p)
         this.wake()
       })
@@ -132,7 +139,7 @@ export class Worker {
    * Runs one claimed job. Its events carry the job's correlation id; JobStarted is caused by its JobQueued, the
    * rest by JobStarted, and what follows a completion (NoteUpdated, follow-up jobs) by JobCompleted.
    */
-  private async run(job: Job, trace: JobTrace): Promise<void> {
+  private async run(job: Job, trace: JobTrace, claimed: () => void): Promise<void> {
     const ac = new AbortController()
     this.active.set(job.id, ac)
     const correlationId = trace.correlationId
@@ -143,7 +150,11 @@ export class Worker {
     // Progress reports run one after another, and before the job's outcome is recorded (events stay in order).
     let reported: Promise<void> = Promise.resolve()
     try {
-      byStart = { correlationId, causationId: await this.d.service.emit('JobStarted', job, undefined, undefined, { correlationId, causationId: trace.queuedEventId }) }
+      try {
+        byStart = { correlationId, causationId: await this.d.service.emit('JobStarted', job, undefined, undefined, { correlationId, causationId: trace.queuedEventId }) }
+      } finally {
+        claimed()
+      }
       const note = job.note_id ? await this.d.notes.get(job.note_id) : null
       if (!note) throw new NoteGoneError('note no longer exists')
       const result = await this.handlers[job.job_type]({
@@ -172,19 +183,25 @@ export class Worker {
       // The next jobs of the pipeline are queued with the completion (one transaction): the queue never reads
       // empty in between. Their JobQueued follow the JobCompleted below.
       const at = new Date().toISOString()
-      const drafts = (result.followUps ?? []).map((type) => this.d.service.draft(job.memory, type, note.id, { trace: { correlationId }, restriction: trace.restriction, at }))
-      const completion = await this.d.jobs.completeWith(job.id, owner, at, duration, drafts.map((d) => d.row))
-      if (!completion) return // the lease was lost: the instance that took the job over records its outcome
-      const done = completion.job
-      // A job that completes with a note changes the note's state, so its NoteUpdated follows JobCompleted at once
-      // (docs/events.md): the note is read first and both are published in one turn, so they share a commit and
-      // nothing (a QueueStatus, another job's events) comes between them, however long the store takes to answer.
-      const after = await this.d.notes.get(note.id)
-      const completedId = this.d.service.emitWithTags('JobCompleted', done, after?.tags ?? null, { duration_ms: duration }, undefined, byStart)
-      const byCompletion = { correlationId, causationId: completedId }
-      if (after) this.d.noteEvents.updatedFrom(after, undefined, byCompletion)
-      for (const other of result.otherNotesChanged ?? []) await this.d.noteEvents.updated(other, undefined, byCompletion)
-      for (const queued of completion.queued) await drafts.find((d) => d.row.id === queued.id)!.announce(queued, completedId)
+      // From the completion until its events are published, counts taken at an idle moment wait.
+      const release = this.d.service.hold()
+      try {
+        const drafts = (result.followUps ?? []).map((type) => this.d.service.draft(job.memory, type, note.id, { trace: { correlationId }, restriction: trace.restriction, at }))
+        const completion = await this.d.jobs.completeWith(job.id, owner, at, duration, drafts.map((d) => d.row))
+        if (!completion) return // the lease was lost: the instance that took the job over records its outcome
+        const done = completion.job
+        // A job that completes with a note changes the note's state, so its NoteUpdated follows JobCompleted at once
+        // (docs/events.md): the note is read first and both are published in one turn, so they share a commit and
+        // nothing (a QueueStatus, another job's events) comes between them, however long the store takes to answer.
+        const after = await this.d.notes.get(note.id)
+        const completedId = this.d.service.emitWithTags('JobCompleted', done, after?.tags ?? null, { duration_ms: duration }, undefined, byStart)
+        const byCompletion = { correlationId, causationId: completedId }
+        if (after) this.d.noteEvents.updatedFrom(after, undefined, byCompletion)
+        for (const other of result.otherNotesChanged ?? []) await this.d.noteEvents.updated(other, undefined, byCompletion)
+        for (const queued of completion.queued) await drafts.find((d) => d.row.id === queued.id)!.announce(queued, completedId)
+      } finally {
+        release()
+      }
     } catch (err) {
       await reported
       if (ac.signal.aborted) return
@@ -217,10 +234,15 @@ export class Worker {
     }
     if (err instanceof TransientError && job.retry_count > 0)
       message += ` (gave up after ${job.retry_count} ${job.retry_count === 1 ? 'retry' : 'retries'})`
-    const failed = await this.d.jobs.finish(job.id, owner, 'failed', message, now, duration)
-    if (failed) {
-      this.d.logger.warn('job failed', { job_id: job.id, job_type: job.job_type, error: message })
-      await this.d.service.emit('JobFailed', failed, { error: message }, undefined, trace)
+    const release = this.d.service.hold() // until JobFailed is published (see EventBus.hold)
+    try {
+      const failed = await this.d.jobs.finish(job.id, owner, 'failed', message, now, duration)
+      if (failed) {
+        this.d.logger.warn('job failed', { job_id: job.id, job_type: job.job_type, error: message })
+        await this.d.service.emit('JobFailed', failed, { error: message }, undefined, trace)
+      }
+    } finally {
+      release()
     }
   }
 
