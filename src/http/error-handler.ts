@@ -1,4 +1,5 @@
 import { Elysia, ValidationError } from 'elysia'
+import { isStoreUnavailable } from '../store/unavailable.ts'
 import type { Logger } from '../telemetry/log.ts'
 import { ApiError, ERROR_CODES, errorResponse, type ErrorStatus } from './errors.ts'
 
@@ -141,6 +142,10 @@ export function errorHandler(logger: Logger) {
     const status = (error as { status?: unknown })?.status
     if (code !== 'VALIDATION' && typeof status === 'number' && status in ERROR_CODES && status < 500) {
       return errorResponse(new ApiError(status as ErrorStatus, (error as Error).message || ERROR_CODES[status as ErrorStatus]))
+    }
+    if (isStoreUnavailable(error)) {
+      logger.warn('store unavailable', { method: request.method, path: new URL(request.url).pathname, err: error })
+      return errorResponse(new ApiError(503, 'the store is unavailable right now; retry shortly', undefined, { 'retry-after': '5' }))
     }
     logger.error('unhandled error', { method: request.method, path: new URL(request.url).pathname, code, err: error })
     return errorResponse(new ApiError(500, 'internal error'))

@@ -5,6 +5,7 @@ import { describeIssue, describeSchema, guessQueryParam } from '../../src/http/e
 import { ApiError, clip, errorResponse, forbidden, unauthorized } from '../../src/http/errors.ts'
 import { ambientCredentialAllowed } from '../../src/http/origin.ts'
 import { CreateNote, PatchNote } from '../../src/modules/notes/model.ts'
+import { isStoreUnavailable } from '../../src/store/unavailable.ts'
 
 const status = (fn: () => unknown): number | undefined => {
   try {
@@ -251,5 +252,24 @@ describe('ambientCredentialAllowed (the matric_token cookie)', () => {
     ['not listed', ['https://app.example'], 'https://evil.example', 'api.example', false],
   ])('%s', (_name, allowed, origin, host, expected) => {
     expect(ambientCredentialAllowed(allowed, origin, host)).toBe(expected)
+  })
+})
+
+describe('isStoreUnavailable (503 with Retry-After instead of 500)', () => {
+  test.each<[unknown, boolean]>([
+    [Object.assign(new Error('Failed to connect'), { code: 'ERR_POSTGRES_CONNECTION_REFUSED' }), true],
+    [Object.assign(new Error('closed'), { code: 'ERR_POSTGRES_CONNECTION_CLOSED' }), true],
+    [Object.assign(new Error('timeout'), { code: 'ERR_POSTGRES_CONNECTION_TIMEOUT' }), true],
+    [Object.assign(new Error('idle'), { code: 'ERR_POSTGRES_IDLE_TIMEOUT' }), true],
+    [Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }), true],
+    [Object.assign(new Error('locked'), { code: 'SQLITE_LOCKED_SHAREDCACHE' }), true],
+    [Object.assign(new Error('syntax'), { code: 'ERR_POSTGRES_SYNTAX_ERROR' }), false],
+    [Object.assign(new Error('unique'), { code: 'SQLITE_CONSTRAINT_UNIQUE' }), false],
+    [Object.assign(new Error('disk full'), { code: 'SQLITE_FULL' }), false],
+    [new Error('no code'), false],
+    [null, false],
+    ['a string', false],
+  ])('%p → %p', (err, expected) => {
+    expect(isStoreUnavailable(err)).toBe(expected)
   })
 })
