@@ -73,8 +73,6 @@ export interface AppContext {
   clock: Clock
   /** Live counts the transports register (health and gauges). */
   live: LiveCounts
-  /** The memories transports have clients on right now (each transport registers one source). */
-  openMemories: (() => Iterable<string>)[]
   /** The webhook store, outbox and service. */
   webhooks: Webhooks
   /** The SSE fan-out. */
@@ -87,8 +85,6 @@ export interface AppContext {
   bindServer: (get: () => Server<unknown> | null) => void
   /** Starts the background work: the job worker and the webhook outbox. */
   start: () => Promise<void>
-  /** Shutdown hooks, run in reverse order of registration. */
-  onClose: (fn: () => void | Promise<void>) => void
   close: () => Promise<void>
 }
 
@@ -155,13 +151,15 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     if (jti !== null) revocations.heard(jti)
     else revocations.reload().catch((err: unknown) => logger.error('reloading revocations failed', { err }))
   })
-  // Tag groups with listeners on this node get QueueStatus counts of the same instant as the memory's.
-  const restrictionSources: ((memory: string) => Iterable<readonly string[]>)[] = []
+  // What the transports have clients on, read when asked (the hubs are built below): the memories (a global pause
+  // is announced to them) and each memory's tag groups (their QueueStatus counts are taken with the memory's).
+  const openMemories = (): string[] => [...sse.memories(), ...ctx.ws.memories(), ...ctx.mcp.memories()]
+  const restrictionsOf = (m: string): (readonly string[])[] => [...sse.restrictions(m), ...ctx.ws.restrictions(m)]
   const queueStatus = new QueueStatusScheduler(
     bus,
     (m, r) => jobs.counts(m, r),
     config.events.queueStatusIntervalMs,
-    (m) => restrictionSources.flatMap((f) => [...f(m)]),
+    restrictionsOf,
     (err) => logger.error('QueueStatus counts failed', { err }),
   )
   const noteEvents = new NoteEvents(bus, notes)
@@ -169,7 +167,6 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
   const jobService = new JobService({ jobs, notes, bus, queueStatus, maxRetries: config.worker.maxRetries, wake: () => worker?.wake() })
   worker = new Worker({ config, jobs, notes, service: jobService, noteEvents, logger, handlers: opts.handlers, clock: opts.clock })
   const noteService = new NoteService({ notes, jobs, jobService, events: noteEvents })
-  const openMemories: (() => Iterable<string>)[] = []
   const jobPauses = new JobPauses(
     stores.pauses,
     bus,
@@ -177,7 +174,7 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
       worker?.wake()
       broker.signal('jobs', 'resumed')
     },
-    () => openMemories.flatMap((f) => [...f()]),
+    openMemories,
   )
   broker.onSignal('jobs', () => worker?.wake())
 
@@ -228,10 +225,7 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     webhookQueueDepth: () => queueDepth,
     readQueueDepth: async () => (queueDepth = await webhooks.store.queueDepth()),
   }
-  openMemories.push(() => sse.memories())
-  restrictionSources.push((m) => sse.restrictions(m))
 
-  const closers: (() => void | Promise<void>)[] = []
   let closed = false
   let started = false
   const ctx: AppContext = {
@@ -258,7 +252,6 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     webhookTlsCa: opts.webhookTlsCa,
     clock: opts.clock ?? systemClock,
     live,
-    openMemories,
     webhooks,
     sse,
     ws: undefined as unknown as WsHub, // set right below: the hub reads the context
@@ -270,15 +263,13 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
       await worker.start()
       await webhooks.outbox.start()
     },
-    onClose: (fn) => void closers.push(fn),
     close: async () => {
       if (closed) return
       closed = true
       // Events already published are logged and delivered before the transports close.
       queueStatus.stop()
       await bus.flush()
-      // Modules' own hooks first (last registered first), then the parts built here.
-      for (const fn of [...closers.reverse(), () => ctx.mcp.shutdown(), () => ctx.ws.shutdown(), () => webhooks.outbox.stop(), () => sse.shutdown()]) {
+      for (const fn of [() => ctx.mcp.shutdown(), () => ctx.ws.shutdown(), () => webhooks.outbox.stop(), () => sse.shutdown()]) {
         try {
           await fn()
         } catch (err) {
@@ -296,10 +287,7 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
   }
   ctx.ws = new WsHub(ctx, () => serverOf())
   live.wsConnections = () => ctx.ws.count
-  openMemories.push(() => ctx.ws.memories())
   ctx.mcp = new McpLoader({ ...ctx, events: stores.events })
-  openMemories.push(() => ctx.mcp.memories())
-  restrictionSources.push((m) => ctx.ws.restrictions(m))
   // Read at scrape time.
   metrics.gauge('matric_ws_connections_active', 'Open WebSocket connections', () => live.wsConnections())
   metrics.gauge('matric_sse_connections_active', 'Open SSE streams', () => live.sseConnections())

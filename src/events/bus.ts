@@ -220,7 +220,6 @@ export class EventBus {
     }
   }
 
-
   /**
    * Runs `fn` synchronously at a moment when every event published so far has been delivered: now when nothing
    * is pending, else right after the flush that delivers the pending events. A transport that reads the store
@@ -244,6 +243,16 @@ export class EventBus {
       released = true
       this.holds--
       this.maybeIdle()
+    }
+  }
+
+  /** Runs `fn` under a `hold`, released however it ends. */
+  async holding<T>(fn: () => Promise<T>): Promise<T> {
+    const release = this.hold()
+    try {
+      return await fn()
+    } finally {
+      release()
     }
   }
 
@@ -286,9 +295,9 @@ export class EventBus {
     this.commitWaiters = still
   }
 
-  /** Events published but not yet delivered, plus durable subscriber work still settling. */
+  /** Events published but not yet handed on, plus durable subscriber work still settling. */
   get pending(): number {
-    return this.queue.length + (this.flushing ? 1 : 0) + this.durable.size
+    return this.publishedCount - this.handedOnCount + this.durable.size
   }
 
   /**

@@ -39,11 +39,11 @@ export interface PublishedEvent {
    * QueueStatus only: the counts of each tag restriction (by tagSetKey) that had listeners when it was counted,
    * computed by its source with the memory-wide counts. Not logged; a node without an entry counts on delivery.
    */
-  groupCounts?: ReadonlyMap<string, QueueCountsSnapshot>
+  groupCounts?: ReadonlyMap<string, QueueCounts>
 }
 
 /** Pending and running jobs of a memory, as one restriction sees them. */
-export interface QueueCountsSnapshot {
+export interface QueueCounts {
   pending: number
   running: number
 }

@@ -1,11 +1,9 @@
 import type { QueueStatus } from './catalog.ts'
 import { tagSetKey } from '../auth/principal.ts'
 import type { EventBus } from './bus.ts'
+import type { QueueCounts } from './published.ts'
 
-export interface QueueCounts {
-  pending: number
-  running: number
-}
+export type { QueueCounts }
 
 /** QueueStatus from counts: total_jobs = pending + running (what the HotM counters track). */
 export function queueStatusOf(c: QueueCounts): QueueStatus {

@@ -2,7 +2,6 @@ import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import type { Database } from 'bun:sqlite'
 import { tagSetKey } from '../../src/auth/principal.ts'
 import { EventBus, type PublishedEvent } from '../../src/events/bus.ts'
-import type { QueueCountsSnapshot } from '../../src/events/published.ts'
 import { QueueStatusScheduler, type QueueCounts } from '../../src/events/queue-status.ts'
 import type { NewEventRow } from '../../src/events/store.ts'
 import { openDatabase } from '../../src/store/sqlite/db.ts'
@@ -186,7 +185,7 @@ describe('subscriber kinds', () => {
 
 describe('QueueStatus group counts', () => {
   test('publish(draft, { groupCounts }) carries them to every subscriber; they are not logged', async () => {
-    const got: (ReadonlyMap<string, QueueCountsSnapshot> | undefined)[] = []
+    const got: (ReadonlyMap<string, QueueCounts> | undefined)[] = []
     bus.onCommitted('c', (e) => void got.push(e.groupCounts))
     bus.onDelivered('d', (e) => void got.push(e.groupCounts))
     const groupCounts = new Map([[tagSetKey(['a']), { pending: 1, running: 0 }]])

@@ -71,19 +71,21 @@ export class JobService {
    */
   async enqueue(memory: string, jobType: JobTypeName, noteId: string | null, o: EnqueueOptions = {}): Promise<Job> {
     const draft = this.draft(memory, jobType, noteId, o)
-    const release = this.hold()
-    try {
+    return this.holding(async () => {
       const job = await this.d.jobs.insert(draft.row)
       await draft.announce(job)
       return job
-    } finally {
-      release()
-    }
+    })
   }
 
   /** A job transition is under way: counts read at an idle moment wait for its event (EventBus.hold). */
   hold(): () => void {
     return this.d.bus.hold()
+  }
+
+  /** Runs a transition (its store write, then its events) under a hold. */
+  holding<T>(fn: () => Promise<T>): Promise<T> {
+    return this.d.bus.holding(fn)
   }
 
   /**

@@ -1,7 +1,8 @@
 import type { Config } from '../../config.ts'
 import type { JobTypeName } from '../../events/catalog.ts'
 import type { Logger } from '../../telemetry/log.ts'
-import type { NoteStore } from '../notes/store.ts'
+import type { Trace } from '../../events/bus.ts'
+import type { NoteState, NoteStore } from '../notes/store.ts'
 import type { NoteEvents } from '../notes/events.ts'
 import { jobBackoffMs } from './backoff.ts'
 import { aiRevision } from './handlers/ai-revision.ts'
@@ -10,7 +11,7 @@ import { safeErrorText } from '../../util/safe-error.ts'
 import { embedding } from './handlers/embedding.ts'
 import { linking } from './handlers/linking.ts'
 import { titleGeneration } from './handlers/title.ts'
-import { NoteGoneError, TransientError, type JobHandler } from './handlers/types.ts'
+import { NoteGoneError, TransientError, type HandlerResult, type JobHandler } from './handlers/types.ts'
 import type { Job } from './model.ts'
 import type { JobService } from './service.ts'
 import type { JobStore, JobTrace, Lease } from './store.ts'
@@ -146,7 +147,7 @@ export class Worker {
     const owner = this.d.config.nodeId
     const started = performance.now()
     let lastPercent = -1
-    let byStart: { correlationId?: string; causationId?: string } = { correlationId }
+    let byStart: Trace = { correlationId }
     // Progress reports run one after another, and before the job's outcome is recorded (events stay in order).
     let reported: Promise<void> = Promise.resolve()
     try {
@@ -179,29 +180,7 @@ export class Worker {
       })
       await reported
       if (ac.signal.aborted) return
-      const duration = Math.round(performance.now() - started)
-      // The next jobs of the pipeline are queued with the completion (one transaction): the queue never reads
-      // empty in between. Their JobQueued follow the JobCompleted below.
-      const at = new Date().toISOString()
-      // From the completion until its events are published, counts taken at an idle moment wait.
-      const release = this.d.service.hold()
-      try {
-        const drafts = (result.followUps ?? []).map((type) => this.d.service.draft(job.memory, type, note.id, { trace: { correlationId }, restriction: trace.restriction, at }))
-        const completion = await this.d.jobs.completeWith(job.id, owner, at, duration, drafts.map((d) => d.row))
-        if (!completion) return // the lease was lost: the instance that took the job over records its outcome
-        const done = completion.job
-        // A job that completes with a note changes the note's state, so its NoteUpdated follows JobCompleted at once
-        // (docs/events.md): the note is read first and both are published in one turn, so they share a commit and
-        // nothing (a QueueStatus, another job's events) comes between them, however long the store takes to answer.
-        const after = await this.d.notes.get(note.id)
-        const completedId = this.d.service.emitWithTags('JobCompleted', done, after?.tags ?? null, { duration_ms: duration }, undefined, byStart)
-        const byCompletion = { correlationId, causationId: completedId }
-        if (after) this.d.noteEvents.updatedFrom(after, undefined, byCompletion)
-        for (const other of result.otherNotesChanged ?? []) await this.d.noteEvents.updated(other, undefined, byCompletion)
-        for (const queued of completion.queued) await drafts.find((d) => d.row.id === queued.id)!.announce(queued, completedId)
-      } finally {
-        release()
-      }
+      await this.complete(job, trace, note, result, Math.round(performance.now() - started), byStart)
     } catch (err) {
       await reported
       if (ac.signal.aborted) return
@@ -214,6 +193,31 @@ export class Worker {
     } finally {
       this.active.delete(job.id)
     }
+  }
+
+  /**
+   * Records a completion and publishes what follows it, under one hold (counts taken at an idle moment wait). The
+   * next jobs of the pipeline are queued with the completion, in one transaction: the queue never reads empty in
+   * between; their JobQueued follow the JobCompleted.
+   */
+  private complete(job: Job, trace: JobTrace, note: NoteState, result: HandlerResult, duration: number, byStart: Trace): Promise<void> {
+    const owner = this.d.config.nodeId
+    const correlationId = trace.correlationId
+    return this.d.service.holding(async () => {
+      const at = new Date().toISOString()
+      const drafts = (result.followUps ?? []).map((type) => this.d.service.draft(job.memory, type, note.id, { trace: { correlationId }, restriction: trace.restriction, at }))
+      const completion = await this.d.jobs.completeWith(job.id, owner, at, duration, drafts.map((d) => d.row))
+      if (!completion) return // the lease was lost: the instance that took the job over records its outcome
+      // A job that completes with a note changes the note's state, so its NoteUpdated follows JobCompleted at once
+      // (docs/events.md): the note is read first and both are published in one turn, so they share a commit and
+      // nothing (a QueueStatus, another job's events) comes between them, however long the store takes to answer.
+      const after = await this.d.notes.get(note.id)
+      const completedId = this.d.service.emitWithTags('JobCompleted', completion.job, after?.tags ?? null, { duration_ms: duration }, undefined, byStart)
+      const byCompletion = { correlationId, causationId: completedId }
+      if (after) this.d.noteEvents.updatedFrom(after, undefined, byCompletion)
+      for (const other of result.otherNotesChanged ?? []) await this.d.noteEvents.updated(other, undefined, byCompletion)
+      for (const queued of completion.queued) await drafts.find((d) => d.row.id === queued.id)!.announce(queued, completedId)
+    })
   }
 
   private async fail(job: Job, err: unknown, duration: number, trace: { correlationId?: string; causationId?: string }): Promise<void> {
@@ -234,16 +238,13 @@ export class Worker {
     }
     if (err instanceof TransientError && job.retry_count > 0)
       message += ` (gave up after ${job.retry_count} ${job.retry_count === 1 ? 'retry' : 'retries'})`
-    const release = this.d.service.hold() // until JobFailed is published (see EventBus.hold)
-    try {
+    // Until JobFailed is published (see EventBus.hold).
+    await this.d.service.holding(async () => {
       const failed = await this.d.jobs.finish(job.id, owner, 'failed', message, now, duration)
-      if (failed) {
-        this.d.logger.warn('job failed', { job_id: job.id, job_type: job.job_type, error: message })
-        await this.d.service.emit('JobFailed', failed, { error: message }, undefined, trace)
-      }
-    } finally {
-      release()
-    }
+      if (!failed) return
+      this.d.logger.warn('job failed', { job_id: job.id, job_type: job.job_type, error: message })
+      await this.d.service.emit('JobFailed', failed, { error: message }, undefined, trace)
+    })
   }
 
   /**

@@ -115,11 +115,11 @@ export class SseHub implements StreamHost {
       }
       if (!byRestriction.size) return
       const seq = this.deps.bus.deliveredThrough
-      for (const [key, group] of byRestriction) {
+      for (const group of byRestriction.values()) {
         // The embedded store answers within this turn (nothing is delivered in between); see docs/architecture.md.
         this.deps.queueCounts(memory, group[0]!.filter.tags).then(
           (counts) => {
-            const bytes = this.countsFrame(new Map(), key, memory, counts, seq)
+            const bytes = this.countsFrame(memory, counts, seq)
             for (const s of group) if (s.state === 'live') s.pushLive(bytes)
           },
           (err) => this.logger.error('SSE queue counts failed', { err, memory }),
@@ -184,19 +184,24 @@ export class SseHub implements StreamHost {
       if (!s.filter.tags || !wantsCounts(s.filter) || s.state !== 'live') continue
       const key = tagSetKey(s.filter.tags)
       const counts = e.groupCounts?.get(key)
-      // Counted with the memory's (the usual case): sent right behind it, resuming after it.
-      if (counts) s.pushLive((frames ??= new Map()).get(key) ?? this.countsFrame(frames, key, e.memory, counts, e.seq))
-      else (uncounted ??= []).push(s)
+      if (!counts) {
+        ;(uncounted ??= []).push(s)
+        continue
+      }
+      // Counted with the memory's (the usual case): sent right behind it, resuming after it; one frame per tag set.
+      frames ??= new Map()
+      let bytes = frames.get(key)
+      if (!bytes) frames.set(key, (bytes = this.countsFrame(e.memory, counts, e.seq)))
+      s.pushLive(bytes)
     }
     if (uncounted) this.sendCounts(e.memory, uncounted)
   }
 
-  private countsFrame(cache: Map<string, Uint8Array>, key: string, memory: string, counts: QueueCounts, seq: number): Uint8Array {
+  /** A synthetic `queue.status` frame whose `event_id` is a cursor of log position `seq`. */
+  private countsFrame(memory: string, counts: QueueCounts, seq: number): Uint8Array {
     const now = Date.now()
     const envelope = buildEnvelope({ memory, payload: queueStatusOf(counts), entityType: 'queue' }, this.deps.cursors.encode(memory, seq, now), new Date(now).toISOString(), this.deps.tenantId)
-    const bytes = encoder.encode(frame({ event: 'queue.status', data: JSON.stringify(envelope) }))
-    cache.set(key, bytes)
-    return bytes
+    return encoder.encode(frame({ event: 'queue.status', data: JSON.stringify(envelope) }))
   }
 
   /** A revoked token cuts the streams opened with it (expiry does not: see docs/sse.md). */

@@ -168,6 +168,23 @@ export function toAttempt(r: AttemptRow): DeliveryAttempt {
   return a
 }
 
+/**
+ * Whether a failed attempt adds to its webhook's consecutive failures: every failed delivery counts once, when it
+ * gives up; a timed-out attempt counts at once, even when retried (an endpoint that keeps timing out holds slots
+ * for the whole timeout each time). Both backends apply it inside `recordAttempt`.
+ */
+export function countsAsFailure(r: Pick<AttemptRecord, 'outcome' | 'timedOut'>): boolean {
+  return r.outcome === 'failed' || (r.outcome === 'retry' && r.timedOut === true)
+}
+
+/** Why an active webhook is disabled after this attempt, with `failures` consecutive failures now; null: it stays. */
+export function disableReason(r: Pick<AttemptRecord, 'disable' | 'disableAfter' | 'timedOut' | 'error'>, failures: number): string | null {
+  if (r.disable) return r.disable
+  if (failures < r.disableAfter) return null
+  const what = r.timedOut ? 'failed deliveries or timed-out attempts' : 'failed deliveries'
+  return `${failures} consecutive ${what} (last: ${r.error ?? 'failed'})`
+}
+
 /** One webhook's delivery health over a window (the console's Overview). */
 export interface WebhookHealthRow {
   id: string

@@ -125,8 +125,6 @@ export class PgBroker implements Broker {
   private closed = false
   private failing = false
   private readonly pageSize: number
-  /** Batches delivered from the log (positions another instance committed, or caught up): a gauge for docs/bench. */
-  caughtUp = 0
 
   constructor(private d: PgBrokerDeps) {
     this.delivered = d.startSeq
@@ -149,10 +147,6 @@ export class PgBroker implements Broker {
     const pollMs = this.d.pollMs ?? 1000
     this.timer = setInterval(() => void this.poll(), pollMs)
     this.timer.unref?.()
-  }
-
-  get deliveredThrough(): number {
-    return this.delivered
   }
 
   onBatch(deliver: (batch: readonly PublishedEvent[]) => void): void {
@@ -297,9 +291,7 @@ export class PgBroker implements Broker {
   }
 
   private flushOut(out: PublishedEvent[]): void {
-    if (!out.length) return
-    this.caughtUp++
-    this.hand(out.splice(0))
+    if (out.length) this.hand(out.splice(0))
   }
 
   private failed(err: unknown): void {

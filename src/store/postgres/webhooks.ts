@@ -2,6 +2,8 @@ import type { SQL } from 'bun'
 import type { DeliveryAttempt, DeliveryStatus } from '../../modules/webhooks/model.ts'
 import { isSealed, type SecretBox } from '../../modules/webhooks/secret-box.ts'
 import {
+  countsAsFailure,
+  disableReason,
   ROTATION_OVERLAP_MS,
   iso,
   toAttempt,
@@ -329,22 +331,15 @@ export class PgWebhookStore implements WebhookStore {
         await tx`UPDATE webhooks SET consecutive_failures = 0 WHERE id = ${r.webhookId} AND consecutive_failures <> 0`
         return { consecutiveFailures: 0, disabledReason: null }
       }
-      // Every failed delivery counts once when it gives up; a timed-out attempt counts at once, even when retried
-      // (an endpoint that keeps timing out holds slots for the whole timeout each time).
-      if (r.outcome === 'retry' && !r.timedOut) {
+      if (!countsAsFailure(r)) {
         const [w] = await tx<{ n: number }[]>`SELECT consecutive_failures AS n FROM webhooks WHERE id = ${r.webhookId}`
         return { consecutiveFailures: w?.n ?? 0, disabledReason: null }
       }
       const [row] = await tx<{ consecutive_failures: number; is_active: number }[]>`
         UPDATE webhooks SET consecutive_failures = consecutive_failures + 1 WHERE id = ${r.webhookId} RETURNING consecutive_failures, is_active`
       const n = row?.consecutive_failures ?? 0
-      let reason: string | null = null
-      if (row?.is_active === 1) {
-        const what = r.timedOut ? 'failed deliveries or timed-out attempts' : 'failed deliveries'
-        if (r.disable) reason = r.disable
-        else if (n >= r.disableAfter) reason = `${n} consecutive ${what} (last: ${r.error ?? 'failed'})`
-        if (reason && !(await this.disableWith(tx, r.webhookId, reason, iso(r.nowMs)))) reason = null
-      }
+      let reason = row?.is_active === 1 ? disableReason(r, n) : null
+      if (reason && !(await this.disableWith(tx, r.webhookId, reason, iso(r.nowMs)))) reason = null
       return { consecutiveFailures: n, disabledReason: reason }
     })
   }

@@ -2,6 +2,8 @@ import type { Database, Statement } from 'bun:sqlite'
 import type { DeliveryAttempt, DeliveryStatus } from '../../modules/webhooks/model.ts'
 import { isSealed, type SecretBox } from '../../modules/webhooks/secret-box.ts'
 import {
+  countsAsFailure,
+  disableReason,
   iso,
   ROTATION_OVERLAP_MS,
   toAttempt,
@@ -314,18 +316,11 @@ export class SqliteWebhookStore implements WebhookStore {
         this.st('resetFailures').run(r.webhookId)
         return { consecutiveFailures: 0, disabledReason: null }
       }
-      // Every failed delivery counts once when it gives up; a timed-out attempt counts at once, even when
-      // retried (an endpoint that keeps timing out holds slots for the whole timeout each time).
-      if (r.outcome === 'retry' && !r.timedOut) return { consecutiveFailures: this.getNow(r.webhookId)?.consecutive_failures ?? 0, disabledReason: null }
+      if (!countsAsFailure(r)) return { consecutiveFailures: this.getNow(r.webhookId)?.consecutive_failures ?? 0, disabledReason: null }
       const row = this.st('failures').get(r.webhookId) as { consecutive_failures: number; is_active: number } | null
       const n = row?.consecutive_failures ?? 0
-      let reason: string | null = null
-      if (row?.is_active === 1) {
-        const what = r.timedOut ? 'failed deliveries or timed-out attempts' : 'failed deliveries'
-        if (r.disable) reason = r.disable
-        else if (n >= r.disableAfter) reason = `${n} consecutive ${what} (last: ${r.error ?? 'failed'})`
-        if (reason && !this.disableNow(r.webhookId, reason, iso(r.nowMs))) reason = null
-      }
+      let reason = row?.is_active === 1 ? disableReason(r, n) : null
+      if (reason && !this.disableNow(r.webhookId, reason, iso(r.nowMs))) reason = null
       return { consecutiveFailures: n, disabledReason: reason }
     })()
   }
