@@ -3,6 +3,7 @@
  * instance mid-run loses nothing: its jobs' leases expire and another instance completes each exactly once, and
  * every event reaches the webhook (at-least-once).
  */
+import { SQL } from 'bun'
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { revisedOf, startInference, type InferenceDouble } from '../doubles/inference.ts'
 import { describePg } from '../helpers/pg.ts'
@@ -85,6 +86,20 @@ describePg('cluster: webhooks and failover', (db) => {
     }
     for (const [i, id] of notes.entries()) expect((await api(i % 3, '/api/v1/jobs', { body: { job_type: 'ai_revision', note_id: id } })).status).toBe(201)
     await waitFor(() => llm.held() >= 3, 'revisions running on the instances', 15_000)
+    // The victim must hold a running job when it dies (which instance claims what is a race): more revisions,
+    // queued on it, until it does.
+    const victimId = ((await (await api(0, '/health')).json()) as { store: { node_id: string } }).store.node_id
+    const sql = new SQL(db.url(), { max: 1 })
+    const victimRuns = async () => (await sql<{ n: number }[]>`SELECT COUNT(*)::int AS n FROM jobs WHERE status = 'running' AND owner = ${victimId}`)[0]!.n
+    for (let extra = 0; (await victimRuns()) === 0; extra++) {
+      if (extra >= 10) throw new Error(`instance ${victimId} never claimed a revision`)
+      const res = await api(0, '/api/v1/notes', { body: { content: `failover extra ${extra}`, title: `extra ${extra}` } })
+      const id = ((await res.json()) as { id: string }).id
+      expect((await api(0, '/api/v1/jobs', { body: { job_type: 'ai_revision', note_id: id } })).status).toBe(201)
+      const held = llm.held()
+      await waitFor(async () => llm.held() > held || (await victimRuns()) > 0, 'the extra revision to start', 15_000)
+    }
+    await sql.close()
     // Events caused on every instance just before, and on the survivors after.
     const ids: string[] = []
     for (let i = 0; i < 9; i++) ids.push(await publish(i % 3, `kill-${i}`))
